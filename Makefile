@@ -1,0 +1,148 @@
+# tide: build, test, install.
+#
+#   make              libraries, the Lua module build/tide/core.so, build/bin/tide
+#   make test         C tests and busted specs
+#   make asan         the same tests under AddressSanitizer + UBSan
+#   make valgrind     the C tests and a spec subset under valgrind
+#   make install PREFIX=/usr/local    (and make uninstall)
+#   make deps         install the system packages (see deps/install.sh)
+#
+# Lua 5.4 and libuv come from the system through pkg-config.
+
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+BUILD      ?= build
+LUA        ?= lua5.4
+PKG_CONFIG ?= pkg-config
+LUA_PC     ?= lua5.4
+LUA_V      ?= 5.4
+
+CC         ?= cc
+OPT        ?= -O2 -g
+SAN        ?=
+CFLAGS_ALL  = $(OPT) $(SAN) -std=c99 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter \
+              -fPIC -fvisibility=hidden -Iinclude -Isrc \
+              $(shell $(PKG_CONFIG) --cflags $(LUA_PC) libuv) $(CFLAGS)
+UV_LIBS     = $(shell $(PKG_CONFIG) --libs libuv)
+LUA_LIBS    = $(shell $(PKG_CONFIG) --libs $(LUA_PC))
+LDFLAGS_ALL = $(SAN) $(LDFLAGS)
+
+CORE_SRC = $(wildcard src/*.c)
+LUAB_SRC = $(wildcard src/lua/*.c)
+LIB_SRC  = $(filter-out src/main.c,$(CORE_SRC)) $(LUAB_SRC)
+LUA_FILES = $(wildcard lua/tide/*.lua)
+LIB_OBJ  = $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(BUILD)/obj/embed.o
+HDRS     = $(wildcard include/*.h src/*.h)
+
+TEST_SRC = $(wildcard test/test_*.c)
+TEST_BIN = $(patsubst test/%.c,$(BUILD)/test/%,$(TEST_SRC))
+
+.PHONY: all test test-c test-lua asan valgrind clean install uninstall deps \
+        bench bench-peers format demo
+
+all: $(BUILD)/libtide.a $(BUILD)/libtide.so $(BUILD)/tide/core.so $(BUILD)/bin/tide
+
+$(BUILD)/obj/%.o: src/%.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(BUILD)/gen/embed.c: tools/embed.lua $(LUA_FILES)
+	@mkdir -p $(dir $@)
+	$(LUA) tools/embed.lua $@ $(LUA_FILES)
+
+$(BUILD)/obj/embed.o: $(BUILD)/gen/embed.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(BUILD)/libtide.a: $(LIB_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+# The shared library links libuv and Lua: a host links it with -ltide.
+$(BUILD)/libtide.so: $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,libtide.so.0 -o $@ $^ $(LDFLAGS_ALL) $(UV_LIBS) $(LUA_LIBS)
+
+# The Lua module links libuv but not liblua: the interpreter provides Lua.
+$(BUILD)/tide/core.so: $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) -shared -o $@ $^ $(LDFLAGS_ALL) $(UV_LIBS)
+
+$(BUILD)/bin/tide: $(BUILD)/obj/main.o $(BUILD)/libtide.a
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $< $(BUILD)/libtide.a $(LDFLAGS_ALL) $(UV_LIBS) $(LUA_LIBS) -lm -Wl,-E
+
+$(BUILD)/test/%: test/%.c $(BUILD)/libtide.a test/test.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Itest -o $@ $< $(BUILD)/libtide.a $(LDFLAGS_ALL) $(UV_LIBS) $(LUA_LIBS) -lm -lpthread
+
+# ---------------------------------------------------------------- tests
+
+BUSTED ?= busted
+# Extra environment for the spec run (the sanitizer build preloads its
+# runtime into the stock lua5.4 interpreter).
+SPEC_ENV ?=
+
+test: all test-c test-lua
+
+test-c: $(TEST_BIN)
+	@set -e; for t in $(TEST_BIN); do echo "== $$t"; $$t; done
+
+test-lua: all
+	TIDE_BUILD=$(BUILD) $(SPEC_ENV) $(BUSTED) --lua=$(LUA) \
+	  --lpath='lua/?.lua;lua/?/init.lua;spec/?.lua' --cpath='$(BUILD)/?.so' spec
+
+ASAN_RT = $(shell $(CC) -print-file-name=libasan.so)
+UBSAN_RT = $(shell $(CC) -print-file-name=libubsan.so)
+asan:
+	$(MAKE) BUILD=build-asan OPT='-O1 -g -fno-omit-frame-pointer' \
+	  SAN='-fsanitize=address,undefined -fno-sanitize-recover=undefined' \
+	  SPEC_ENV='LD_PRELOAD="$(ASAN_RT) $(UBSAN_RT)" ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 LSAN_OPTIONS=suppressions=$(CURDIR)/test/lsan.supp:print_suppressions=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1' \
+	  test
+
+valgrind: all $(TEST_BIN)
+	@set -e; for t in $(TEST_BIN); do echo "== valgrind $$t"; \
+	  valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite $$t; done
+	TIDE_BUILD=$(BUILD) valgrind -q --error-exitcode=99 --leak-check=full \
+	  --errors-for-leak-kinds=definite $(BUILD)/bin/tide examples/demo.lua >/dev/null
+
+demo: all
+	$(BUILD)/bin/tide examples/demo.lua
+
+deps:
+	sh deps/install.sh
+
+# ---------------------------------------------------------------- install
+
+LIBDIR  = $(PREFIX)/lib
+INCDIR  = $(PREFIX)/include
+BINDIR  = $(PREFIX)/bin
+LMODDIR = $(PREFIX)/share/lua/$(LUA_V)
+CMODDIR = $(PREFIX)/lib/lua/$(LUA_V)
+PCDIR   = $(LIBDIR)/pkgconfig
+
+install: all
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(BINDIR) \
+	  $(DESTDIR)$(LMODDIR)/tide $(DESTDIR)$(CMODDIR)/tide $(DESTDIR)$(PCDIR)
+	install -m 644 $(BUILD)/libtide.a $(DESTDIR)$(LIBDIR)/libtide.a
+	install -m 755 $(BUILD)/libtide.so $(DESTDIR)$(LIBDIR)/libtide.so.0
+	ln -sf libtide.so.0 $(DESTDIR)$(LIBDIR)/libtide.so
+	install -m 644 include/tide.h $(DESTDIR)$(INCDIR)/tide.h
+	install -m 755 $(BUILD)/bin/tide $(DESTDIR)$(BINDIR)/tide
+	install -m 755 $(BUILD)/tide/core.so $(DESTDIR)$(CMODDIR)/tide/core.so
+	install -m 644 $(LUA_FILES) $(DESTDIR)$(LMODDIR)/tide/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|0.1.0|' \
+	  -e 's|@LUA_PC@|$(LUA_PC)|' tide.pc.in > $(DESTDIR)$(PCDIR)/tide.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libtide.a $(DESTDIR)$(LIBDIR)/libtide.so \
+	  $(DESTDIR)$(LIBDIR)/libtide.so.0 $(DESTDIR)$(INCDIR)/tide.h \
+	  $(DESTDIR)$(BINDIR)/tide $(DESTDIR)$(CMODDIR)/tide/core.so \
+	  $(DESTDIR)$(PCDIR)/tide.pc
+	rm -f $(addprefix $(DESTDIR)$(LMODDIR)/tide/,$(notdir $(LUA_FILES)))
+	-rmdir $(DESTDIR)$(LMODDIR)/tide $(DESTDIR)$(CMODDIR)/tide 2>/dev/null
+
+format:
+	clang-format -i $(CORE_SRC) $(LUAB_SRC) $(wildcard include/*.h src/*.h test/*.c test/*.h)
+
+clean:
+	rm -rf build build-asan

@@ -1,0 +1,71 @@
+-- Shared spec helpers: run a test body as a tide task and check that it
+-- left nothing behind (tasks, timers, libuv handles, file descriptors).
+local tide = require "tide"
+
+local H = {}
+
+-- Open file descriptors of this process ($PPID of popen's shell is us; the
+-- pipe popen itself opened is not counted).
+function H.fds()
+  local n = 0
+  local p = io.popen("ls /proc/$PPID/fd")
+  for _ in p:lines() do n = n + 1 end
+  p:close()
+  return n - 1
+end
+
+-- Asserts the runtime is idle: no task, timer or tide handle is left.
+function H.assert_clean()
+  collectgarbage()
+  collectgarbage()
+  local s = tide.stats()
+  assert(s.tasks == 0, ("%d task(s) left pending"):format(s.tasks))
+  assert(s.timers == 0, ("%d timer(s) left armed"):format(s.timers))
+  assert(s.handles == 0, ("%d libuv handle(s) left open"):format(s.handles))
+end
+
+-- tide.run(fn, ...) followed by the cleanliness checks; returns fn's values.
+function H.run(fn, ...)
+  local fds = H.fds()
+  local r = table.pack(tide.run(fn, ...))
+  H.assert_clean()
+  local now = H.fds()
+  assert(now == fds, ("file descriptors: %d before, %d after"):format(fds, now))
+  return table.unpack(r, 1, r.n)
+end
+
+-- Collects what the error handler receives while fn runs.
+function H.capture_errors(fn)
+  local got = {}
+  local old = tide.set_error_handler(function(err, task)
+    got[#got + 1] = tostring(err)
+  end)
+  local ok, e = pcall(fn)
+  collectgarbage()
+  collectgarbage()
+  tide.set_error_handler(old)
+  if not ok then error(e, 0) end
+  return got
+end
+
+-- Path of the built tide command.
+function H.tide_bin()
+  return (os.getenv("TIDE_BUILD") or "build") .. "/bin/tide"
+end
+
+-- Runs a shell command; returns its stdout, stderr and exit code.
+function H.sh(cmd)
+  local out = os.tmpname()
+  local err = os.tmpname()
+  local ok, how, code = os.execute(cmd .. " >" .. out .. " 2>" .. err)
+  local function slurp(p)
+    local f = io.open(p, "rb")
+    local s = f:read("a")
+    f:close()
+    os.remove(p)
+    return s
+  end
+  return slurp(out), slurp(err), (how == "exit" and code) or 128 + code
+end
+
+return H

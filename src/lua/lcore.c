@@ -1,0 +1,178 @@
+/* The tide.core module: opening it, and the loop-facing functions (sleep,
+ * now, yield, run). Futures, tasks and the coroutine tunnel register
+ * themselves from their own files. */
+#include <math.h>
+#include <string.h>
+
+#include "../tide_lua.h"
+
+int tide__runtime_create(lua_State *L, uv_loop_t *uv, int owned,
+                         tide_runtime_t **out);
+void tide__runtime_pushbox(lua_State *L);
+void tide__runtime_cancel_all(tide_runtime_t *rt);
+
+/* ------------------------------------------------------------ sleep */
+
+static void sleep_on_timer(tide__timer_t *timer) {
+  tide__task_t *t = TIDE__CONTAINER_OF(timer, tide__task_t, timer);
+  tide__future_complete(&t->sleep, TIDE__DONE);
+}
+
+/* Cancelling a sleep disarms its timer; the future is then cancelled. */
+static int sleep_on_cancel(tide__future_t *f) {
+  tide__task_t *t = TIDE__CONTAINER_OF(f, tide__task_t, sleep);
+  tide__timer_stop(f->loop, &t->timer);
+  return 0;
+}
+
+static int sleep_k(lua_State *L, int status, lua_KContext ctx) {
+  (void)status;
+  (void)ctx;
+  tide__lua_check_wake(L);
+  return 0;
+}
+
+/* tide.sleep(seconds): suspends the running task for that long (0: until
+ * the loop's next turn; math.huge: until cancelled). Each task owns one
+ * timer and one sleep future, so sleeping allocates nothing. */
+static int l_sleep(lua_State *L) {
+  lua_Number s = luaL_checknumber(L, 1);
+  tide_runtime_t *rt = tide__runtime_from(L);
+  tide__task_t *t;
+  luaL_argcheck(L, s == s, 1, "duration is NaN");
+  luaL_argcheck(L, s >= 0, 1, "negative duration");
+  t = tide__lua_await_begin(L);
+  if (s == 0) return tide__lua_await_yield(L, &rt->done_future, 0, sleep_k);
+  tide__future_reset(&t->sleep);
+  t->sleep.cancel = sleep_on_cancel;
+  t->timer.fn = sleep_on_timer;
+  if (s < 1e9) { /* about 31 years: beyond that, forever */
+    uint64_t due = tide__loop_now(&rt->loop) + (uint64_t)(s * 1e9);
+    if (tide__timer_start(&rt->loop, &t->timer, due) != 0)
+      return luaL_error(L, "tide.sleep: %s", tide_strerror(TIDE_ENOMEM));
+  }
+  return tide__lua_await_yield(L, &t->sleep, 0, sleep_k);
+}
+
+/* tide.yield(): lets every other ready task run, then continues. */
+static int l_yield(lua_State *L) {
+  tide_runtime_t *rt = tide__runtime_from(L);
+  tide__lua_await_begin(L);
+  return tide__lua_await_yield(L, &rt->done_future, 0, sleep_k);
+}
+
+/* tide.now(): the loop's monotonic clock, in seconds. */
+static int l_now(lua_State *L) {
+  tide_runtime_t *rt = tide__runtime_from(L);
+  lua_pushnumber(L, (lua_Number)tide__loop_now(&rt->loop) / 1e9);
+  return 1;
+}
+
+/* ------------------------------------------------------------ run */
+
+/* tide.run(fn, ...): runs fn as the root task until it finishes, then
+ * cancels the tasks it left behind and waits for them (as asyncio.run
+ * does). Returns fn's values or raises its error. Raises if the loop is
+ * already running, or if the root task can never finish (every task waits
+ * and nothing can wake them: a deadlock). */
+static int l_run(lua_State *L) {
+  tide_runtime_t *rt = tide__runtime_from(L);
+  tide__task_t *t;
+  int deadlock = 0;
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  if (rt->loop.running || rt->current != NULL)
+    return luaL_error(L, "tide.run: the loop is already running (inside a "
+                         "task, use tide.spawn or tide.await)");
+  t = tide__task_new(L, rt, lua_gettop(L) - 1); /* stack: [task] */
+  while (t->aw.fut.state == TIDE__PENDING) {
+    if (!tide__loop_run_once(&rt->loop, 0) &&
+        t->aw.fut.state == TIDE__PENDING) {
+      if (deadlock) break; /* it ignored the cancellation too */
+      deadlock = 1;
+      tide__task_cancel(t, L, 0);
+    }
+  }
+  tide__task_mark_observed(t);
+  tide__runtime_cancel_all(rt);
+  tide__task_report_unobserved(rt);
+  if (deadlock)
+    return luaL_error(L, "tide.run: deadlock: the main task waits for "
+                         "something that can never happen (no task is "
+                         "ready, no timer or I/O is pending)");
+  return t->aw.results(L, 1);
+}
+
+/* tide.set_error_handler(fn | nil): fn(err, task) receives every unhandled
+ * error (a task's error nobody retrieved, a failing done-callback). nil
+ * restores the default, which prints to stderr. Returns the old handler. */
+static int l_set_error_handler(lua_State *L) {
+  tide_runtime_t *rt = tide__runtime_from(L);
+  if (!lua_isnil(L, 1)) luaL_checktype(L, 1, LUA_TFUNCTION);
+  lua_settop(L, 1);
+  if (rt->errh_ref != LUA_NOREF)
+    lua_rawgeti(L, LUA_REGISTRYINDEX, rt->errh_ref);
+  else
+    lua_pushnil(L);
+  luaL_unref(L, LUA_REGISTRYINDEX, rt->errh_ref); /* the one release */
+  rt->errh_ref = LUA_NOREF;
+  if (!lua_isnil(L, 1)) {
+    lua_pushvalue(L, 1);
+    rt->errh_ref = luaL_ref(L, LUA_REGISTRYINDEX); /* owner: the runtime */
+  }
+  return 1;
+}
+
+/* tide.stats() -> {tasks=, ready=, timers=, handles=}: counts for specs
+ * and introspection; handles counts libuv handles tide has open. */
+static int l_stats(lua_State *L) {
+  tide_runtime_t *rt = tide__runtime_from(L);
+  lua_createtable(L, 0, 4);
+  lua_pushinteger(L, rt->ntasks);
+  lua_setfield(L, -2, "tasks");
+  lua_pushinteger(L, (lua_Integer)rt->loop.ready_count);
+  lua_setfield(L, -2, "ready");
+  lua_pushinteger(L, (lua_Integer)rt->loop.heap_len);
+  lua_setfield(L, -2, "timers");
+  lua_pushinteger(L, rt->loop.handles - 3); /* less the loop's own */
+  lua_setfield(L, -2, "handles");
+  return 1;
+}
+
+static const luaL_Reg funcs[] = {
+    {"sleep", l_sleep},
+    {"yield", l_yield},
+    {"now", l_now},
+    {"run", l_run},
+    {"set_error_handler", l_set_error_handler},
+    {"stats", l_stats},
+    {NULL, NULL}};
+
+/* require "tide.core": the module of L's runtime, made with a loop of its
+ * own unless a host made the runtime first. */
+int luaopen_tide_core(lua_State *L) {
+  tide_runtime_t *rt = NULL;
+  void **box;
+  tide__runtime_pushbox(L);
+  box = lua_touserdata(L, -1);
+  if (box == NULL || *box == NULL) {
+    int err;
+    lua_pop(L, 1);
+    err = tide__runtime_create(L, NULL, 1, &rt);
+    if (err != 0)
+      return luaL_error(L, "tide: cannot start: %s", tide_strerror(err));
+    tide__runtime_pushbox(L);
+  } else {
+    rt = *box;
+  }
+  lua_newtable(L);
+  tide__lua_open_future(L, rt);
+  tide__lua_open_task(L, rt);
+  tide__lua_open_coro(L, rt);
+  tide__lua_open_timer(L, rt);
+  lua_pushvalue(L, -2);
+  luaL_setfuncs(L, funcs, 1);
+  lua_pushliteral(L, TIDE_VERSION_STRING);
+  lua_setfield(L, -2, "version");
+  lua_remove(L, -2);
+  return 1;
+}

@@ -1,0 +1,464 @@
+/* Lua binding of futures, the await protocol as Lua sees it, done-callbacks
+ * and tide's error objects. */
+#include <string.h>
+
+#include "../tide_lua.h"
+
+typedef struct {
+  tide__awaitable_t aw; /* first: a future is an awaitable */
+  int nvalues;          /* done: how many values (1 is kept bare in UV 1,
+                           more in a table) */
+} lfuture_t;
+
+/* ------------------------------------------------------------ errors */
+
+static int error_tostring(lua_State *L) {
+  lua_getfield(L, 1, "message");
+  if (lua_type(L, -1) != LUA_TSTRING) {
+    lua_getfield(L, 1, "kind");
+    lua_pushfstring(L, "tide: %s", luaL_optstring(L, -1, "error"));
+  }
+  return 1;
+}
+
+void tide__lua_pusherror(lua_State *L, const char *kind, const char *msg) {
+  lua_createtable(L, 0, 3);
+  lua_pushstring(L, kind);
+  lua_setfield(L, -2, "kind");
+  lua_pushstring(L, msg);
+  lua_setfield(L, -2, "message");
+  luaL_setmetatable(L, TIDE__MT_ERROR);
+}
+
+int tide__lua_iserror(lua_State *L, int idx, const char *kind) {
+  int is;
+  if (lua_type(L, idx) != LUA_TTABLE || !lua_getmetatable(L, idx)) return 0;
+  luaL_getmetatable(L, TIDE__MT_ERROR);
+  is = lua_rawequal(L, -1, -2);
+  lua_pop(L, 2);
+  if (!is || kind == NULL) return is;
+  lua_getfield(L, idx, "kind");
+  is = lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), kind) == 0;
+  lua_pop(L, 1);
+  return is;
+}
+
+/* The cancellation error of the running task, with its message. */
+int tide__lua_raise_cancel(lua_State *L) {
+  tide_runtime_t *rt = tide__runtime_from(L);
+  const char *msg = NULL;
+  if (rt->current != NULL) {
+    tide__task_push(L, rt->current);
+    if (lua_getiuservalue(L, -1, TIDE__UV_INFO) == LUA_TTABLE &&
+        lua_getfield(L, -1, "cancel_message") == LUA_TSTRING)
+      msg = lua_pushfstring(L, "tide: task cancelled: %s", lua_tostring(L, -1));
+  }
+  tide__lua_pusherror(L, "cancelled", msg ? msg : "tide: task cancelled");
+  return lua_error(L);
+}
+
+/* tide.error(kind, message): makes an error object. */
+static int l_error_new(lua_State *L) {
+  tide__lua_pusherror(L, luaL_checkstring(L, 1), luaL_optstring(L, 2, ""));
+  if (lua_isnoneornil(L, 2)) {
+    lua_pushfstring(L, "tide: %s", lua_tostring(L, 1));
+    lua_setfield(L, -2, "message");
+  }
+  return 1;
+}
+
+/* tide.is_error(v [, kind]) */
+static int l_is_error(lua_State *L) {
+  lua_pushboolean(L, tide__lua_iserror(L, 1, luaL_optstring(L, 2, NULL)));
+  return 1;
+}
+
+/* ------------------------------------------------------------ await */
+
+tide__awaitable_t *tide__lua_toawaitable(lua_State *L, int idx) {
+  void *p = luaL_testudata(L, idx, TIDE__MT_TASK);
+  if (p == NULL) p = luaL_testudata(L, idx, TIDE__MT_FUTURE);
+  return p;
+}
+
+static tide__awaitable_t *check_awaitable(lua_State *L, int idx) {
+  tide__awaitable_t *aw = tide__lua_toawaitable(L, idx);
+  if (aw == NULL) {
+    const char *got = luaL_typename(L, idx);
+    luaL_argerror(L, idx, lua_pushfstring(L, "future or task expected, got %s",
+                                          got));
+  }
+  return aw;
+}
+
+tide__task_t *tide__lua_await_begin(lua_State *L) {
+  tide_runtime_t *rt = tide__runtime_from(L);
+  tide__task_t *t = rt->current;
+  if (t == NULL)
+    luaL_error(L, "tide: await outside a task (use tide.run or tide.spawn)");
+  if (!lua_isyieldable(L))
+    luaL_error(L, "tide: cannot await across a C call boundary (inside a "
+                  "metamethod or a C function's callback)");
+  if (t->must_cancel) {
+    t->must_cancel = 0;
+    tide__lua_raise_cancel(L);
+  }
+  return t;
+}
+
+int tide__lua_await_yield(lua_State *L, tide__future_t *f, lua_KContext ctx,
+                          lua_KFunction k) {
+  lua_pushlightuserdata(L, tide__sentinel);
+  lua_pushlightuserdata(L, f);
+  return lua_yieldk(L, 2, ctx, k);
+}
+
+int tide__lua_await(lua_State *L, tide__future_t *f, lua_KContext ctx,
+                    lua_KFunction k) {
+  tide__lua_await_begin(L);
+  return tide__lua_await_yield(L, f, ctx, k);
+}
+
+void tide__lua_check_wake(lua_State *L) {
+  void *tok = lua_touserdata(L, -1);
+  if (lua_type(L, -1) == LUA_TLIGHTUSERDATA) {
+    if (tok == tide__token_wake) {
+      lua_pop(L, 1);
+      return;
+    }
+    if (tok == tide__token_cancel) {
+      lua_pop(L, 1);
+      tide__lua_raise_cancel(L);
+    }
+    if (tok == tide__token_notask)
+      luaL_error(L, "tide: await outside a task");
+  }
+  luaL_error(L, "tide: a task's coroutine was resumed by hand");
+}
+
+static int await_k(lua_State *L, int status, lua_KContext ctx) {
+  tide__awaitable_t *aw = lua_touserdata(L, 1);
+  (void)status;
+  (void)ctx;
+  tide__lua_check_wake(L);
+  lua_settop(L, 1);
+  return aw->results(L, 1);
+}
+
+/* tide.await(x), x:await(): the values of a future or task, or its error
+ * raised here. Suspends the running task while x is pending. */
+static int l_await(lua_State *L) {
+  tide__awaitable_t *aw = check_awaitable(L, 1);
+  tide_runtime_t *rt = tide__runtime_from(L);
+  lua_settop(L, 1);
+  if (aw->fut.state != TIDE__PENDING) return aw->results(L, 1);
+  if (rt->current != NULL && &rt->current->aw == aw)
+    return luaL_error(L, "tide: a task cannot await itself");
+  return tide__lua_await(L, &aw->fut, 0, await_k);
+}
+
+/* ------------------------------------------------------------ callbacks */
+
+/* Runs the Lua done-callbacks of an awaitable, in protected mode; each one's
+ * error is reported and does not stop the others. */
+static int callbacks_run(lua_State *L) {
+  tide__awaitable_t *aw = lua_touserdata(L, 1);
+  tide_runtime_t *rt = (tide_runtime_t *)aw->fut.loop;
+  int i, n;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, aw->cbref); /* 2: the object */
+  luaL_unref(L, LUA_REGISTRYINDEX, aw->cbref);  /* release the pin */
+  aw->cbref = LUA_NOREF;
+  lua_getiuservalue(L, 2, TIDE__UV_CALLBACKS); /* 3: callbacks */
+  lua_pushnil(L);
+  lua_setiuservalue(L, 2, TIDE__UV_CALLBACKS);
+  n = (int)luaL_len(L, 3);
+  for (i = 1; i <= n; i++) {
+    lua_rawgeti(L, 3, i);
+    lua_pushvalue(L, 2);
+    if (lua_pcall(L, 1, 0, 0) != LUA_OK) tide__runtime_report(rt, L, 0);
+  }
+  return 0;
+}
+
+static void callbacks_on_done(void *data, uintptr_t arg) {
+  tide__awaitable_t *aw = data;
+  (void)arg;
+  tide__runtime_pcall((tide_runtime_t *)aw->fut.loop, callbacks_run, aw);
+}
+
+/* x:add_done_callback(fn): fn(x) runs from the loop once x is done. */
+static int l_add_done_callback(lua_State *L) {
+  tide__awaitable_t *aw = check_awaitable(L, 1);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  tide__runtime_from(L);
+  if (lua_getiuservalue(L, 1, TIDE__UV_CALLBACKS) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_setiuservalue(L, 1, TIDE__UV_CALLBACKS);
+  }
+  lua_pushvalue(L, 2);
+  lua_rawseti(L, -2, luaL_len(L, -2) + 1);
+  if (aw->cbref == LUA_NOREF) {
+    lua_pushvalue(L, 1);
+    aw->cbref = luaL_ref(L, LUA_REGISTRYINDEX); /* released in callbacks_run */
+    aw->cbwaiter.fn = callbacks_on_done;
+    aw->cbwaiter.data = aw;
+    aw->cbwaiter.arg = 0;
+    tide__future_wait(&aw->fut, &aw->cbwaiter);
+  }
+  return 0;
+}
+
+/* x:remove_done_callback(fn): removes every registration of fn; returns how
+ * many there were. */
+static int l_remove_done_callback(lua_State *L) {
+  int i, j, n, removed = 0;
+  check_awaitable(L, 1);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  if (lua_getiuservalue(L, 1, TIDE__UV_CALLBACKS) == LUA_TTABLE) {
+    n = (int)luaL_len(L, -1);
+    for (i = j = 1; i <= n; i++) {
+      lua_rawgeti(L, -1, i);
+      if (lua_rawequal(L, -1, 2)) {
+        lua_pop(L, 1);
+        removed++;
+        continue;
+      }
+      lua_rawseti(L, -2, j++);
+    }
+    for (; j <= n; j++) {
+      lua_pushnil(L);
+      lua_rawseti(L, -2, j);
+    }
+  }
+  lua_pushinteger(L, removed);
+  return 1;
+}
+
+/* ------------------------------------------------------------ futures */
+
+static lfuture_t *check_future(lua_State *L, int idx) {
+  return luaL_checkudata(L, idx, TIDE__MT_FUTURE);
+}
+
+static const char *state_name(int state) {
+  static const char *const names[] = {"pending", "done", "failed",
+                                      "cancelled"};
+  return names[state];
+}
+
+/* Pushes a done future's values, or raises its error. */
+static int future_results(lua_State *L, int idx) {
+  lfuture_t *f = lua_touserdata(L, idx);
+  int i, n = f->nvalues;
+  switch (f->aw.fut.state) {
+  case TIDE__DONE:
+    if (n == 0) return 0;
+    lua_getiuservalue(L, idx, TIDE__UV_VALUES);
+    if (n == 1) return 1;
+    luaL_checkstack(L, n, "too many results");
+    for (i = 1; i <= n; i++) lua_rawgeti(L, -i, i);
+    return n;
+  case TIDE__FAILED:
+  case TIDE__CANCELLED:
+    lua_getiuservalue(L, idx, TIDE__UV_VALUES);
+    return lua_error(L);
+  default:
+    return luaL_error(L, "tide: future is not done");
+  }
+}
+
+/* Creates a pending future (used by Lua and by the embedding API). */
+void *tide__lua_newfuture(lua_State *L, tide_runtime_t *rt) {
+  lfuture_t *f = lua_newuserdatauv(L, sizeof(*f), 2);
+  memset(f, 0, sizeof(*f));
+  tide__future_init(&f->aw.fut, &rt->loop);
+  f->aw.results = future_results;
+  f->aw.cbref = LUA_NOREF;
+  luaL_setmetatable(L, TIDE__MT_FUTURE);
+  return f;
+}
+
+static int l_future_new(lua_State *L) {
+  tide__lua_newfuture(L, tide__runtime_from(L));
+  return 1;
+}
+
+static void future_check_pending(lua_State *L, lfuture_t *f, const char *op) {
+  if (f->aw.fut.state != TIDE__PENDING)
+    luaL_error(L, "tide: %s on a future that is already %s", op,
+               state_name(f->aw.fut.state));
+}
+
+/* Completes the future at idx with the n values above it (popped). Used by
+ * set_result and the embedding API. */
+int tide__lua_future_resolve(lua_State *L, int idx, int n) {
+  lfuture_t *f = lua_touserdata(L, idx);
+  idx = lua_absindex(L, idx);
+  if (f->aw.fut.state != TIDE__PENDING) {
+    lua_pop(L, n);
+    return TIDE_ESTATE;
+  }
+  if (n == 1) {
+    lua_setiuservalue(L, idx, TIDE__UV_VALUES);
+  } else if (n > 1) {
+    int i, base = lua_gettop(L) - n;
+    lua_createtable(L, n, 0);
+    for (i = 1; i <= n; i++) {
+      lua_pushvalue(L, base + i);
+      lua_rawseti(L, -2, i);
+    }
+    lua_setiuservalue(L, idx, TIDE__UV_VALUES);
+    lua_pop(L, n);
+  }
+  f->nvalues = n;
+  return tide__future_complete(&f->aw.fut, TIDE__DONE);
+}
+
+/* Fails the future at idx with the error at the top (popped). */
+int tide__lua_future_reject(lua_State *L, int idx) {
+  lfuture_t *f = lua_touserdata(L, idx);
+  idx = lua_absindex(L, idx);
+  if (f->aw.fut.state != TIDE__PENDING) {
+    lua_pop(L, 1);
+    return TIDE_ESTATE;
+  }
+  lua_setiuservalue(L, idx, TIDE__UV_VALUES);
+  return tide__future_complete(&f->aw.fut, TIDE__FAILED);
+}
+
+static int l_future_set_result(lua_State *L) {
+  lfuture_t *f = check_future(L, 1);
+  future_check_pending(L, f, "set_result");
+  tide__lua_future_resolve(L, 1, lua_gettop(L) - 1);
+  return 0;
+}
+
+static int l_future_set_error(lua_State *L) {
+  lfuture_t *f = check_future(L, 1);
+  luaL_checkany(L, 2);
+  future_check_pending(L, f, "set_error");
+  lua_settop(L, 2);
+  tide__lua_future_reject(L, 1);
+  return 0;
+}
+
+/* f:cancel([msg]) -> true if it was pending (now cancelled), else false. */
+static int l_future_cancel(lua_State *L) {
+  lfuture_t *f = check_future(L, 1);
+  const char *msg = luaL_optstring(L, 2, NULL);
+  if (f->aw.fut.state != TIDE__PENDING) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  if (msg != NULL) msg = lua_pushfstring(L, "tide: future cancelled: %s", msg);
+  tide__lua_pusherror(L, "cancelled", msg ? msg : "tide: future cancelled");
+  lua_setiuservalue(L, 1, TIDE__UV_VALUES);
+  tide__future_cancel(&f->aw.fut);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int l_future_done(lua_State *L) {
+  tide__awaitable_t *aw = check_awaitable(L, 1);
+  lua_pushboolean(L, aw->fut.state != TIDE__PENDING);
+  return 1;
+}
+
+static int l_future_cancelled(lua_State *L) {
+  tide__awaitable_t *aw = check_awaitable(L, 1);
+  lua_pushboolean(L, aw->fut.state == TIDE__CANCELLED);
+  return 1;
+}
+
+/* x:state() -> "pending" | "done" | "failed" | "cancelled" */
+static int l_future_state(lua_State *L) {
+  tide__awaitable_t *aw = check_awaitable(L, 1);
+  lua_pushstring(L, state_name(aw->fut.state));
+  return 1;
+}
+
+/* x:result(): the values of a done future (raising its error); raises if
+ * it is still pending. Never waits. */
+static int l_future_result(lua_State *L) {
+  tide__awaitable_t *aw = check_awaitable(L, 1);
+  lua_settop(L, 1);
+  if (aw->fut.state == TIDE__PENDING) {
+    luaL_getmetafield(L, 1, "__name");
+    return luaL_error(L, "tide: result() of a pending %s",
+                      lua_tostring(L, -1));
+  }
+  return aw->results(L, 1);
+}
+
+/* x:error(): the error of a failed (or cancelled) future, nil otherwise. */
+static int future_error_p(lua_State *L) {
+  tide__awaitable_t *aw = lua_touserdata(L, 1);
+  aw->results(L, 1);
+  return 0;
+}
+
+static int l_future_error(lua_State *L) {
+  tide__awaitable_t *aw = check_awaitable(L, 1);
+  if (aw->fut.state != TIDE__FAILED && aw->fut.state != TIDE__CANCELLED)
+    return 0;
+  lua_pushcfunction(L, future_error_p);
+  lua_pushvalue(L, 1);
+  lua_pcall(L, 1, 0, 0);
+  return 1;
+}
+
+static int l_future_tostring(lua_State *L) {
+  tide__awaitable_t *aw = lua_touserdata(L, 1);
+  lua_pushfstring(L, "tide.future: %p (%s)", (void *)aw,
+                  state_name(aw->fut.state));
+  return 1;
+}
+
+/* Methods every awaitable has; tasks add their own (ltask.c). */
+const luaL_Reg tide__awaitable_methods[] = {
+    {"await", l_await},
+    {"done", l_future_done},
+    {"cancelled", l_future_cancelled},
+    {"state", l_future_state},
+    {"result", l_future_result},
+    {"error", l_future_error},
+    {"add_done_callback", l_add_done_callback},
+    {"remove_done_callback", l_remove_done_callback},
+    {NULL, NULL}};
+
+static const luaL_Reg future_methods[] = {
+    {"set_result", l_future_set_result},
+    {"set_error", l_future_set_error},
+    {"cancel", l_future_cancel},
+    {NULL, NULL}};
+
+static const luaL_Reg funcs[] = {
+    {"future", l_future_new}, {"await", l_await},
+    {"error", l_error_new},   {"is_error", l_is_error},
+    {NULL, NULL}};
+
+/* Registers the future and error metatables and their functions into the
+ * module table at the top of L; the runtime box is at the top - 1. */
+void tide__lua_open_future(lua_State *L, tide_runtime_t *rt) {
+  (void)rt;
+  luaL_newmetatable(L, TIDE__MT_ERROR);
+  lua_pushcfunction(L, error_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pop(L, 1);
+
+  luaL_newmetatable(L, TIDE__MT_FUTURE);
+  lua_newtable(L); /* __index */
+  lua_pushvalue(L, -4);
+  luaL_setfuncs(L, tide__awaitable_methods, 1);
+  lua_pushvalue(L, -4);
+  luaL_setfuncs(L, future_methods, 1);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, l_future_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pop(L, 1);
+
+  lua_pushvalue(L, -2);
+  luaL_setfuncs(L, funcs, 1);
+}

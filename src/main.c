@@ -1,0 +1,208 @@
+/* The tide command: runs a Lua script as the root task of a runtime, so its
+ * top level can sleep and await directly.
+ *
+ *   tide [options] [script [args...]]
+ *     -e stat   run the string stat (in the root task, before the script)
+ *     -l mod    require mod (global mod = its value), in the root task
+ *     -v        print version information
+ *     --        stop handling options
+ *     -         run standard input as the script
+ *
+ * The global arg is set as lua sets it. Exit status: 0 when the script
+ * returns, 1 after printing the error and the task's traceback when it
+ * fails. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <lauxlib.h>
+#include <lualib.h>
+
+#include "tide.h"
+
+static const char *progname = "tide";
+
+static void print_usage(const char *badopt) {
+  if (badopt != NULL)
+    fprintf(stderr, "%s: unrecognized option '%s'\n", progname, badopt);
+  fprintf(stderr,
+          "usage: %s [options] [script [args]]\n"
+          "Available options are:\n"
+          "  -e stat   execute string 'stat' (in the root task)\n"
+          "  -l mod    require library 'mod' into global 'mod'\n"
+          "  -v        show version information\n"
+          "  --        stop handling options\n"
+          "  -         execute stdin and stop handling options\n",
+          progname);
+}
+
+static void print_version(void) {
+  printf("tide %s (%s, libuv %s)\n", tide_version(), LUA_RELEASE,
+         uv_version_string());
+}
+
+/* The root task's body: runs the chunks in order; the last one (the
+ * script) gets the script's arguments. Written in Lua so that awaits in any
+ * chunk suspend the task without a C boundary in between. */
+static const char driver[] =
+    "local chunks, n = ...\n"
+    "for i = 1, #chunks - 1 do\n"
+    "  local c = chunks[i]\n"
+    "  if c.lib then _G[c.lib] = require(c.lib) else c.fn() end\n"
+    "end\n"
+    "local last = chunks[#chunks]\n"
+    "if last then return last.fn(table.unpack(chunks.args, 1, n)) end\n";
+
+static int report(lua_State *L, int status, const char *what) {
+  if (status != LUA_OK) {
+    const char *msg = lua_tostring(L, -1);
+    fprintf(stderr, "%s: %s%s\n", progname, what ? what : "",
+            msg ? msg : "(error object is not a string)");
+    lua_pop(L, 1);
+  }
+  return status;
+}
+
+/* Builds the global arg table: script at 0, its arguments at 1..n, the
+ * interpreter and options at negative indices. */
+static void create_arg_table(lua_State *L, char **argv, int argc,
+                             int script) {
+  int i;
+  lua_createtable(L, argc - script - 1, script + 1);
+  for (i = 0; i < argc; i++) {
+    lua_pushstring(L, argv[i]);
+    lua_rawseti(L, -2, i - script);
+  }
+  lua_setglobal(L, "arg");
+}
+
+int main(int argc, char **argv) {
+  tide_runtime_t *rt;
+  lua_State *L;
+  int i, script = 0, status = 0, err, nchunks = 0, nargs = 0;
+
+  if (argv[0] && argv[0][0]) progname = argv[0];
+  signal(SIGPIPE, SIG_IGN); /* a closed socket is an error, not a death */
+
+  /* First pass: find where the script is and check the options. */
+  for (i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (a[0] != '-' || strcmp(a, "-") == 0) {
+      script = i;
+      break;
+    }
+    if (strcmp(a, "--") == 0) {
+      if (i + 1 < argc) script = i + 1;
+      break;
+    }
+    if (strcmp(a, "-v") == 0) continue;
+    if (strcmp(a, "-e") == 0 || strcmp(a, "-l") == 0) {
+      if (++i >= argc) {
+        print_usage(NULL);
+        return 1;
+      }
+      continue;
+    }
+    print_usage(a);
+    return 1;
+  }
+
+  err = tide_runtime_new(&rt, NULL, NULL);
+  if (err != 0) {
+    fprintf(stderr, "%s: cannot start: %s\n", progname, tide_strerror(err));
+    return 1;
+  }
+  L = tide_runtime_lua(rt);
+  create_arg_table(L, argv, argc, script ? script : argc - 1);
+
+  /* The chunk list for the driver. */
+  if (luaL_loadstring(L, driver) != LUA_OK) return report(L, 1, NULL);
+  lua_newtable(L); /* chunks */
+  for (i = 1; i < argc && i != script; i++) {
+    const char *a = argv[i];
+    if (strcmp(a, "--") == 0) break;
+    if (strcmp(a, "-v") == 0) {
+      print_version();
+      continue;
+    }
+    lua_newtable(L);
+    if (strcmp(a, "-e") == 0) {
+      if (report(L, luaL_loadbuffer(L, argv[i + 1], strlen(argv[i + 1]),
+                                    "=(command line)"),
+                 NULL))
+        goto fail;
+      lua_setfield(L, -2, "fn");
+    } else { /* -l */
+      lua_pushstring(L, argv[i + 1]);
+      lua_setfield(L, -2, "lib");
+    }
+    lua_rawseti(L, -2, ++nchunks);
+    i++;
+  }
+  if (script != 0) {
+    const char *fname = strcmp(argv[script], "-") == 0 ? NULL : argv[script];
+    lua_newtable(L);
+    if (report(L, luaL_loadfile(L, fname), NULL)) goto fail;
+    lua_setfield(L, -2, "fn");
+    lua_rawseti(L, -2, ++nchunks);
+    nargs = argc - script - 1;
+    lua_createtable(L, nargs, 0);
+    for (i = 1; i <= nargs; i++) {
+      lua_pushstring(L, argv[script + i]);
+      lua_rawseti(L, -2, i);
+    }
+    lua_setfield(L, -2, "args");
+  } else if (nchunks == 0) {
+    if (argc > 1) goto done; /* just -v */
+    if (isatty(0)) {
+      print_usage(NULL);
+      goto done;
+    }
+    lua_newtable(L);
+    if (report(L, luaL_loadfile(L, NULL), NULL)) goto fail;
+    lua_setfield(L, -2, "fn");
+    lua_rawseti(L, -2, ++nchunks);
+  } else {
+    /* Only -e/-l chunks: a do-nothing last chunk keeps the driver simple. */
+    lua_newtable(L);
+    luaL_loadstring(L, "");
+    lua_setfield(L, -2, "fn");
+    lua_rawseti(L, -2, ++nchunks);
+  }
+  if (lua_getfield(L, -1, "args") == LUA_TNIL) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_setfield(L, -2, "args");
+  } else {
+    lua_pop(L, 1);
+  }
+  lua_pushinteger(L, nargs);
+
+  err = tide_runtime_spawn(rt, 2);
+  if (err == 0) err = tide_runtime_run_task(rt, -1);
+  if (err == TIDE_ELUA) {
+    tide_task_results(rt, -1); /* error, traceback */
+    fprintf(stderr, "%s: %s\n", progname,
+            lua_tostring(L, -1) ? lua_tostring(L, -1) : "(no traceback)");
+    lua_pop(L, 2);
+    status = 1;
+  } else if (err != 0) {
+    fprintf(stderr, "%s: %s\n", progname,
+            err == TIDE_ESTOPPED
+                ? "deadlock: the script waits for something that can never "
+                  "happen (no task is ready, no timer or I/O is pending)"
+                : tide_strerror(err));
+    status = 1;
+  }
+  lua_settop(L, 0);
+  goto done;
+
+fail:
+  status = 1;
+done:
+  if (tide_runtime_close(rt) != 0) status = 1;
+  fflush(stdout);
+  return status;
+}

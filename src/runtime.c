@@ -1,0 +1,331 @@
+/* The runtime: one loop, one Lua state, the tasks between them.
+ *
+ * Lua code reaches its runtime through a small "box" userdata kept in the
+ * registry and as upvalue 1 of every tide C function. The box outlives the
+ * runtime: closing the runtime clears box->rt, so a method called (or an
+ * object collected) after the close sees NULL and says the runtime is
+ * closed, instead of touching freed memory. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lualib.h>
+
+#include "tide_lua.h"
+
+static char runtime_key[1]; /* registry[&runtime_key] = box */
+
+typedef struct {
+  tide_runtime_t *rt; /* NULL once the runtime is closed */
+  int owned;          /* created by require: the box's __gc closes it */
+} runtime_box_t;
+
+tide_runtime_t *tide__runtime_from(lua_State *L) {
+  runtime_box_t *box = lua_touserdata(L, lua_upvalueindex(1));
+  if (box == NULL || box->rt == NULL || box->rt->closing)
+    luaL_error(L, "tide: the runtime is closed");
+  return box->rt;
+}
+
+/* Pushes the box of L's runtime, or nil. */
+void tide__runtime_pushbox(lua_State *L) {
+  lua_rawgetp(L, LUA_REGISTRYINDEX, runtime_key);
+}
+
+static void runtime_default_errh(tide_runtime_t *rt, const char *msg,
+                                 void *ud) {
+  (void)rt;
+  (void)ud;
+  fprintf(stderr, "tide: unhandled error: %s\n", msg);
+  fflush(stderr);
+}
+
+/* Message handler for the protected path: adds a traceback to strings. */
+static int runtime_msgh(lua_State *L) {
+  const char *msg = lua_tostring(L, 1);
+  if (msg == NULL) {
+    if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
+      return 1;
+    msg = lua_pushfstring(L, "(error object is a %s value)",
+                          luaL_typename(L, 1));
+  }
+  luaL_traceback(L, L, msg, 1);
+  return 1;
+}
+
+int tide__runtime_pcall(tide_runtime_t *rt, lua_CFunction fn, void *ud) {
+  lua_State *L = rt->L;
+  int top = lua_gettop(L), status;
+  if (!lua_checkstack(L, 4)) return LUA_ERRMEM;
+  lua_pushcfunction(L, runtime_msgh);
+  lua_pushcfunction(L, fn);
+  lua_pushlightuserdata(L, ud);
+  status = lua_pcall(L, 1, 0, top + 1);
+  if (status != LUA_OK) tide__runtime_report(rt, L, 0);
+  lua_settop(L, top);
+  return status;
+}
+
+/* Calls the Lua error handler with (message, task) in protected mode. */
+static int runtime_call_luah(lua_State *L) {
+  lua_call(L, lua_gettop(L) - 1, 0);
+  return 0;
+}
+
+void tide__runtime_report(tide_runtime_t *rt, lua_State *L, int task_idx) {
+  int top = lua_gettop(L); /* the message */
+  if (task_idx < 0) task_idx = lua_absindex(L, task_idx);
+  if (rt->errh_ref != LUA_NOREF && !rt->closing && lua_checkstack(L, 6)) {
+    lua_pushcfunction(L, runtime_call_luah);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, rt->errh_ref);
+    lua_pushvalue(L, top);
+    if (task_idx > 0) lua_pushvalue(L, task_idx);
+    else lua_pushnil(L);
+    if (lua_pcall(L, 3, 0, 0) == LUA_OK) {
+      lua_settop(L, top - 1);
+      return;
+    }
+    /* The handler itself failed: say so, then report the original. */
+    rt->errh(rt, lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1)
+                                                : "error handler failed",
+             rt->errh_ud);
+    lua_settop(L, top);
+  }
+  if (lua_type(L, top) == LUA_TSTRING) {
+    rt->errh(rt, lua_tostring(L, top), rt->errh_ud);
+  } else {
+    lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, top));
+    rt->errh(rt, lua_tostring(L, -1), rt->errh_ud);
+  }
+  lua_settop(L, top - 1);
+}
+
+/* Box metamethods. */
+static int box_gc(lua_State *L) {
+  runtime_box_t *box = lua_touserdata(L, 1);
+  if (box->rt != NULL && box->owned) {
+    /* lua_close is finalizing us: no Lua code may run any more (finalizers
+     * registered now would never run), so pending tasks are dropped
+     * without being resumed. */
+    box->rt->closing = 1;
+    tide_runtime_close(box->rt);
+  }
+  return 0;
+}
+
+static void runtime_on_loop_closed(tide_loop_t *loop) {
+  tide_runtime_t *rt = (tide_runtime_t *)loop;
+  if (rt->on_free != NULL) rt->on_free(rt);
+  free(rt);
+}
+
+/* Makes the runtime for L and its box (left in the registry, not on the
+ * stack). uv is the host's loop, or NULL for a loop of our own. */
+int tide__runtime_create(lua_State *L, uv_loop_t *uv, int owned,
+                         tide_runtime_t **out) {
+  tide_runtime_t *rt;
+  runtime_box_t *box;
+  int err;
+
+  lua_rawgetp(L, LUA_REGISTRYINDEX, runtime_key);
+  box = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  if (box != NULL && box->rt != NULL) return TIDE_EINVAL; /* one per state */
+
+  rt = calloc(1, sizeof(*rt));
+  if (rt == NULL) return TIDE_ENOMEM;
+  err = tide__loop_init(&rt->loop, uv);
+  if (err != 0) {
+    free(rt);
+    return err;
+  }
+  rt->loop.on_closed = runtime_on_loop_closed;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+  rt->L = lua_tothread(L, -1);
+  lua_pop(L, 1);
+  rt->errh = runtime_default_errh;
+  rt->errh_ref = LUA_NOREF;
+  tide__link_init(&rt->tasks);
+  tide__link_init(&rt->failed);
+  tide__link_init(&rt->resources);
+  tide__future_init(&rt->done_future, &rt->loop);
+  rt->done_future.state = TIDE__DONE;
+
+  /* The pending table: coroutine -> task, the pin of every pending task. */
+  lua_newtable(L);
+  rt->pending_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+
+  box = lua_newuserdatauv(L, sizeof(*box), 0);
+  box->rt = rt;
+  box->owned = owned;
+  lua_newtable(L);
+  lua_pushcfunction(L, box_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_setmetatable(L, -2);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, runtime_key);
+  *out = rt;
+  return 0;
+}
+
+/* Cancels every pending task and runs the loop until they have finished,
+ * giving up after a bounded number of rounds on tasks that keep ignoring
+ * the request. */
+void tide__runtime_cancel_all(tide_runtime_t *rt) {
+  int round;
+  for (round = 0; round < 100 && rt->ntasks > 0; round++) {
+    tide__link_t *l;
+    for (l = rt->tasks.next; l != &rt->tasks; l = l->next) {
+      tide__task_t *t = TIDE__CONTAINER_OF(l, tide__task_t, link);
+      if (!t->must_cancel) tide__task_cancel(t, rt->L, 0);
+    }
+    tide__loop_run_once(&rt->loop, 0);
+  }
+}
+
+/* Drops pending tasks without running them: the pending table lets go of
+ * them and the loop forgets their wake-ups. */
+static void runtime_drop_all(tide_runtime_t *rt) {
+  while (!tide__link_empty(&rt->tasks)) {
+    tide__task_t *t = TIDE__CONTAINER_OF(rt->tasks.next, tide__task_t, link);
+    tide__link_remove(&t->link);
+    if (t->waiting != NULL) tide__future_unwait(&t->waiter);
+    t->waiting = NULL;
+    tide__timer_stop(&rt->loop, &t->timer);
+    rt->ntasks--;
+  }
+}
+
+int tide_runtime_close(tide_runtime_t *rt) {
+  lua_State *L;
+  runtime_box_t *box;
+  int lua_usable;
+  if (rt == NULL) return TIDE_EINVAL;
+  if (rt->loop.closing) return TIDE_ECLOSED;
+  if (rt->loop.running) return TIDE_ERUNNING;
+  L = rt->L;
+  lua_usable = !rt->closing;
+  rt->closing = 1;
+  if (lua_usable) {
+    rt->closing = 0; /* cancelled tasks still need to run their cleanup */
+    tide__runtime_cancel_all(rt);
+    tide__task_report_unobserved(rt);
+    rt->closing = 1;
+  }
+  if (!lua_usable) tide__task_report_unobserved(rt);
+  runtime_drop_all(rt);
+  /* Close what is still open (each close unlinks its resource). */
+  while (!tide__link_empty(&rt->resources)) {
+    tide__resource_t *res =
+        TIDE__CONTAINER_OF(rt->resources.next, tide__resource_t, link);
+    res->close(res);
+    if (rt->resources.next == &res->link) tide__link_remove(&res->link);
+  }
+  if (lua_usable) {
+    lua_rawgetp(L, LUA_REGISTRYINDEX, runtime_key);
+    box = lua_touserdata(L, -1);
+    if (box != NULL) box->rt = NULL;
+    lua_pop(L, 1);
+    lua_pushnil(L);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, runtime_key);
+    luaL_unref(L, LUA_REGISTRYINDEX, rt->pending_ref);
+    luaL_unref(L, LUA_REGISTRYINDEX, rt->errh_ref);
+  } else {
+    lua_rawgetp(L, LUA_REGISTRYINDEX, runtime_key);
+    box = lua_touserdata(L, -1);
+    if (box != NULL) box->rt = NULL;
+    lua_pop(L, 1);
+  }
+  rt->pending_ref = rt->errh_ref = LUA_NOREF;
+  if (rt->owns_L) {
+    rt->L = NULL;
+    lua_close(L);
+  }
+  return tide__loop_close(&rt->loop);
+}
+
+/* ---------------------------------------------------------------- public */
+
+void tide__lua_preload_embedded(lua_State *L);
+
+int tide_runtime_new(tide_runtime_t **out, uv_loop_t *loop, lua_State *L) {
+  tide_runtime_t *rt;
+  int owns_L = 0, err;
+  if (out == NULL) return TIDE_EINVAL;
+  *out = NULL;
+  if (L == NULL) {
+    L = luaL_newstate();
+    if (L == NULL) return TIDE_ENOMEM;
+    luaL_openlibs(L);
+    owns_L = 1;
+  }
+  err = tide__runtime_create(L, loop, 0, &rt);
+  if (err != 0) {
+    if (owns_L) lua_close(L);
+    return err;
+  }
+  rt->owns_L = owns_L;
+  /* require "tide.core" finds this runtime through the registry. */
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+  lua_pushcfunction(L, luaopen_tide_core);
+  lua_setfield(L, -2, "tide.core");
+  lua_pop(L, 1);
+  tide__lua_preload_embedded(L);
+  *out = rt;
+  return 0;
+}
+
+lua_State *tide_runtime_lua(tide_runtime_t *rt) {
+  return rt != NULL ? rt->L : NULL;
+}
+
+uv_loop_t *tide_runtime_uv(tide_runtime_t *rt) {
+  return rt != NULL ? rt->loop.uv : NULL;
+}
+
+int tide_runtime_spawn(tide_runtime_t *rt, int nargs) {
+  if (rt == NULL || nargs < 0) return TIDE_EINVAL;
+  if (rt->closing || rt->loop.closing) return TIDE_ECLOSED;
+  if (lua_type(rt->L, -(nargs + 1)) != LUA_TFUNCTION) return TIDE_EINVAL;
+  /* Make sure "tide.core" is loaded so the task metatables exist. */
+  luaL_requiref(rt->L, "tide.core", luaopen_tide_core, 0);
+  lua_pop(rt->L, 1);
+  tide__task_new(rt->L, rt, nargs);
+  return 0;
+}
+
+static tide__task_t *runtime_totask(tide_runtime_t *rt, int idx) {
+  return luaL_testudata(rt->L, idx, TIDE__MT_TASK);
+}
+
+int tide_runtime_run_task(tide_runtime_t *rt, int idx) {
+  tide__task_t *t;
+  if (rt == NULL) return TIDE_EINVAL;
+  t = runtime_totask(rt, idx);
+  if (t == NULL) return TIDE_EINVAL;
+  if (rt->loop.running) return TIDE_ERUNNING;
+  while (t->aw.fut.state == TIDE__PENDING) {
+    if (!tide__loop_run_once(&rt->loop, 0) &&
+        t->aw.fut.state == TIDE__PENDING)
+      return TIDE_ESTOPPED;
+  }
+  return t->aw.fut.state == TIDE__DONE ? 0 : TIDE_ELUA;
+}
+
+int tide_task_results(tide_runtime_t *rt, int idx) {
+  lua_State *L;
+  tide__task_t *t;
+  if (rt == NULL) return TIDE_EINVAL;
+  L = rt->L;
+  t = runtime_totask(rt, idx);
+  if (t == NULL || t->aw.fut.state == TIDE__PENDING) return TIDE_EINVAL;
+  if (t->aw.fut.state == TIDE__DONE) {
+    if (!lua_checkstack(L, t->nres)) return TIDE_ENOMEM;
+    tide__task_copy_results(t, L);
+    return t->nres;
+  }
+  tide__task_mark_observed(t);
+  lua_pushvalue(t->co, -2);
+  lua_pushvalue(t->co, -2);
+  lua_xmove(t->co, L, 2);
+  return -1;
+}

@@ -1,0 +1,168 @@
+/* Internal declarations shared by the C core. Nothing here is public API:
+ * names are tide__<module>_<verb>; the public surface is include/tide.h. */
+#ifndef TIDE_INT_H
+#define TIDE_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "tide.h"
+
+#define TIDE__CONTAINER_OF(ptr, type, field)                                   \
+  ((type *)((char *)(ptr) - offsetof(type, field)))
+
+/* ---------------------------------------------------------------- queue */
+
+/* An intrusive doubly linked list node (circular, with a sentinel head),
+ * libuv's QUEUE idea in typed form. An unlinked node points to itself. */
+typedef struct tide__link_s tide__link_t;
+struct tide__link_s {
+  tide__link_t *next;
+  tide__link_t *prev;
+};
+
+static inline void tide__link_init(tide__link_t *l) {
+  l->next = l->prev = l;
+}
+static inline int tide__link_empty(const tide__link_t *l) {
+  return l->next == l;
+}
+static inline void tide__link_insert_tail(tide__link_t *head, tide__link_t *l) {
+  l->prev = head->prev;
+  l->next = head;
+  head->prev->next = l;
+  head->prev = l;
+}
+static inline void tide__link_remove(tide__link_t *l) {
+  l->prev->next = l->next;
+  l->next->prev = l->prev;
+  l->next = l->prev = l;
+}
+
+/* ---------------------------------------------------------------- loop */
+
+/* One entry of the ready queue: a C callback with two words of data. */
+typedef void (*tide__ready_fn)(void *data, uintptr_t arg);
+typedef struct {
+  tide__ready_fn fn;
+  void *data;
+  uintptr_t arg;
+} tide__ready_t;
+
+/* A timer of tide's own heap. Embedded in its owner (a sleep future, a
+ * deadline); the owner keeps it alive while it is armed. */
+typedef struct tide__timer_s tide__timer_t;
+typedef void (*tide__timer_fn)(tide__timer_t *timer);
+struct tide__timer_s {
+  uint64_t due;         /* loop time (ns) at which it fires */
+  uint64_t seq;         /* insertion order: ties fire first-in, first-out */
+  size_t index;         /* position in the heap, or SIZE_MAX when disarmed */
+  tide__timer_fn fn;    /* called from the loop when it fires */
+};
+
+struct tide_loop_s {
+  uv_loop_t *uv;        /* the libuv loop: ours or the host's */
+  uv_loop_t own_uv;     /* storage when the loop is ours */
+  unsigned owns_uv : 1; /* uv == &own_uv: we init and close it */
+  unsigned closing : 1; /* tide_loop_close has started */
+  unsigned stopped : 1; /* tide_loop_stop was called during a run */
+  int running;          /* depth of tide_loop_run* calls (0 or 1) */
+  /* Ready queue: a ring buffer; mask = capacity - 1 (power of two). */
+  tide__ready_t *ready;
+  size_t ready_head, ready_count, ready_mask;
+  uv_check_t *check;    /* drains the ready queue after each poll */
+  uv_idle_t *idle;      /* active while the queue is not empty: no blocking */
+  /* Timers: a binary min-heap of pointers ordered by (due, seq). */
+  tide__timer_t **heap;
+  size_t heap_len, heap_cap;
+  uint64_t timer_seq;
+  uv_timer_t *uvtimer;  /* armed for the heap's earliest timer */
+  uint64_t time_base;   /* uv_hrtime() at creation: loop time starts at 0 */
+  uint64_t time_skew;   /* virtual time added by the autojump clock */
+  int autojump;         /* virtual clock: jump to the next timer when idle */
+  uv_prepare_t *prepare;/* autojump's hook before each poll */
+  int handles;          /* tide handles not yet closed, for leak checks */
+  /* Called once the loop is closing and its last handle has closed: the
+   * owner may free the memory that holds the loop. */
+  void (*on_closed)(tide_loop_t *loop);
+};
+
+int tide__loop_init(tide_loop_t *loop, uv_loop_t *uv);
+int tide__loop_run_once(tide_loop_t *loop, int nowait);
+int tide__loop_close(tide_loop_t *loop);
+/* Queue fn(data, arg) to run on the next drain. Never runs it now. Returns 0
+ * or TIDE_ENOMEM. */
+int tide__loop_call_soon(tide_loop_t *loop, tide__ready_fn fn, void *data,
+                         uintptr_t arg);
+/* Counts a libuv handle tide created, so close can wait for all of them. */
+void tide__loop_handle_open(tide_loop_t *loop);
+void tide__loop_handle_closed(tide_loop_t *loop);
+/* close callback that frees the handle and uncounts it (handle->data is the
+ * tide_loop_t). */
+void tide__loop_close_free_cb(uv_handle_t *handle);
+
+/* Loop time in nanoseconds (monotonic, virtual time included). */
+uint64_t tide__loop_now(const tide_loop_t *loop);
+void tide__timer_init(tide__timer_t *timer, tide__timer_fn fn);
+int tide__timer_start(tide_loop_t *loop, tide__timer_t *timer, uint64_t due);
+void tide__timer_stop(tide_loop_t *loop, tide__timer_t *timer);
+static inline int tide__timer_armed(const tide__timer_t *t) {
+  return t->index != SIZE_MAX;
+}
+/* Fires every due timer; rearms libuv's timer for the next one. */
+void tide__timers_run(tide_loop_t *loop);
+void tide__timers_rearm(tide_loop_t *loop);
+int tide__timers_next(const tide_loop_t *loop, uint64_t *due);
+void tide__timers_free(tide_loop_t *loop);
+
+/* ---------------------------------------------------------------- future */
+
+enum {
+  TIDE__PENDING = 0,
+  TIDE__DONE,
+  TIDE__FAILED,
+  TIDE__CANCELLED
+};
+
+/* A registration on a future: when the future completes, fn(data, arg) is
+ * queued on the ready queue. The node is owned by whoever registered it. */
+typedef struct {
+  tide__link_t link;
+  tide__ready_fn fn;
+  void *data;
+  uintptr_t arg;
+} tide__waiter_t;
+
+typedef struct tide__future_s tide__future_t;
+
+/* What a kind of future does on cancel. Returns 1 when it took the request
+ * over (a task: cancellation is delivered at its next await and it completes
+ * later), 0 to let the future be cancelled at once. */
+typedef int (*tide__cancel_fn)(tide__future_t *f);
+
+struct tide__future_s {
+  tide_loop_t *loop;
+  int state;              /* TIDE__PENDING ... TIDE__CANCELLED */
+  tide__link_t waiters;   /* tide__waiter_t nodes, in registration order */
+  tide__cancel_fn cancel; /* NULL: plain cancel */
+};
+
+void tide__future_init(tide__future_t *f, tide_loop_t *loop);
+/* Moves a pending future to state (DONE, FAILED or CANCELLED) and queues
+ * every waiter on the ready queue. Returns TIDE_EINVAL if it was not
+ * pending: the values of a future are set once. */
+int tide__future_complete(tide__future_t *f, int state);
+/* Registers w. If f is already done, w is queued at once (it still runs from
+ * the loop, never from inside this call). */
+void tide__future_wait(tide__future_t *f, tide__waiter_t *w);
+void tide__future_unwait(tide__waiter_t *w);
+/* Requests cancellation; returns 1 if the request was taken (the future is
+ * or will be cancelled), 0 if the future was already done. */
+int tide__future_cancel(tide__future_t *f);
+/* Makes a done future pending again, for futures reused by one owner (a
+ * stream's read waiter). Waiters must already be gone. */
+void tide__future_reset(tide__future_t *f);
+
+#endif
