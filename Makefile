@@ -88,8 +88,7 @@ test-c: $(TEST_BIN)
 	@set -e; for t in $(TEST_BIN); do echo "== $$t"; $$t; done
 
 test-lua: all
-	TIDE_BUILD=$(BUILD) $(SPEC_ENV) $(BUSTED) --lua=$(LUA) \
-	  --lpath='lua/?.lua;lua/?/init.lua;spec/?.lua' --cpath='$(BUILD)/?.so' spec
+	TIDE_BUILD=$(BUILD) $(SPEC_ENV) $(BUSTED) --lua=$(LUA) spec
 
 ASAN_RT = $(shell $(CC) -print-file-name=libasan.so)
 UBSAN_RT = $(shell $(CC) -print-file-name=libubsan.so)
