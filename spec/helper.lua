@@ -26,6 +26,10 @@ end
 
 -- tide.run(fn, ...) followed by the cleanliness checks; returns fn's values.
 function H.run(fn, ...)
+  -- Collect first: an earlier spec's garbage (an unclosed file) must not
+  -- close a descriptor in the middle of this count.
+  collectgarbage()
+  collectgarbage()
   local fds = H.fds()
   local r = table.pack(tide.run(fn, ...))
   H.assert_clean()
