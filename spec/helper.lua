@@ -4,14 +4,20 @@ local tide = require "tide"
 
 local H = {}
 
--- Open file descriptors of this process ($PPID of popen's shell is us; the
--- pipe popen itself opened is not counted).
+-- Open file descriptors of this process, read with lfs (busted depends
+-- on it) so that no helper process or pipe muddles the count. The
+-- directory handle of the listing itself counts in every call alike.
+local lfs = require "lfs"
 function H.fds()
-  local n = 0
-  local p = io.popen("ls /proc/$PPID/fd")
-  for _ in p:lines() do n = n + 1 end
-  p:close()
-  return n - 1
+  local names = {}
+  for fd in lfs.dir("/proc/self/fd") do
+    if fd ~= "." and fd ~= ".." then
+      names[#names + 1] = fd .. "=" .. tostring(lfs.symlinkattributes(
+        "/proc/self/fd/" .. fd, "target"))
+    end
+  end
+  table.sort(names)
+  return #names, table.concat(names, " ")
 end
 
 -- Asserts the runtime is idle: no task, timer or tide handle is left.
@@ -30,11 +36,12 @@ function H.run(fn, ...)
   -- close a descriptor in the middle of this count.
   collectgarbage()
   collectgarbage()
-  local fds = H.fds()
+  local fds, before = H.fds()
   local r = table.pack(tide.run(fn, ...))
   H.assert_clean()
-  local now = H.fds()
-  assert(now == fds, ("file descriptors: %d before, %d after"):format(fds, now))
+  local now, after = H.fds()
+  assert(now == fds, ("file descriptors: %d before (%s), %d after (%s)")
+    :format(fds, before, now, after))
   return table.unpack(r, 1, r.n)
 end
 

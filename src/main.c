@@ -5,6 +5,8 @@
  *     -e stat   run the string stat (in the root task, before the script)
  *     -l mod    require mod (global mod = its value), in the root task
  *     -v        print version information
+ *     --dump-on SIG  print the task tree (tide.dump()) to stderr whenever
+ *               the process receives signal SIG (e.g. SIGUSR1)
  *     --        stop handling options
  *     -         run standard input as the script
  *
@@ -33,6 +35,7 @@ static void print_usage(const char *badopt) {
           "  -e stat   execute string 'stat' (in the root task)\n"
           "  -l mod    require library 'mod' into global 'mod'\n"
           "  -v        show version information\n"
+          "  --dump-on SIG  print the task tree to stderr on signal SIG\n"
           "  --        stop handling options\n"
           "  -         execute stdin and stop handling options\n",
           progname);
@@ -98,7 +101,8 @@ int main(int argc, char **argv) {
       break;
     }
     if (strcmp(a, "-v") == 0) continue;
-    if (strcmp(a, "-e") == 0 || strcmp(a, "-l") == 0) {
+    if (strcmp(a, "-e") == 0 || strcmp(a, "-l") == 0 ||
+        strcmp(a, "--dump-on") == 0) {
       if (++i >= argc) {
         print_usage(NULL);
         return 1;
@@ -128,7 +132,23 @@ int main(int argc, char **argv) {
       continue;
     }
     lua_newtable(L);
-    if (strcmp(a, "-e") == 0) {
+    if (strcmp(a, "--dump-on") == 0) {
+      if (strspn(argv[i + 1], "ABCDEFGHIJKLMNOPQRSTUVWXYZ12") !=
+          strlen(argv[i + 1])) {
+        print_usage(argv[i + 1]);
+        goto fail;
+      }
+      lua_pushfstring(L,
+                      "local tide = require 'tide'\n"
+                      "tide.on_signal('%s', function()\n"
+                      "  io.stderr:write(tide.dump()) io.stderr:flush()\n"
+                      "end)",
+                      argv[i + 1]);
+      if (report(L, luaL_loadstring(L, lua_tostring(L, -1)), NULL))
+        goto fail;
+      lua_remove(L, -2);
+      lua_setfield(L, -2, "fn");
+    } else if (strcmp(a, "-e") == 0) {
       if (report(L, luaL_loadbuffer(L, argv[i + 1], strlen(argv[i + 1]),
                                     "=(command line)"),
                  NULL))

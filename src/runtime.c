@@ -154,6 +154,12 @@ int tide__runtime_create(lua_State *L, uv_loop_t *uv, int owned,
   /* The pending table: coroutine -> task, the pin of every pending task. */
   lua_newtable(L);
   rt->pending_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_newtable(L);
+  lua_createtable(L, 0, 1);
+  lua_pushliteral(L, "v");
+  lua_setfield(L, -2, "__mode");
+  lua_setmetatable(L, -2);
+  rt->failed_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 
   box = lua_newuserdatauv(L, sizeof(*box), 0);
   box->rt = rt;
@@ -228,6 +234,7 @@ int tide_runtime_close(tide_runtime_t *rt) {
     lua_pushnil(L);
     lua_rawsetp(L, LUA_REGISTRYINDEX, runtime_key);
     luaL_unref(L, LUA_REGISTRYINDEX, rt->pending_ref);
+    luaL_unref(L, LUA_REGISTRYINDEX, rt->failed_ref);
     luaL_unref(L, LUA_REGISTRYINDEX, rt->errh_ref);
   } else {
     lua_rawgetp(L, LUA_REGISTRYINDEX, runtime_key);
@@ -235,7 +242,7 @@ int tide_runtime_close(tide_runtime_t *rt) {
     if (box != NULL) box->rt = NULL;
     lua_pop(L, 1);
   }
-  rt->pending_ref = rt->errh_ref = LUA_NOREF;
+  rt->pending_ref = rt->failed_ref = rt->errh_ref = LUA_NOREF;
   if (rt->owns_L) {
     rt->L = NULL;
     lua_close(L);

@@ -36,6 +36,63 @@ void tide__task_push(lua_State *L, tide__task_t *t) {
   lua_remove(L, -2);
 }
 
+/* Remembers where the task was spawned: the calling Lua function (kept in
+ * a user value; its source is looked up only when a report needs it) and
+ * the current line. The task userdata is at the top of L. */
+static void task_record_spawner(lua_State *L, tide__task_t *t) {
+  lua_Debug ar;
+  int level;
+  for (level = 1; level < 3 && lua_getstack(L, level, &ar); level++) {
+    if (!lua_getinfo(L, "fl", &ar)) break;
+    if (ar.currentline > 0) {
+      t->spawn_line = ar.currentline;
+      lua_setiuservalue(L, -2, TIDE__UV_SPAWNER);
+      return;
+    }
+    lua_pop(L, 1); /* a C function (e.g. the facade's spawn): look higher */
+  }
+}
+
+void tide__task_pushlabel(lua_State *L, tide__task_t *t, int idx) {
+  luaL_Buffer b;
+  idx = lua_absindex(L, idx);
+  luaL_buffinit(L, &b);
+  lua_pushfstring(L, "task #%I", (lua_Integer)t->id);
+  luaL_addvalue(&b);
+  if (lua_getiuservalue(L, idx, TIDE__UV_INFO) == LUA_TTABLE &&
+      lua_getfield(L, -1, "name") == LUA_TSTRING) {
+    lua_pushfstring(L, " '%s'", lua_tostring(L, -1));
+    lua_remove(L, -2);
+    lua_remove(L, -2);
+    luaL_addvalue(&b);
+  } else {
+    lua_pop(L, lua_type(L, -1) == LUA_TTABLE ? 2 : 1);
+  }
+  if (t->spawn_line > 0 &&
+      lua_getiuservalue(L, idx, TIDE__UV_SPAWNER) == LUA_TFUNCTION) {
+    lua_Debug ar;
+    lua_getinfo(L, ">S", &ar);
+    lua_pushfstring(L, " (spawned at %s:%d)", ar.short_src, t->spawn_line);
+    luaL_addvalue(&b);
+  } else if (t->spawn_line > 0) {
+    lua_pop(L, 1);
+  }
+  luaL_pushresult(&b);
+}
+
+int tide__task_pushwhere(lua_State *L, tide__task_t *t) {
+  lua_Debug ar;
+  int level;
+  if (t->aw.fut.state != TIDE__PENDING || !t->started) return 0;
+  for (level = 0; lua_getstack(t->co, level, &ar); level++) {
+    if (lua_getinfo(t->co, "Sl", &ar) && ar.currentline > 0) {
+      lua_pushfstring(L, "%s:%d", ar.short_src, ar.currentline);
+      return 1;
+    }
+  }
+  return 0;
+}
+
 /* Queues the next step. gen tells this wake-up from stale ones. */
 static void task_schedule(tide__task_t *t) {
   t->scheduled = 1;
@@ -49,8 +106,11 @@ tide__task_t *tide__task_new(lua_State *L, tide_runtime_t *rt, int nargs) {
   tide__task_t *t;
   lua_State *co;
   luaL_checkstack(L, 4, NULL);
-  t = lua_newuserdatauv(L, sizeof(*t), 3);
+  t = lua_newuserdatauv(L, sizeof(*t), TIDE__TASK_NUV);
   memset(t, 0, sizeof(*t));
+  t->id = ++rt->next_task_id;
+  t->parent_id = rt->current != NULL ? rt->current->id : 0;
+  t->spawn_line = -1;
   tide__future_init(&t->aw.fut, &rt->loop);
   t->aw.fut.cancel = task_cancel_hook;
   t->aw.results = tide__task_results;
@@ -62,6 +122,7 @@ tide__task_t *tide__task_new(lua_State *L, tide_runtime_t *rt, int nargs) {
   tide__timer_init(&t->timer, NULL);
   tide__future_init(&t->sleep, &rt->loop);
   luaL_setmetatable(L, TIDE__MT_TASK);
+  task_record_spawner(L, t);
   co = lua_newthread(L);
   t->co = co;
   lua_setiuservalue(L, -2, TIDE__UV_VALUES);
@@ -99,7 +160,16 @@ static void task_finish(lua_State *L, tide__task_t *t, int state) {
   tide_runtime_t *rt = t->rt;
   tide__link_remove(&t->link);
   rt->ntasks--;
-  if (state == TIDE__FAILED) tide__link_insert_tail(&rt->failed, &t->link);
+  if (state == TIDE__FAILED) {
+    /* Until someone sees the error, the task is on the failed list and in
+     * the weak failed table (so a report can find its userdata; the weak
+     * value lets it be collected, and its __gc reports it). */
+    tide__link_insert_tail(&rt->failed, &t->link);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, rt->failed_ref);
+    tide__task_push(L, t);
+    lua_rawsetp(L, -2, t);
+    lua_pop(L, 1);
+  }
   tide__future_complete(&t->aw.fut, state);
   task_pushpending(L, rt);
   lua_pushthread(t->co);
@@ -114,6 +184,30 @@ static int task_is_cancel(lua_State *co, int idx) {
   return tide__lua_iserror(co, idx, "cancelled");
 }
 
+/* If the task dies of the very error that an awaited task raised in it,
+ * the traceback of that task goes with it: the report then shows where the
+ * error really began. L: [err, tb] -> [err, tb']. */
+static void task_add_cause(lua_State *L, tide__task_t *t) {
+  tide__task_t *cause;
+  tide__task_push(L, t);
+  if (lua_getiuservalue(L, -1, TIDE__UV_CAUSE) == LUA_TUSERDATA) {
+    cause = lua_touserdata(L, -1);
+    lua_pushvalue(cause->co, -2); /* the cause's error */
+    lua_xmove(cause->co, L, 1);
+    if (lua_rawequal(L, -1, -5)) {
+      tide__task_pushlabel(L, cause, -2);
+      lua_pushvalue(cause->co, -1); /* its traceback */
+      lua_xmove(cause->co, L, 1);
+      lua_pushfstring(L, "%s\n(the error came from %s:)\n%s", lua_tostring(L, -6),
+                      lua_tostring(L, -2), lua_tostring(L, -1));
+      lua_replace(L, -7);
+      lua_pop(L, 2);
+    }
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 2);
+}
+
 /* The coroutine died with an error at the top of its stack: take the
  * traceback while the stack is intact, then close it (running its pending
  * to-be-closed variables), and leave [error, traceback] on its stack. */
@@ -123,8 +217,9 @@ static void task_fail(lua_State *L, tide__task_t *t) {
   lua_pushvalue(co, -1);
   lua_xmove(co, L, 1);                                  /* L: err */
   luaL_traceback(L, co, luaL_tolstring(L, -1, NULL), 0); /* err, s, tb */
-  lua_replace(L, -3);
-  lua_pop(L, 1);                                        /* L: tb */
+  lua_replace(L, -2);                                   /* L: err, tb */
+  task_add_cause(L, t);
+  lua_remove(L, -2);                                    /* L: tb */
   /* Closing the coroutine runs its to-be-closed variables; one of them may
    * replace the error with its own. */
   lua_resetthread(co);
@@ -269,9 +364,31 @@ int tide__task_results(lua_State *L, int idx) {
     return n;
   }
   tide__task_mark_observed(t);
+  if (t->rt->current != NULL && t->rt->current != t &&
+      t->aw.fut.state == TIDE__FAILED) {
+    tide__task_push(L, t->rt->current);
+    lua_pushvalue(L, idx);
+    lua_setiuservalue(L, -2, TIDE__UV_CAUSE);
+    lua_pop(L, 1);
+  }
   lua_pushvalue(co, -2); /* the error object */
   lua_xmove(co, L, 1);
   return lua_error(L);
+}
+
+/* Reports the failed task t (its userdata at idx) to the error handler:
+ * "task #3 'name' (spawned at f.lua:12): error was never retrieved:" and
+ * the traceback. */
+void tide__task_report_failed(lua_State *L, tide__task_t *t, int idx) {
+  idx = lua_absindex(L, idx);
+  tide__task_pushlabel(L, t, idx);
+  lua_pushvalue(t->co, -1); /* the traceback */
+  lua_xmove(t->co, L, 1);
+  lua_pushfstring(L, "%s: error was never retrieved: %s", lua_tostring(L, -2),
+                  lua_tostring(L, -1));
+  lua_replace(L, -3);
+  lua_pop(L, 1);
+  tide__runtime_report(t->rt, L, idx);
 }
 
 /* Reports every failed task whose error nobody has seen, once. */
@@ -281,11 +398,9 @@ void tide__task_report_unobserved(tide_runtime_t *rt) {
     tide__task_t *t = TIDE__CONTAINER_OF(rt->failed.next, tide__task_t, link);
     t->observed = 1;
     tide__link_remove(&t->link);
-    lua_pushvalue(t->co, -1); /* the traceback */
-    lua_xmove(t->co, L, 1);
-    lua_pushfstring(L, "task error was never retrieved: %s",
-                    lua_tostring(L, -1));
-    lua_remove(L, -2);
-    tide__runtime_report(rt, L, 0);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, rt->failed_ref);
+    if (lua_rawgetp(L, -1, t) == LUA_TUSERDATA)
+      tide__task_report_failed(L, t, -1);
+    lua_pop(L, 2);
   }
 }

@@ -92,6 +92,8 @@ struct tide_loop_s {
 int tide__loop_init(tide_loop_t *loop, uv_loop_t *uv);
 int tide__loop_run_once(tide_loop_t *loop, int nowait);
 int tide__loop_close(tide_loop_t *loop);
+/* Turns the virtual clock on or off; returns its previous state. */
+int tide__loop_set_autojump(tide_loop_t *loop, int on);
 /* Queue fn(data, arg) to run on the next drain. Never runs it now. Returns 0
  * or TIDE_ENOMEM. */
 int tide__loop_call_soon(tide_loop_t *loop, tide__ready_fn fn, void *data,

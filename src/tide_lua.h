@@ -54,6 +54,9 @@ struct tide_runtime_s {
   tide__link_t resources;    /* tide__resource_t still open */
   int ntasks;                /* length of tasks */
   int pending_ref;           /* registry: table coroutine -> pending task */
+  uint64_t next_task_id;     /* the id the next task gets */
+  int failed_ref;            /* registry: weak table task ptr -> failed task
+                                whose error nobody has seen */
   int errh_ref;              /* registry: Lua error handler, or LUA_NOREF */
   /* The host's error handler (default: print to stderr). */
   void (*errh)(tide_runtime_t *rt, const char *msg, void *ud);
@@ -79,6 +82,10 @@ typedef struct {
 #define TIDE__UV_VALUES 1    /* future: its value(s); task: its coroutine */
 #define TIDE__UV_CALLBACKS 2 /* table of Lua done-callbacks */
 #define TIDE__UV_INFO 3      /* task: table of name, cancel message, ... */
+#define TIDE__UV_SPAWNER 4   /* task: the function that called spawn */
+#define TIDE__UV_CAUSE 5     /* task: the task whose error was last raised
+                                in it at an await point */
+#define TIDE__TASK_NUV 5
 
 struct tide__task_s {
   tide__awaitable_t aw;      /* the task's own future; first member */
@@ -90,6 +97,9 @@ struct tide__task_s {
   tide__link_t link;         /* in rt->tasks while pending, rt->failed while
                                 failed and unobserved */
   int nres;                  /* done: results on top of co's stack */
+  uint64_t id;               /* 1, 2, ...: names the task in reports */
+  uint64_t parent_id;        /* the task that spawned it, 0 if none */
+  int spawn_line;            /* line of the spawn call, or -1 */
   unsigned started : 1;      /* the coroutine has been resumed once */
   unsigned must_cancel : 1;  /* deliver a cancellation at the next await */
   unsigned observed : 1;     /* someone has seen its error */
@@ -118,15 +128,21 @@ void tide__task_cancel(tide__task_t *t, lua_State *L, int msg_idx);
 int tide__task_results(lua_State *L, int idx);
 void tide__task_copy_results(tide__task_t *t, lua_State *L);
 void tide__task_report_unobserved(tide_runtime_t *rt);
+void tide__task_report_failed(lua_State *L, tide__task_t *t, int idx);
 void tide__task_mark_observed(tide__task_t *t);
 /* Pushes the task userdata (from the pending table) or nil. */
 void tide__task_push(lua_State *L, tide__task_t *t);
+/* Pushes "task #id 'name' (spawned at src:line)" for reports. */
+void tide__task_pushlabel(lua_State *L, tide__task_t *t, int idx);
+/* Pushes the file:line where a pending task waits, or nil. */
+int tide__task_pushwhere(lua_State *L, tide__task_t *t);
 
 /* lfuture.c (await and errors) */
 void tide__lua_open_future(lua_State *L, tide_runtime_t *rt);
 void tide__lua_open_task(lua_State *L, tide_runtime_t *rt);
 void tide__lua_open_coro(lua_State *L, tide_runtime_t *rt);
 void tide__lua_open_timer(lua_State *L, tide_runtime_t *rt);
+void tide__lua_open_signal(lua_State *L, tide_runtime_t *rt);
 tide__awaitable_t *tide__lua_toawaitable(lua_State *L, int idx);
 /* Yields the running task to wait for f, continuing in k (with ctx). Raises
  * "await outside a task" from the main thread; raises the pending

@@ -129,6 +129,32 @@ function tide.wait_for(seconds, x)
   return tide.timeout(seconds, aw.await, aw)
 end
 
+-- tide.dump() -> text: the pending tasks as a tree (a task under the task
+-- that spawned it), each with its state and where it waits. The tide
+-- command prints it on a signal with --dump-on SIGUSR1.
+function tide.dump()
+  local list = core.tasks()
+  local byid, children, roots = {}, {}, {}
+  for _, r in ipairs(list) do byid[r.id] = r end
+  for _, r in ipairs(list) do
+    if byid[r.parent] then
+      local c = children[r.parent] or {}
+      children[r.parent] = c
+      c[#c + 1] = r
+    else
+      roots[#roots + 1] = r
+    end
+  end
+  local out = {("tide: %d pending task(s) at %.3f s"):format(#list, core.now())}
+  local function walk(r, depth)
+    out[#out + 1] = ("%s%s: %s%s"):format(("  "):rep(depth + 1), r.label,
+      r.state, r.where and (" at " .. r.where) or "")
+    for _, c in ipairs(children[r.id] or {}) do walk(c, depth + 1) end
+  end
+  for _, r in ipairs(roots) do walk(r, 0) end
+  return table.concat(out, "\n") .. "\n"
+end
+
 -- Lets other modules (tide.tcp, tide.sync, ...) hang off the same table.
 function tide._extend(name, mod)
   tide[name] = mod

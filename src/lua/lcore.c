@@ -133,13 +133,27 @@ static int l_stats(lua_State *L) {
   lua_setfield(L, -2, "ready");
   lua_pushinteger(L, (lua_Integer)rt->loop.heap_len);
   lua_setfield(L, -2, "timers");
-  lua_pushinteger(L, rt->loop.handles - 3); /* less the loop's own */
+  lua_pushinteger(L, rt->loop.handles - 3 - (rt->loop.prepare != NULL));
   lua_setfield(L, -2, "handles");
+  return 1;
+}
+
+/* tide.virtual_clock(on) -> was_on: with the virtual clock, loop time jumps
+ * to the next timer whenever no task is ready and no I/O is in flight, so
+ * sleeps and timeouts take no real time. tide.now() includes the jumps. */
+static int l_virtual_clock(lua_State *L) {
+  tide_runtime_t *rt = tide__runtime_from(L);
+  int was;
+  luaL_checktype(L, 1, LUA_TBOOLEAN);
+  was = tide__loop_set_autojump(&rt->loop, lua_toboolean(L, 1));
+  if (was < 0) return luaL_error(L, "tide: %s", tide_strerror(was));
+  lua_pushboolean(L, was);
   return 1;
 }
 
 static const luaL_Reg funcs[] = {
     {"sleep", l_sleep},
+    {"virtual_clock", l_virtual_clock},
     {"yield", l_yield},
     {"now", l_now},
     {"run", l_run},
@@ -169,6 +183,7 @@ int luaopen_tide_core(lua_State *L) {
   tide__lua_open_task(L, rt);
   tide__lua_open_coro(L, rt);
   tide__lua_open_timer(L, rt);
+  tide__lua_open_signal(L, rt);
   lua_pushvalue(L, -2);
   luaL_setfuncs(L, funcs, 1);
   lua_pushliteral(L, TIDE_VERSION_STRING);

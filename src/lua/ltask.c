@@ -3,11 +3,114 @@
 
 extern const luaL_Reg tide__awaitable_methods[];
 
-/* tide.spawn(fn, ...) -> task. The task starts on the loop's next turn. */
+/* Sets the name of the task at idx (the string at the top, popped). */
+static void task_setname(lua_State *L, int idx) {
+  idx = lua_absindex(L, idx);
+  if (lua_getiuservalue(L, idx, TIDE__UV_INFO) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_setiuservalue(L, idx, TIDE__UV_INFO);
+  }
+  lua_insert(L, -2);
+  lua_setfield(L, -2, "name");
+  lua_pop(L, 1);
+}
+
+/* tide.spawn([opts,] fn, ...) -> task. The task starts on the loop's next
+ * turn. opts is a table: {name = "worker 3"}. */
 static int l_spawn(lua_State *L) {
   tide_runtime_t *rt = tide__runtime_from(L);
-  luaL_checktype(L, 1, LUA_TFUNCTION);
-  tide__task_new(L, rt, lua_gettop(L) - 1);
+  int named = 0;
+  if (lua_type(L, 1) == LUA_TTABLE) {
+    lua_getfield(L, 1, "name");
+    if (!lua_isnil(L, -1)) {
+      luaL_argexpected(L, lua_type(L, -1) == LUA_TSTRING, 1,
+                       "name to be a string");
+      named = 1;
+      lua_replace(L, 1);
+    } else {
+      lua_pop(L, 1);
+      lua_remove(L, 1);
+    }
+    luaL_checktype(L, 1 + named, LUA_TFUNCTION);
+  } else {
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+  }
+  tide__task_new(L, rt, lua_gettop(L) - 1 - named);
+  if (named) {
+    lua_pushvalue(L, 1);
+    task_setname(L, -2);
+  }
+  return 1;
+}
+
+/* task:name() -> the task's name, or nil. */
+static int l_task_name(lua_State *L) {
+  tide__task_check(L, 1);
+  if (lua_getiuservalue(L, 1, TIDE__UV_INFO) != LUA_TTABLE) return 0;
+  lua_getfield(L, -1, "name");
+  return 1;
+}
+
+/* task:set_name(name) */
+static int l_task_set_name(lua_State *L) {
+  tide__task_check(L, 1);
+  luaL_checkstring(L, 2);
+  lua_settop(L, 2);
+  task_setname(L, 1);
+  return 0;
+}
+
+/* task:id() -> the task's number (1, 2, ...: reports use it). */
+static int l_task_id(lua_State *L) {
+  tide__task_t *t = tide__task_check(L, 1);
+  lua_pushinteger(L, (lua_Integer)t->id);
+  return 1;
+}
+
+/* What a pending task is doing, for introspection. */
+static const char *task_activity(tide__task_t *t) {
+  if (t == t->rt->current) return "running";
+  if (!t->started || t->scheduled || t->waiting == NULL) return "ready";
+  if (t->waiting == &t->sleep) return "sleeping";
+  if (t->waiting == &t->rt->done_future) return "ready";
+  return "waiting";
+}
+
+/* tide.tasks() -> list of the pending tasks, oldest first, each a table
+ * {task=, id=, parent=, name=, state=, where=, spawned=}: state is
+ * "running", "ready", "sleeping" or "waiting"; where is the file:line of
+ * the await it is suspended in; spawned the label with the spawn site. */
+static int l_tasks(lua_State *L) {
+  tide_runtime_t *rt = tide__runtime_from(L);
+  tide__link_t *l;
+  int i = 0;
+  lua_createtable(L, rt->ntasks, 0);
+  for (l = rt->tasks.next; l != &rt->tasks; l = l->next) {
+    tide__task_t *t = TIDE__CONTAINER_OF(l, tide__task_t, link);
+    lua_createtable(L, 0, 7);
+    tide__task_push(L, t);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -3, "task");
+    lua_pushinteger(L, (lua_Integer)t->id);
+    lua_setfield(L, -3, "id");
+    lua_pushinteger(L, (lua_Integer)t->parent_id);
+    lua_setfield(L, -3, "parent");
+    if (lua_getiuservalue(L, -1, TIDE__UV_INFO) == LUA_TTABLE)
+      lua_getfield(L, -1, "name");
+    else
+      lua_pushnil(L);
+    lua_setfield(L, -4, "name");
+    lua_pop(L, 1);
+    lua_pushstring(L, task_activity(t));
+    lua_setfield(L, -3, "state");
+    if (tide__task_pushwhere(L, t)) lua_setfield(L, -3, "where");
+    tide__task_pushlabel(L, t, -1);
+    lua_setfield(L, -3, "label");
+    lua_pop(L, 1);
+    lua_rawseti(L, -2, ++i);
+  }
   return 1;
 }
 
@@ -79,12 +182,7 @@ static int l_task_gc(lua_State *L) {
   } else if (t->aw.fut.state == TIDE__FAILED && !t->observed) {
     t->observed = 1;
     tide__link_remove(&t->link);
-    lua_pushvalue(t->co, -1);
-    lua_xmove(t->co, L, 1);
-    lua_pushfstring(L, "task error was never retrieved: %s",
-                    lua_tostring(L, -1));
-    lua_remove(L, -2);
-    tide__runtime_report(rt, L, 0);
+    tide__task_report_failed(L, t, 1);
   }
   return 0;
 }
@@ -92,12 +190,16 @@ static int l_task_gc(lua_State *L) {
 /* Task methods (spawn lives in the module). */
 static const luaL_Reg task_methods[] = {
     {"cancel", l_task_cancel},
+    {"name", l_task_name},
+    {"set_name", l_task_set_name},
+    {"id", l_task_id},
     {"traceback", l_task_traceback},
     {NULL, NULL}};
 
 static const luaL_Reg funcs[] = {
     {"spawn", l_spawn},
     {"current_task", l_current_task},
+    {"tasks", l_tasks},
     {NULL, NULL}};
 
 /* Registers the task metatable and functions into the module at the top of

@@ -1,0 +1,142 @@
+-- Task names, tide.tasks(), tide.dump(), error reports that name the task,
+-- the virtual clock and signal watchers.
+local tide = require "tide"
+local H = require "helper"
+
+describe("introspection", function()
+  it("names tasks and lists the pending ones with where they wait", function()
+    H.run(function()
+      local a = tide.spawn({name = "sleeper"}, function() tide.sleep(10) end)
+      local b = tide.spawn(function() tide.future():await() end)
+      b:set_name("blocked")
+      tide.yield()
+      assert.equal("sleeper", a:name())
+      assert.equal("blocked", b:name())
+      local list = tide.tasks()
+      assert.equal(3, #list)
+      local me = list[1]
+      assert.equal(tide.current_task(), me.task)
+      assert.equal("running", me.state)
+      assert.equal("sleeper", list[2].name)
+      assert.equal("sleeping", list[2].state)
+      assert.matches("introspect_spec.lua:%d+$", list[2].where)
+      assert.equal(me.id, list[2].parent)
+      assert.equal("waiting", list[3].state)
+      assert.matches("task #%d+ 'sleeper' %(spawned at .*introspect_spec.lua:%d+%)",
+        list[2].label)
+      a:cancel(); b:cancel()
+      pcall(a.await, a); pcall(b.await, b)
+    end)
+  end)
+
+  it("dumps the task tree as text", function()
+    H.run(function()
+      local parent = tide.spawn({name = "parent"}, function()
+        local c = tide.spawn({name = "child"}, function() tide.sleep(10) end)
+        pcall(c.await, c)
+      end)
+      tide.sleep(0.001)
+      local text = tide.dump()
+      assert.matches("3 pending task%(s%)", text)
+      -- the child is indented under its parent
+      assert.matches("\n    task #%d+ 'parent'[^\n]*\n      task #%d+ 'child'", text)
+      parent:cancel()
+      pcall(parent.await, parent)
+    end)
+  end)
+
+  it("checks spawn options", function()
+    assert.has_error(function() tide.spawn({name = 3}, function() end) end)
+    assert.has_error(function() tide.spawn({name = "x"}) end)
+  end)
+
+  it("reports an unobserved error with the task's name and spawn site", function()
+    local errors = H.capture_errors(function()
+      H.run(function()
+        tide.spawn({name = "doomed"}, function() error("kaput") end)
+        tide.sleep(0.001)
+      end)
+    end)
+    assert.equal(1, #errors)
+    assert.matches("task #%d+ 'doomed' %(spawned at .*introspect_spec.lua:%d+%): " ..
+      "error was never retrieved: .*kaput", errors[1])
+  end)
+
+  it("carries the failing task's traceback through an await", function()
+    local errors = H.capture_errors(function()
+      H.run(function()
+        local function origin() error("root cause") end
+        local inner = tide.spawn({name = "inner"}, function() tide.yield(); origin() end)
+        tide.spawn({name = "outer"}, function() inner:await() end)
+        tide.sleep(0.001)
+      end)
+    end)
+    assert.equal(1, #errors)
+    assert.matches("'outer'.*root cause.*the error came from task #%d+ 'inner'.*origin",
+      errors[1])
+  end)
+end)
+
+describe("the virtual clock", function()
+  it("jumps over sleeps and timeouts when only timers are pending", function()
+    local was = tide.virtual_clock(true)
+    local ok, err = pcall(H.run, function()
+      local t0 = tide.now()
+      tide.sleep(3600)
+      local ok, e = pcall(tide.timeout, 60, function() tide.sleep(7200) end)
+      assert.is_false(ok)
+      assert.is_true(tide.is_timeout(e))
+      local elapsed = tide.now() - t0
+      assert.is_true(elapsed >= 3660 and elapsed < 3661, tostring(elapsed))
+    end)
+    tide.virtual_clock(was)
+    assert(ok, err)
+  end)
+
+  it("keeps timer order across jumps", function()
+    tide.virtual_clock(true)
+    local log = {}
+    local ok, err = pcall(H.run, function()
+      local ts = {}
+      for _, d in ipairs({300, 100, 200}) do
+        ts[#ts + 1] = tide.spawn(function() tide.sleep(d); log[#log + 1] = d end)
+      end
+      for _, t in ipairs(ts) do t:await() end
+    end)
+    tide.virtual_clock(false)
+    assert(ok, err)
+    assert.same({100, 200, 300}, log)
+  end)
+end)
+
+describe("tide.on_signal", function()
+  it("runs a function from the loop when the signal arrives", function()
+    H.run(function()
+      local got
+      local w = tide.on_signal("SIGUSR2", function(signum) got = signum end)
+      os.execute("kill -USR2 $PPID")
+      for _ = 1, 100 do
+        if got then break end
+        tide.sleep(0.01)
+      end
+      assert.is_number(got)
+      w:close()
+      w:close() -- twice is fine
+    end)
+  end)
+
+  it("rejects unknown signal names", function()
+    assert.has_error(function() tide.on_signal("SIGBOGUS", function() end) end)
+  end)
+
+  it("the tide command dumps its tasks on --dump-on SIGUSR1", function()
+    local out, err, code = H.sh(H.tide_bin() .. [[ --dump-on SIGUSR1 -e '
+      local t = require "tide"
+      t.spawn({name = "bg"}, function() t.sleep(10) end)
+      t.sleep(0.05)
+      os.execute("kill -USR1 $PPID")
+      t.sleep(0.05)']])
+    assert.equal(0, code, err)
+    assert.matches("task #%d+ 'bg'.*sleeping", err)
+  end)
+end)
