@@ -1,0 +1,169 @@
+/* The ready queue and the loop's life cycle (src/loop.c), without Lua. */
+#include <stdlib.h>
+
+#include "test.h"
+#include "tide_int.h"
+
+/* A log of which entries ran, in order. */
+static uintptr_t ran[1024];
+static int nran;
+
+static void log_fn(void *data, uintptr_t arg) {
+  (void)data;
+  if (nran < 1024) ran[nran++] = arg;
+}
+
+/* Re-queues itself once: the second run must wait for the next drain. */
+static void requeue_fn(void *data, uintptr_t arg) {
+  tide_loop_t *loop = data;
+  log_fn(NULL, arg);
+  if (arg < 100) tide__loop_call_soon(loop, requeue_fn, loop, arg + 100);
+}
+
+TEST(ready_queue_is_fifo) {
+  tide_loop_t loop;
+  uintptr_t i;
+  nran = 0;
+  CHECK_INT(tide__loop_init(&loop, NULL), 0);
+  for (i = 0; i < 5; i++) CHECK_INT(tide__loop_call_soon(&loop, log_fn, 0, i), 0);
+  CHECK_INT(nran, 0); /* never runs inside call_soon */
+  tide__loop_run_once(&loop, 1);
+  CHECK_INT(nran, 5);
+  for (i = 0; i < 5; i++) CHECK_INT(ran[i], i);
+  CHECK_INT(loop.ready_count, 0);
+  CHECK_INT(tide__loop_close(&loop), 0);
+}
+
+TEST(drain_runs_a_snapshot) {
+  tide_loop_t loop;
+  nran = 0;
+  CHECK_INT(tide__loop_init(&loop, NULL), 0);
+  tide__loop_call_soon(&loop, requeue_fn, &loop, 1);
+  tide__loop_call_soon(&loop, requeue_fn, &loop, 2);
+  tide__loop_run_once(&loop, 1);
+  /* Only the two queued before the drain ran; their re-queues wait. */
+  CHECK_INT(nran, 2);
+  CHECK_INT(loop.ready_count, 2);
+  tide__loop_run_once(&loop, 1);
+  CHECK_INT(nran, 4);
+  CHECK_INT(ran[2], 101);
+  CHECK_INT(ran[3], 102);
+  CHECK_INT(tide__loop_close(&loop), 0);
+}
+
+TEST(ready_queue_grows_past_64) {
+  tide_loop_t loop;
+  uintptr_t i;
+  int ok = 1;
+  nran = 0;
+  CHECK_INT(tide__loop_init(&loop, NULL), 0);
+  for (i = 0; i < 300; i++) tide__loop_call_soon(&loop, log_fn, 0, i);
+  CHECK(loop.ready_mask + 1 >= 300);
+  tide__loop_run_once(&loop, 1);
+  CHECK_INT(nran, 300);
+  for (i = 0; i < 300; i++) ok &= ran[i] == i;
+  CHECK(ok);
+  CHECK_INT(tide__loop_close(&loop), 0);
+}
+
+/* Growing while the ring has wrapped must keep the order. */
+TEST(ready_queue_grows_while_wrapped) {
+  tide_loop_t loop;
+  uintptr_t i;
+  int ok = 1;
+  CHECK_INT(tide__loop_init(&loop, NULL), 0);
+  for (i = 0; i < 40; i++) tide__loop_call_soon(&loop, log_fn, 0, i);
+  nran = 0;
+  tide__loop_run_once(&loop, 1);
+  CHECK_INT(loop.ready_head, 40); /* the next entries start mid-buffer */
+  nran = 0;
+  for (i = 0; i < 100; i++) tide__loop_call_soon(&loop, log_fn, 0, i);
+  tide__loop_run_once(&loop, 1);
+  CHECK_INT(nran, 100);
+  for (i = 0; i < 100; i++) ok &= ran[i] == i;
+  CHECK(ok);
+  CHECK_INT(tide__loop_close(&loop), 0);
+}
+
+static void on_long_timer(uv_timer_t *t) {
+  (void)t;
+}
+
+/* A non-empty queue keeps poll from blocking even when a far timer would
+ * otherwise make uv_run wait; an empty queue does not keep the loop alive. */
+TEST(ready_entries_do_not_block_and_idle_does_not_keep_alive) {
+  tide_loop_t loop;
+  uv_loop_t host;
+  uv_timer_t far;
+  uint64_t t0;
+  nran = 0;
+  CHECK_INT(uv_loop_init(&host), 0);
+  CHECK_INT(tide__loop_init(&loop, &host), 0);
+  uv_timer_init(&host, &far);
+  uv_timer_start(&far, on_long_timer, 10000, 0);
+  tide__loop_call_soon(&loop, log_fn, 0, 7);
+  t0 = uv_hrtime();
+  tide__loop_run_once(&loop, 0); /* UV_RUN_ONCE: must not wait 10 s */
+  CHECK(uv_hrtime() - t0 < 1000000000u);
+  CHECK_INT(nran, 1);
+  /* With nothing queued, tide's own handles keep nothing alive. */
+  uv_timer_stop(&far);
+  CHECK_INT(uv_loop_alive(&host), 0);
+  CHECK_INT(tide__loop_run_once(&loop, 0), 0);
+  uv_close((uv_handle_t *)&far, NULL);
+  CHECK_INT(tide__loop_close(&loop), 0);
+  /* A host's loop is the host's: it finishes tide's closes on its next run
+   * and then closes cleanly. */
+  CHECK(loop.handles > 0);
+  uv_run(&host, UV_RUN_DEFAULT);
+  CHECK_INT(loop.handles, 0);
+  CHECK_INT(uv_loop_close(&host), 0);
+}
+
+static int closed_calls;
+static void on_closed(tide_loop_t *loop) {
+  (void)loop;
+  closed_calls++;
+}
+
+TEST(close_frees_everything) {
+  tide_loop_t *loop = malloc(sizeof(*loop));
+  uv_loop_t host;
+  CHECK_INT(uv_loop_init(&host), 0);
+  CHECK_INT(tide__loop_init(loop, &host), 0);
+  loop->on_closed = on_closed;
+  /* Queued entries, timers in the heap: all dropped, nothing run. */
+  nran = 0;
+  tide__loop_call_soon(loop, log_fn, 0, 1);
+  CHECK_INT(tide__loop_close(loop), 0);
+  CHECK_INT(tide__loop_close(loop), TIDE_ECLOSED);
+  CHECK_INT(closed_calls, 0);
+  uv_run(&host, UV_RUN_DEFAULT);
+  CHECK_INT(closed_calls, 1); /* the owner may free the loop now */
+  CHECK_INT(nran, 0);
+  CHECK(loop->ready == NULL && loop->heap == NULL);
+  free(loop);
+  CHECK_INT(uv_loop_close(&host), 0);
+}
+
+TEST(own_loop_is_closed_by_close) {
+  tide_loop_t loop;
+  closed_calls = 0;
+  CHECK_INT(tide__loop_init(&loop, NULL), 0);
+  CHECK(loop.owns_uv);
+  loop.on_closed = on_closed;
+  CHECK_INT(tide__loop_close(&loop), 0);
+  CHECK_INT(loop.handles, 0);
+  CHECK_INT(closed_calls, 1);
+}
+
+int main(void) {
+  RUN(ready_queue_is_fifo);
+  RUN(drain_runs_a_snapshot);
+  RUN(ready_queue_grows_past_64);
+  RUN(ready_queue_grows_while_wrapped);
+  RUN(ready_entries_do_not_block_and_idle_does_not_keep_alive);
+  RUN(close_frees_everything);
+  RUN(own_loop_is_closed_by_close);
+  return test_summary("test_loop");
+}
