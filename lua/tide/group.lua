@@ -1,0 +1,210 @@
+-- Task groups (structured concurrency): tide.group, Trio's nursery and
+-- asyncio's TaskGroup in Lua's idiom.
+--
+--   tide.group(function(g) g:spawn(fetch, a); g:spawn(fetch, b) end)
+--   do local g <close> = tide.group(); g:spawn(...) end
+--
+-- The group waits for all its children before it returns; no child
+-- outlives it. When a child fails, its siblings are cancelled, and so is
+-- the body if it is still running; once everything has stopped, the
+-- error is raised from the group (one error as it is, several as one error
+-- of kind "group" with the list in .errors). If the task running the group
+-- is cancelled, the children are cancelled, waited for, and the
+-- cancellation goes on.
+--
+-- The body runs in the calling task and is a cancel scope (tide.scope): a
+-- cancellation the group sends it (child failure, g:cancel()) is absorbed
+-- at the group's exit; any other goes on.
+local core = require "tide.core"
+local scope = require "tide.scope"
+
+local spawn, future, is_error = core.spawn, core.future, core.is_error
+local pcall, error, type, select = pcall, error, type, select
+local pack, unpack = table.pack, table.unpack
+
+local M = {}
+
+local Group = {}
+Group.__index = Group
+Group.__name = "tide.group"
+
+-- Cancels every child still running (once the group is aborting, new
+-- children are cancelled as they come).
+local function cancel_children(g)
+  if g.aborting then return end -- one request per child is enough
+  g.aborting = true
+  local children = g.children
+  for i = 1, #children do
+    local t = children[i]
+    if not t:done() then t:cancel() end
+  end
+end
+
+-- A child failed, or g:cancel(): stop everything. The body is cancelled
+-- only while it runs (in the object form, only on a child's failure: its
+-- __close cannot swallow a cancellation, see Group:cancel).
+local function abort(g, cancel_body)
+  cancel_children(g)
+  if cancel_body and not g.body_done then scope.cancel(g, "group") end
+end
+
+local function new_group()
+  local g = setmetatable({children = {}, errors = {}, npending = 0}, Group)
+  -- One done-callback for every child of this group.
+  g.on_child_done = function(t)
+    g.npending = g.npending - 1
+    local state = t:state()
+    if state == "failed" then
+      g.errors[#g.errors + 1] = t:error() -- marks it seen
+      abort(g, true)
+    end
+    if g.npending == 0 and g.waiter then g.waiter:set_result() end
+  end
+  return g
+end
+
+-- g:spawn(fn, ...) -> task: starts fn(...) as a child of the group. Any
+-- task may add children while the group is open (the body, a child, a
+-- callback). In a group that is being cancelled the child is cancelled
+-- before it starts. Raises once the group has finished.
+function Group:spawn(fn, ...)
+  if self.closed then
+    error("tide: spawn in a task group that has finished", 2)
+  end
+  if type(fn) ~= "function" then
+    error(("bad argument #1 to 'spawn' (function expected, got %s)")
+      :format(type(fn)), 2)
+  end
+  local t = spawn(fn, ...)
+  self.children[#self.children + 1] = t
+  self.npending = self.npending + 1
+  t:add_done_callback(self.on_child_done)
+  if self.aborting then t:cancel() end
+  return t
+end
+
+-- g:cancel(): cancels every child. In the function form the body is
+-- cancelled too and the group then returns normally (Trio's
+-- nursery.cancel_scope.cancel()); in the <close> form the body runs on to
+-- the end of its block (Lua's __close cannot swallow the cancellation an
+-- interrupted block would raise).
+function Group:cancel()
+  if self.closed then return end
+  abort(self, not self.object)
+end
+
+-- g:tasks() -> list of the group's tasks, in spawn order.
+function Group:tasks()
+  local list = {}
+  for i = 1, #self.children do list[i] = self.children[i] end
+  return list
+end
+
+-- The error a group raises: one as it is, several in a "group" error.
+local function group_error(errors)
+  if #errors == 1 then return errors[1] end
+  local parts = {}
+  for i = 1, #errors do parts[i] = tostring(errors[i]) end
+  local e = core.error("group", ("tide: %d errors in task group: %s")
+    :format(#errors, table.concat(parts, "; ")))
+  e.errors = errors
+  return e
+end
+
+-- Ends the group: err is how the body ended (nil: normally). Waits for
+-- every child, cancelling them first if the body failed or was cancelled;
+-- a cancellation that arrives meanwhile cancels the children and is kept
+-- for later, the wait goes on. Returns the error to raise (nil: none) and
+-- whether err was the group's own cancellation (absorbed).
+local function finish(g, err)
+  g.body_done = true
+  if g.pending then -- g:cancel() from the body, not delivered: not needed
+    g.pending:cancel()
+    g.pending = nil
+  end
+  local absorbed = false
+  local cancel_err
+  local errors = g.errors
+  if err ~= nil then
+    if scope.owns(g, err) then
+      absorbed = true
+    elseif is_error(err, "cancelled") then
+      cancel_err = err
+      cancel_children(g)
+    else
+      table.insert(errors, 1, err) -- the body's error comes first
+      cancel_children(g)
+    end
+  end
+  while g.npending > 0 do
+    if not coroutine.isyieldable() then
+      -- A failing task's <close> variables are closed where nothing can
+      -- wait (see docs/concurrency.md): cancel, and let the error go on.
+      cancel_children(g)
+      break
+    end
+    local w = future()
+    g.waiter = w
+    local ok, e = pcall(w.await, w)
+    g.waiter = nil
+    if not ok then
+      if scope.owns(g, e) then
+        absorbed = true
+      else
+        cancel_err = cancel_err or e
+      end
+      cancel_children(g)
+    end
+  end
+  g.closed = true
+  scope.leave(g)
+  if #errors > 0 then return group_error(errors), absorbed end
+  return cancel_err, absorbed
+end
+
+local function finish_call(g, ok, ...)
+  local err
+  if not ok then
+    err = ...
+    if err == nil then err = false end -- error(nil) is still an error
+  end
+  local raise, absorbed = finish(g, err)
+  if raise ~= nil then error(raise, 0) end
+  if ok then return ... end
+  if not absorbed then error(err, 0) end
+end
+
+-- <close> form: waits for the children at the end of the block and raises
+-- their error (replacing the block's own). A block that failed by itself
+-- ends with that error.
+function Group:__close(err)
+  if self.closed then return end
+  local raise = finish(self, err)
+  if raise ~= nil and raise ~= err then error(raise, 0) end
+end
+
+function Group:__tostring()
+  return ("tide.group (%d children, %d running%s)"):format(#self.children,
+    self.npending, self.closed and ", closed" or "")
+end
+
+-- tide.group(fn, ...) -> fn's values: runs fn(g, ...) in the calling task
+-- with a new group g, then waits for all of g's children (see the top of
+-- this file). If the group's own cancellation (g:cancel()) stopped fn, it
+-- returns nothing.
+-- tide.group() -> g, for `local g <close> = tide.group()`.
+function M.group(fn, ...)
+  if fn == nil and select("#", ...) == 0 then
+    local g = new_group()
+    g.object = true
+    return scope.enter(g, "tide.group")
+  end
+  if type(fn) ~= "function" then
+    error(("bad argument #1 to 'group' (function expected, got %s)")
+      :format(type(fn)), 2)
+  end
+  local g = scope.enter(new_group(), "tide.group")
+  return finish_call(g, pcall(fn, g, ...))
+end
+
+return M
