@@ -14,6 +14,7 @@
 #include "tide_int.h"
 
 #define TIDE__READY_MIN 64
+#define TIDE__BATCHES 8
 
 static void loop_on_check(uv_check_t *check);
 static void loop_on_idle(uv_idle_t *idle) {
@@ -111,20 +112,40 @@ int tide__loop_call_soon(tide_loop_t *loop, tide__ready_fn fn, void *data,
   return 0;
 }
 
-/* Runs the entries queued before this drain began, in order. */
-static void loop_drain(tide_loop_t *loop) {
-  size_t n = loop->ready_count;
-  while (n-- > 0 && loop->ready_count > 0) {
-    tide__ready_t e = loop->ready[loop->ready_head];
-    loop->ready_head = (loop->ready_head + 1) & loop->ready_mask;
-    loop->ready_count--;
-    e.fn(e.data, e.arg);
+/* Runs the ready queue in batches: each batch is the entries queued when it
+ * began, in order; entries queued during a batch wait for the next one. Up
+ * to TIDE__BATCHES batches run per loop iteration before libuv polls I/O
+ * again (without blocking, while entries remain): tasks handing work to each
+ * other do not pay a poll per hand-off, and I/O is never starved. The
+ * position is kept in the loop, so a drain interrupted by an error (the
+ * runtime's protected call catches it) resumes where it stopped. */
+void tide__loop_drain(tide_loop_t *loop) {
+  for (;;) {
+    if (loop->drain_left == 0) {
+      if (loop->ready_count == 0 || loop->batches_left == 0) break;
+      loop->batches_left--;
+      loop->drain_left = loop->ready_count;
+    }
+    while (loop->drain_left > 0 && loop->ready_count > 0) {
+      tide__ready_t e = loop->ready[loop->ready_head];
+      loop->ready_head = (loop->ready_head + 1) & loop->ready_mask;
+      loop->ready_count--;
+      loop->drain_left--;
+      e.fn(e.data, e.arg);
+    }
+    loop->drain_left = 0;
   }
-  if (loop->ready_count == 0) uv_idle_stop(loop->idle);
+  if (loop->ready_count == 0 && !loop->closing) uv_idle_stop(loop->idle);
 }
 
 static void loop_on_check(uv_check_t *check) {
-  loop_drain(check->data);
+  tide_loop_t *loop = check->data;
+  loop->batches_left = TIDE__BATCHES;
+  loop->drain_left = 0;
+  if (loop->protect != NULL)
+    loop->protect(loop);
+  else
+    tide__loop_drain(loop);
 }
 
 uint64_t tide__loop_now(const tide_loop_t *loop) {
@@ -183,7 +204,7 @@ int tide__loop_close(tide_loop_t *loop) {
   tide__timers_free(loop);
   free(loop->ready);
   loop->ready = NULL;
-  loop->ready_count = 0;
+  loop->ready_count = loop->drain_left = 0;
   if (loop->owns_uv) {
     /* Our own loop: run it until every close callback has run. */
     void (*on_closed)(tide_loop_t *) = loop->on_closed;

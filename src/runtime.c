@@ -113,6 +113,22 @@ static int box_gc(lua_State *L) {
   return 0;
 }
 
+/* The loop's drains run inside one protected call per batch of ready
+ * callbacks instead of one per callback: task steps call lua_resume (which
+ * catches the coroutine's own errors) without a pcall each. If something
+ * raises anyway (out of memory), the error is reported and the drain goes
+ * on with the next callback. */
+static int runtime_drain_p(lua_State *L) {
+  tide__loop_drain(lua_touserdata(L, 1));
+  return 0;
+}
+
+static void runtime_protect_drain(tide_loop_t *loop) {
+  while (tide__runtime_pcall((tide_runtime_t *)loop, runtime_drain_p, loop) !=
+         LUA_OK)
+    ;
+}
+
 static void runtime_on_loop_closed(tide_loop_t *loop) {
   tide_runtime_t *rt = (tide_runtime_t *)loop;
   if (rt->on_free != NULL) rt->on_free(rt);
@@ -140,6 +156,7 @@ int tide__runtime_create(lua_State *L, uv_loop_t *uv, int owned,
     return err;
   }
   rt->loop.on_closed = runtime_on_loop_closed;
+  rt->loop.protect = runtime_protect_drain;
   lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
   rt->L = lua_tothread(L, -1);
   lua_pop(L, 1);
@@ -154,6 +171,8 @@ int tide__runtime_create(lua_State *L, uv_loop_t *uv, int owned,
   /* The pending table: coroutine -> task, the pin of every pending task. */
   lua_newtable(L);
   rt->pending_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_newtable(L);
+  rt->copool_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_newtable(L);
   lua_createtable(L, 0, 1);
   lua_pushliteral(L, "v");
@@ -235,6 +254,7 @@ int tide_runtime_close(tide_runtime_t *rt) {
     lua_rawsetp(L, LUA_REGISTRYINDEX, runtime_key);
     luaL_unref(L, LUA_REGISTRYINDEX, rt->pending_ref);
     luaL_unref(L, LUA_REGISTRYINDEX, rt->failed_ref);
+    luaL_unref(L, LUA_REGISTRYINDEX, rt->copool_ref);
     luaL_unref(L, LUA_REGISTRYINDEX, rt->errh_ref);
   } else {
     lua_rawgetp(L, LUA_REGISTRYINDEX, runtime_key);
@@ -243,6 +263,8 @@ int tide_runtime_close(tide_runtime_t *rt) {
     lua_pop(L, 1);
   }
   rt->pending_ref = rt->failed_ref = rt->errh_ref = LUA_NOREF;
+  rt->copool_ref = LUA_NOREF;
+  rt->copool_n = 0;
   if (rt->owns_L) {
     rt->L = NULL;
     lua_close(L);
@@ -325,14 +347,11 @@ int tide_task_results(tide_runtime_t *rt, int idx) {
   L = rt->L;
   t = runtime_totask(rt, idx);
   if (t == NULL || t->aw.fut.state == TIDE__PENDING) return TIDE_EINVAL;
-  if (t->aw.fut.state == TIDE__DONE) {
-    if (!lua_checkstack(L, t->nres)) return TIDE_ENOMEM;
-    tide__task_copy_results(t, L);
-    return t->nres;
-  }
+  if (!lua_checkstack(L, t->nres + 2)) return TIDE_ENOMEM;
+  if (t->aw.fut.state == TIDE__DONE) return tide__task_push_results(L, idx, t);
   tide__task_mark_observed(t);
-  lua_pushvalue(t->co, -2);
-  lua_pushvalue(t->co, -2);
-  lua_xmove(t->co, L, 2);
+  idx = lua_absindex(L, idx);
+  lua_getiuservalue(L, idx, TIDE__UV_VALUES);
+  tide__task_push_traceback(L, idx);
   return -1;
 }

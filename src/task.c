@@ -4,9 +4,9 @@
  * coroutine yields the await sentinel and a future, the task registers its
  * waiter on that future and sleeps; when the future completes, the waiter
  * runs from the ready queue and takes the next step. The coroutine's return
- * values become the task's result (left on the dead coroutine's stack, where
- * awaiters copy them from); an uncaught error becomes the task's error,
- * kept with a traceback taken before the stack unwinds.
+ * values become the task's result and an uncaught error its error, kept with
+ * a traceback taken before the stack unwinds; both move into the task's
+ * user values, and the coroutine is recycled for a later task.
  *
  * Lifetime: a pending task is pinned in the runtime's pending table
  * (coroutine -> task); finishing unpins it, and from then on it lives as
@@ -22,6 +22,7 @@ char tide__token_notask[1];
 
 static void task_on_wake(void *data, uintptr_t gen);
 static int task_cancel_hook(tide__future_t *f);
+static lua_State *task_take_coroutine(lua_State *L, tide_runtime_t *rt);
 
 /* Pushes the pending table. */
 static void task_pushpending(lua_State *L, tide_runtime_t *rt) {
@@ -123,7 +124,7 @@ tide__task_t *tide__task_new(lua_State *L, tide_runtime_t *rt, int nargs) {
   tide__future_init(&t->sleep, &rt->loop);
   luaL_setmetatable(L, TIDE__MT_TASK);
   task_record_spawner(L, t);
-  co = lua_newthread(L);
+  co = task_take_coroutine(L, rt);
   t->co = co;
   lua_setiuservalue(L, -2, TIDE__UV_VALUES);
   /* Move the function and its arguments onto the coroutine. */
@@ -154,10 +155,73 @@ void tide__task_mark_observed(tide__task_t *t) {
   }
 }
 
-/* Finishes the task in state: unpins it and wakes its waiters. The
- * coroutine's stack holds the outcome (results, or error and traceback). */
-static void task_finish(lua_State *L, tide__task_t *t, int state) {
+/* Keeps a finished task's coroutine for the next spawn: a coroutine that
+ * returned (or was reset after an error) is as good as new, and reusing it
+ * saves the allocation and the collection of a thread per task. */
+static void task_release_coroutine(lua_State *L, tide__task_t *t) {
   tide_runtime_t *rt = t->rt;
+  lua_State *co = t->co;
+  t->co = NULL;
+  if (rt->copool_n >= TIDE__COPOOL_MAX || lua_status(co) != LUA_OK) return;
+  lua_settop(co, 0);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->copool_ref);
+  lua_pushthread(co);
+  lua_xmove(co, L, 1);
+  lua_rawseti(L, -2, ++rt->copool_n);
+  lua_pop(L, 1);
+}
+
+/* A coroutine for a new task: from the pool, or a new one. Pushed on L. */
+static lua_State *task_take_coroutine(lua_State *L, tide_runtime_t *rt) {
+  lua_State *co;
+  if (rt->copool_n == 0) return lua_newthread(L);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->copool_ref);
+  lua_rawgeti(L, -1, rt->copool_n);
+  lua_pushnil(L);
+  lua_rawseti(L, -3, rt->copool_n--);
+  lua_remove(L, -2);
+  co = lua_tothread(L, -1);
+  return co;
+}
+
+/* Returns the info table of the task at idx, made if needed, pushed. */
+static void task_pushinfo(lua_State *L, int idx) {
+  idx = lua_absindex(L, idx);
+  if (lua_getiuservalue(L, idx, TIDE__UV_INFO) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_setiuservalue(L, idx, TIDE__UV_INFO);
+  }
+}
+
+/* Finishes the task in state. L's stack holds [task, outcome...]: nres
+ * results (DONE) or [error, traceback] (FAILED, CANCELLED), all popped
+ * with the task. The outcome moves into the task's user values, the task is
+ * unpinned, its coroutine recycled and its waiters woken. */
+static void task_finish(lua_State *L, tide__task_t *t, int state, int nres) {
+  tide_runtime_t *rt = t->rt;
+  int tidx = lua_gettop(L) - nres - (state == TIDE__DONE ? 0 : 2);
+  if (state == TIDE__DONE) {
+    t->nres = nres;
+    if (nres > 1) {
+      int i;
+      lua_createtable(L, nres, 0);
+      lua_insert(L, tidx + 1);
+      for (i = nres; i >= 1; i--) lua_rawseti(L, tidx + 1, i);
+    }
+    if (nres > 0) lua_setiuservalue(L, tidx, TIDE__UV_VALUES);
+    else {
+      lua_pushnil(L);
+      lua_setiuservalue(L, tidx, TIDE__UV_VALUES);
+    }
+  } else {
+    task_pushinfo(L, tidx);
+    lua_insert(L, -2);
+    lua_setfield(L, -2, "traceback");
+    lua_pop(L, 1);
+    lua_setiuservalue(L, tidx, TIDE__UV_VALUES);
+  }
   tide__link_remove(&t->link);
   rt->ntasks--;
   if (state == TIDE__FAILED) {
@@ -166,75 +230,77 @@ static void task_finish(lua_State *L, tide__task_t *t, int state) {
      * value lets it be collected, and its __gc reports it). */
     tide__link_insert_tail(&rt->failed, &t->link);
     lua_rawgeti(L, LUA_REGISTRYINDEX, rt->failed_ref);
-    tide__task_push(L, t);
+    lua_pushvalue(L, tidx);
     lua_rawsetp(L, -2, t);
     lua_pop(L, 1);
   }
-  tide__future_complete(&t->aw.fut, state);
+  /* Unpin: pending[co] = nil. */
   task_pushpending(L, rt);
   lua_pushthread(t->co);
   lua_xmove(t->co, L, 1);
   lua_pushnil(L);
   lua_rawset(L, -3);
   lua_pop(L, 1);
+  task_release_coroutine(L, t);
+  lua_settop(L, tidx - 1);
+  tide__future_complete(&t->aw.fut, state);
 }
 
-/* Is the value at idx of co a cancellation error? */
-static int task_is_cancel(lua_State *co, int idx) {
-  return tide__lua_iserror(co, idx, "cancelled");
+/* Is the value at idx of L a cancellation error? */
+static int task_is_cancel(lua_State *L, int idx) {
+  return tide__lua_iserror(L, idx, "cancelled");
 }
 
 /* If the task dies of the very error that an awaited task raised in it,
  * the traceback of that task goes with it: the report then shows where the
- * error really began. L: [err, tb] -> [err, tb']. */
+ * error really began. L: [task, err, tb] -> [task, err, tb']. */
 static void task_add_cause(lua_State *L, tide__task_t *t) {
-  tide__task_t *cause;
-  tide__task_push(L, t);
-  if (lua_getiuservalue(L, -1, TIDE__UV_CAUSE) == LUA_TUSERDATA) {
-    cause = lua_touserdata(L, -1);
-    lua_pushvalue(cause->co, -2); /* the cause's error */
-    lua_xmove(cause->co, L, 1);
-    if (lua_rawequal(L, -1, -5)) {
+  int top = lua_gettop(L);
+  (void)t;
+  if (lua_getiuservalue(L, top - 2, TIDE__UV_INFO) == LUA_TTABLE &&
+      lua_getfield(L, -1, "cause") == LUA_TUSERDATA) {
+    tide__task_t *cause = lua_touserdata(L, -1);
+    lua_getiuservalue(L, -1, TIDE__UV_VALUES); /* the cause's error */
+    if (lua_rawequal(L, -1, top - 1)) {
       tide__task_pushlabel(L, cause, -2);
-      lua_pushvalue(cause->co, -1); /* its traceback */
-      lua_xmove(cause->co, L, 1);
-      lua_pushfstring(L, "%s\n(the error came from %s:)\n%s", lua_tostring(L, -6),
-                      lua_tostring(L, -2), lua_tostring(L, -1));
-      lua_replace(L, -7);
-      lua_pop(L, 2);
+      task_pushinfo(L, -3);
+      lua_getfield(L, -1, "traceback");
+      lua_pushfstring(L, "%s\n(the error came from %s:)\n%s",
+                      lua_tostring(L, top), lua_tostring(L, -3),
+                      lua_tostring(L, -1));
+      lua_replace(L, top);
     }
-    lua_pop(L, 1);
   }
-  lua_pop(L, 2);
+  lua_settop(L, top);
 }
 
 /* The coroutine died with an error at the top of its stack: take the
  * traceback while the stack is intact, then close it (running its pending
- * to-be-closed variables), and leave [error, traceback] on its stack. */
+ * to-be-closed variables), and finish the task. L: [task]. */
 static void task_fail(lua_State *L, tide__task_t *t) {
   lua_State *co = t->co;
   int cancelled;
   lua_pushvalue(co, -1);
-  lua_xmove(co, L, 1);                                  /* L: err */
+  lua_xmove(co, L, 1);                                  /* task, err */
   luaL_traceback(L, co, luaL_tolstring(L, -1, NULL), 0); /* err, s, tb */
-  lua_replace(L, -2);                                   /* L: err, tb */
+  lua_remove(L, -2);                                    /* task, err, tb */
   task_add_cause(L, t);
-  lua_remove(L, -2);                                    /* L: tb */
+  lua_remove(L, -2);                                    /* task, tb */
   /* Closing the coroutine runs its to-be-closed variables; one of them may
    * replace the error with its own. */
   lua_resetthread(co);
   if (lua_gettop(co) == 0) lua_pushnil(co);
-  cancelled = task_is_cancel(co, -1);
-  lua_xmove(L, co, 1); /* co: [error, traceback] */
-  t->nres = 2;
-  task_finish(L, t, cancelled ? TIDE__CANCELLED : TIDE__FAILED);
+  lua_xmove(co, L, 1);                                  /* task, tb, err */
+  lua_insert(L, -2);                                    /* task, err, tb */
+  cancelled = task_is_cancel(L, -2);
+  task_finish(L, t, cancelled ? TIDE__CANCELLED : TIDE__FAILED, 0);
 }
 
-/* One step, in protected mode: resume the coroutine and act on how it
- * stopped. */
-static int task_step(lua_State *L) {
-  tide__task_t *t = lua_touserdata(L, 1);
+/* One step: resume the coroutine and act on how it stopped. Runs inside
+ * the loop's protected batch (tide__runtime_pcall around the drain). */
+static void task_step(tide__task_t *t) {
   tide_runtime_t *rt = t->rt;
+  lua_State *L = rt->L;
   lua_State *co = t->co;
   tide__task_t *prev;
   int nargs, nres, status;
@@ -245,16 +311,16 @@ static int task_step(lua_State *L) {
     if (t->must_cancel) {
       /* Cancelled before it ever ran: the body never starts. */
       lua_settop(co, 0);
-      tide__lua_pusherror(co, "cancelled", "task cancelled before it started");
-      luaL_traceback(L, co, "tide: cancelled", 0);
-      lua_xmove(L, co, 1);
-      t->nres = 2;
-      task_finish(L, t, TIDE__CANCELLED);
-      return 0;
+      tide__task_push(L, t);
+      tide__lua_pusherror(L, "cancelled", "tide: task cancelled before it "
+                                          "started");
+      lua_pushliteral(L, "tide: task cancelled before it started");
+      task_finish(L, t, TIDE__CANCELLED, 0);
+      return;
     }
     nargs = lua_gettop(co) - 1;
   } else {
-    if (!lua_checkstack(co, 1)) return luaL_error(L, "tide: stack overflow");
+    if (!lua_checkstack(co, 1)) luaL_error(L, "tide: stack overflow");
     lua_pushlightuserdata(co, t->must_cancel ? tide__token_cancel
                                              : tide__token_wake);
     t->must_cancel = 0;
@@ -272,27 +338,28 @@ static int task_step(lua_State *L) {
       t->waiting = f;
       t->waiter.arg = ++t->gen;
       tide__future_wait(f, &t->waiter);
-      return 0;
+      return;
     }
     /* A bare coroutine.yield() at the task's own level has no resumer to
      * return to: the task fails with a clear error. */
     lua_pop(co, nres);
     lua_resetthread(co);
     lua_settop(co, 0);
-    lua_pushliteral(co, "tide: coroutine.yield() called in a task outside "
-                        "any nested coroutine (use tide.yield() or "
-                        "tide.await())");
-    luaL_traceback(L, co, lua_tostring(co, -1), 0);
-    lua_xmove(L, co, 1);
-    t->nres = 2;
-    task_finish(L, t, TIDE__FAILED);
+    tide__task_push(L, t);
+    lua_pushliteral(L, "tide: coroutine.yield() called in a task outside "
+                       "any nested coroutine (use tide.yield() or "
+                       "tide.await())");
+    luaL_traceback(L, co, lua_tostring(L, -1), 0);
+    task_finish(L, t, TIDE__FAILED, 0);
   } else if (status == LUA_OK) {
-    t->nres = nres;
-    task_finish(L, t, TIDE__DONE);
+    tide__task_push(L, t);
+    luaL_checkstack(L, nres, "too many results");
+    lua_xmove(co, L, nres);
+    task_finish(L, t, TIDE__DONE, nres);
   } else {
+    tide__task_push(L, t);
     task_fail(L, t);
   }
-  return 0;
 }
 
 /* Ready-queue callback: the future the task awaited is done (or the task
@@ -301,7 +368,7 @@ static void task_on_wake(void *data, uintptr_t gen) {
   tide__task_t *t = data;
   if (gen != t->gen || t->aw.fut.state != TIDE__PENDING) return;
   t->waiting = NULL;
-  tide__runtime_pcall(t->rt, task_step, t);
+  task_step(t);
 }
 
 /* Requests cancellation: delivered at the task's next await point (at once
@@ -345,35 +412,46 @@ static int task_cancel_hook(tide__future_t *f) {
   return 1;
 }
 
-/* Pushes copies of a done task's results onto L (stack space checked by the
- * caller); the task keeps its own. */
-void tide__task_copy_results(tide__task_t *t, lua_State *L) {
-  int i, base = lua_gettop(t->co) - t->nres;
-  for (i = 1; i <= t->nres; i++) lua_pushvalue(t->co, base + i);
-  lua_xmove(t->co, L, t->nres);
+/* Pushes a done task's results (the task at idx); returns their count.
+ * Stack space is checked here. */
+int tide__task_push_results(lua_State *L, int idx, tide__task_t *t) {
+  int i, n = t->nres;
+  idx = lua_absindex(L, idx);
+  if (n == 0) return 0;
+  luaL_checkstack(L, n + 1, "too many results");
+  lua_getiuservalue(L, idx, TIDE__UV_VALUES);
+  if (n == 1) return 1;
+  for (i = 1; i <= n; i++) lua_rawgeti(L, -i, i);
+  lua_remove(L, -(n + 1));
+  return n;
 }
 
 /* Pushes a done task's results, or raises its error. */
 int tide__task_results(lua_State *L, int idx) {
   tide__task_t *t = lua_touserdata(L, idx);
-  lua_State *co = t->co;
-  int n = t->nres;
-  if (t->aw.fut.state == TIDE__DONE) {
-    luaL_checkstack(L, n, "too many results");
-    tide__task_copy_results(t, L);
-    return n;
-  }
+  tide_runtime_t *rt = t->rt;
+  if (t->aw.fut.state == TIDE__DONE) return tide__task_push_results(L, idx, t);
   tide__task_mark_observed(t);
-  if (t->rt->current != NULL && t->rt->current != t &&
+  if (rt->current != NULL && rt->current != t &&
       t->aw.fut.state == TIDE__FAILED) {
-    tide__task_push(L, t->rt->current);
+    /* Remember where the error came from, for the awaiting task's own
+     * report should it die of it. */
+    tide__task_push(L, rt->current);
+    task_pushinfo(L, -1);
     lua_pushvalue(L, idx);
-    lua_setiuservalue(L, -2, TIDE__UV_CAUSE);
-    lua_pop(L, 1);
+    lua_setfield(L, -2, "cause");
+    lua_pop(L, 2);
   }
-  lua_pushvalue(co, -2); /* the error object */
-  lua_xmove(co, L, 1);
+  lua_getiuservalue(L, idx, TIDE__UV_VALUES); /* the error object */
   return lua_error(L);
+}
+
+/* Pushes the traceback of a failed or cancelled task (at idx), or nil. */
+void tide__task_push_traceback(lua_State *L, int idx) {
+  if (lua_getiuservalue(L, idx, TIDE__UV_INFO) == LUA_TTABLE) {
+    lua_getfield(L, -1, "traceback");
+    lua_remove(L, -2);
+  }
 }
 
 /* Reports the failed task t (its userdata at idx) to the error handler:
@@ -382,8 +460,7 @@ int tide__task_results(lua_State *L, int idx) {
 void tide__task_report_failed(lua_State *L, tide__task_t *t, int idx) {
   idx = lua_absindex(L, idx);
   tide__task_pushlabel(L, t, idx);
-  lua_pushvalue(t->co, -1); /* the traceback */
-  lua_xmove(t->co, L, 1);
+  tide__task_push_traceback(L, idx);
   lua_pushfstring(L, "%s: error was never retrieved: %s", lua_tostring(L, -2),
                   lua_tostring(L, -1));
   lua_replace(L, -3);

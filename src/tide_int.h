@@ -72,6 +72,10 @@ struct tide_loop_s {
   /* Ready queue: a ring buffer; mask = capacity - 1 (power of two). */
   tide__ready_t *ready;
   size_t ready_head, ready_count, ready_mask;
+  size_t drain_left;    /* entries left in the batch being drained */
+  int batches_left;     /* batches this iteration may still run */
+  /* Runs tide__loop_drain in a protected context (the runtime's pcall). */
+  void (*protect)(tide_loop_t *loop);
   uv_check_t *check;    /* drains the ready queue after each poll */
   uv_idle_t *idle;      /* active while the queue is not empty: no blocking */
   /* Timers: a binary min-heap of pointers ordered by (due, seq). */
@@ -91,6 +95,7 @@ struct tide_loop_s {
 
 int tide__loop_init(tide_loop_t *loop, uv_loop_t *uv);
 int tide__loop_run_once(tide_loop_t *loop, int nowait);
+void tide__loop_drain(tide_loop_t *loop);
 int tide__loop_close(tide_loop_t *loop);
 /* Turns the virtual clock on or off; returns its previous state. */
 int tide__loop_set_autojump(tide_loop_t *loop, int on);

@@ -54,6 +54,8 @@ struct tide_runtime_s {
   tide__link_t resources;    /* tide__resource_t still open */
   int ntasks;                /* length of tasks */
   int pending_ref;           /* registry: table coroutine -> pending task */
+  int copool_ref;            /* registry: array of coroutines to reuse */
+  int copool_n;              /* its length */
   uint64_t next_task_id;     /* the id the next task gets */
   int failed_ref;            /* registry: weak table task ptr -> failed task
                                 whose error nobody has seen */
@@ -64,6 +66,9 @@ struct tide_runtime_s {
   /* The host's hook called once the runtime is fully closed. */
   void (*on_free)(tide_runtime_t *rt);
   void *userdata;            /* for the embedding host */
+  struct tide__hub_s *hub;   /* host.c/post.c: host futures and posting
+                                from other threads (src/tide_host.h); NULL
+                                until the embedding API first needs it */
 };
 
 /* Every Lua-visible awaitable (future, task) starts with this header, so the
@@ -79,24 +84,28 @@ typedef struct {
 } tide__awaitable_t;
 
 /* User value slots of awaitable userdata. */
-#define TIDE__UV_VALUES 1    /* future: its value(s); task: its coroutine */
+#define TIDE__UV_VALUES 1    /* its value(s) or error; a pending task's
+                                coroutine */
 #define TIDE__UV_CALLBACKS 2 /* table of Lua done-callbacks */
-#define TIDE__UV_INFO 3      /* task: table of name, cancel message, ... */
+#define TIDE__UV_INFO 3      /* task: table of name, cancel_message,
+                                traceback, cause (the task whose error was
+                                last raised in it at an await) */
 #define TIDE__UV_SPAWNER 4   /* task: the function that called spawn */
-#define TIDE__UV_CAUSE 5     /* task: the task whose error was last raised
-                                in it at an await point */
-#define TIDE__TASK_NUV 5
+#define TIDE__TASK_NUV 4
+#define TIDE__COPOOL_MAX 1024 /* finished coroutines kept for reuse */
 
 struct tide__task_s {
   tide__awaitable_t aw;      /* the task's own future; first member */
   tide_runtime_t *rt;
-  lua_State *co;             /* the coroutine it drives (anchored in UV 1) */
+  lua_State *co;             /* the coroutine it drives (anchored in UV 1);
+                                NULL once finished */
   tide__waiter_t waiter;     /* our registration on the awaited future */
   tide__future_t *waiting;   /* what the coroutine awaits, or NULL */
   uintptr_t gen;             /* bumped per wake-up: stale ones are ignored */
   tide__link_t link;         /* in rt->tasks while pending, rt->failed while
                                 failed and unobserved */
-  int nres;                  /* done: results on top of co's stack */
+  int nres;                  /* done: how many results (UV 1: the value, or
+                                a table of them) */
   uint64_t id;               /* 1, 2, ...: names the task in reports */
   uint64_t parent_id;        /* the task that spawned it, 0 if none */
   int spawn_line;            /* line of the spawn call, or -1 */
@@ -126,7 +135,8 @@ tide__task_t *tide__task_new(lua_State *L, tide_runtime_t *rt, int nargs);
 tide__task_t *tide__task_check(lua_State *L, int idx);
 void tide__task_cancel(tide__task_t *t, lua_State *L, int msg_idx);
 int tide__task_results(lua_State *L, int idx);
-void tide__task_copy_results(tide__task_t *t, lua_State *L);
+int tide__task_push_results(lua_State *L, int idx, tide__task_t *t);
+void tide__task_push_traceback(lua_State *L, int idx);
 void tide__task_report_unobserved(tide_runtime_t *rt);
 void tide__task_report_failed(lua_State *L, tide__task_t *t, int idx);
 void tide__task_mark_observed(tide__task_t *t);
@@ -143,6 +153,7 @@ void tide__lua_open_task(lua_State *L, tide_runtime_t *rt);
 void tide__lua_open_coro(lua_State *L, tide_runtime_t *rt);
 void tide__lua_open_timer(lua_State *L, tide_runtime_t *rt);
 void tide__lua_open_signal(lua_State *L, tide_runtime_t *rt);
+void tide__lua_open_net(lua_State *L, tide_runtime_t *rt); /* ltcp.c */
 tide__awaitable_t *tide__lua_toawaitable(lua_State *L, int idx);
 /* Yields the running task to wait for f, continuing in k (with ctx). Raises
  * "await outside a task" from the main thread; raises the pending

@@ -15,6 +15,9 @@ typedef struct {
   uv_signal_t *handle;   /* malloc'd; freed in the close callback */
   int fn_ref;            /* registry: the Lua function; owner: this watcher,
                             released by signal_close */
+  int self_ref;          /* registry: pins the watcher while it watches (an
+                            active watcher nobody holds keeps working, as a
+                            signal handler should); released by signal_close */
   int signum;
 } lsignal_t;
 
@@ -49,9 +52,11 @@ static void signal_close(lsignal_t *s) {
   s->handle->data = &s->rt->loop;
   uv_close((uv_handle_t *)s->handle, tide__loop_close_free_cb);
   s->handle = NULL;
-  if (s->rt->L != NULL)
-    luaL_unref(s->rt->L, LUA_REGISTRYINDEX, s->fn_ref); /* the release */
-  s->fn_ref = LUA_NOREF;
+  if (s->rt->L != NULL) {
+    luaL_unref(s->rt->L, LUA_REGISTRYINDEX, s->fn_ref);   /* the releases */
+    luaL_unref(s->rt->L, LUA_REGISTRYINDEX, s->self_ref);
+  }
+  s->fn_ref = s->self_ref = LUA_NOREF;
 }
 
 static void signal_res_close(tide__resource_t *res) {
@@ -59,7 +64,8 @@ static void signal_res_close(tide__resource_t *res) {
 }
 
 /* tide.on_signal(name, fn) -> watcher: fn(signum) runs from the loop each
- * time the signal arrives. name is "SIGINT", "SIGUSR1", ... */
+ * time the signal arrives, until watcher:close() (or the runtime closes).
+ * name is "SIGINT", "SIGUSR1", ... */
 static int l_on_signal(lua_State *L) {
   tide_runtime_t *rt = tide__runtime_from(L);
   const char *name = luaL_checkstring(L, 1);
@@ -71,7 +77,7 @@ static int l_on_signal(lua_State *L) {
   luaL_checktype(L, 2, LUA_TFUNCTION);
   s = lua_newuserdatauv(L, sizeof(*s), 0);
   memset(s, 0, sizeof(*s));
-  s->fn_ref = LUA_NOREF;
+  s->fn_ref = s->self_ref = LUA_NOREF;
   luaL_setmetatable(L, TIDE__MT_SIGNAL);
   s->handle = malloc(sizeof(*s->handle));
   if (s->handle == NULL) return luaL_error(L, "tide: not enough memory");
@@ -84,6 +90,8 @@ static int l_on_signal(lua_State *L) {
   tide__link_insert_tail(&rt->resources, &s->res.link);
   lua_pushvalue(L, 2);
   s->fn_ref = luaL_ref(L, LUA_REGISTRYINDEX); /* released by signal_close */
+  lua_pushvalue(L, -1);
+  s->self_ref = luaL_ref(L, LUA_REGISTRYINDEX); /* released by signal_close */
   err = uv_signal_start(s->handle, signal_on_signal, signum);
   if (err != 0) {
     signal_close(s);
@@ -100,8 +108,8 @@ static int l_signal_close(lua_State *L) {
   return 0;
 }
 
-/* __gc: a watcher nobody holds stops watching. After the runtime has
- * closed, the runtime has already closed it. */
+/* __gc / __close: stops watching (a watcher is pinned while it watches, so
+ * __gc only meets closed ones, unless the state itself is closing). */
 static int l_signal_gc(lua_State *L) {
   lsignal_t *s = lua_touserdata(L, 1);
   void **box = lua_touserdata(L, lua_upvalueindex(1));

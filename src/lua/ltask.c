@@ -134,8 +134,7 @@ static int l_task_traceback(lua_State *L) {
   tide__task_t *t = tide__task_check(L, 1);
   if (t->aw.fut.state != TIDE__FAILED && t->aw.fut.state != TIDE__CANCELLED)
     return 0;
-  lua_pushvalue(t->co, -1);
-  lua_xmove(t->co, L, 1);
+  tide__task_push_traceback(L, 1);
   return 1;
 }
 
