@@ -13,11 +13,12 @@ static void log_fn(void *data, uintptr_t arg) {
   if (nran < 1024) ran[nran++] = arg;
 }
 
-/* Re-queues itself once: the second run must wait for the next drain. */
+/* Re-queues itself (up to arg 1000): each re-queue must wait for the next
+ * batch. */
 static void requeue_fn(void *data, uintptr_t arg) {
   tide_loop_t *loop = data;
   log_fn(NULL, arg);
-  if (arg < 100) tide__loop_call_soon(loop, requeue_fn, loop, arg + 100);
+  if (arg < 1000) tide__loop_call_soon(loop, requeue_fn, loop, arg + 100);
 }
 
 TEST(ready_queue_is_fifo) {
@@ -34,20 +35,26 @@ TEST(ready_queue_is_fifo) {
   CHECK_INT(tide__loop_close(&loop), 0);
 }
 
-TEST(drain_runs_a_snapshot) {
+/* Each batch runs what was queued when it began; what those entries queue
+ * runs in the next batch, after everything of theirs. One loop iteration
+ * runs at most TIDE__BATCHES (8) batches, then polls I/O again. */
+TEST(drain_runs_snapshots_in_batches) {
   tide_loop_t loop;
+  int i;
   nran = 0;
   CHECK_INT(tide__loop_init(&loop, NULL), 0);
   tide__loop_call_soon(&loop, requeue_fn, &loop, 1);
   tide__loop_call_soon(&loop, requeue_fn, &loop, 2);
   tide__loop_run_once(&loop, 1);
-  /* Only the two queued before the drain ran; their re-queues wait. */
-  CHECK_INT(nran, 2);
-  CHECK_INT(loop.ready_count, 2);
+  /* 8 batches of two: 1, 2, 101, 102, ..., 701, 702. */
+  CHECK_INT(nran, 16);
+  for (i = 0; i < 16; i++) CHECK_INT(ran[i], (uintptr_t)(i / 2 * 100 + 1 + i % 2));
+  CHECK_INT(loop.ready_count, 2); /* 801 and 802 wait for the next turn */
   tide__loop_run_once(&loop, 1);
-  CHECK_INT(nran, 4);
-  CHECK_INT(ran[2], 101);
-  CHECK_INT(ran[3], 102);
+  CHECK_INT(nran, 22); /* 801..1002: three more batches, then empty */
+  CHECK_INT(ran[16], 801);
+  CHECK_INT(ran[21], 1002);
+  CHECK_INT(loop.ready_count, 0);
   CHECK_INT(tide__loop_close(&loop), 0);
 }
 
@@ -159,7 +166,7 @@ TEST(own_loop_is_closed_by_close) {
 
 int main(void) {
   RUN(ready_queue_is_fifo);
-  RUN(drain_runs_a_snapshot);
+  RUN(drain_runs_snapshots_in_batches);
   RUN(ready_queue_grows_past_64);
   RUN(ready_queue_grows_while_wrapped);
   RUN(ready_entries_do_not_block_and_idle_does_not_keep_alive);
