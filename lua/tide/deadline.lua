@@ -37,7 +37,7 @@ Deadline.__index = Deadline
 
 local function expire(s)
   s.handle = nil
-  s.expired = true
+  s.fired = true
   scope.cancel(s, "timeout")
 end
 
@@ -76,13 +76,13 @@ end
 -- scope:remaining() -> seconds left before the deadline (0 once passed,
 -- math.huge for none).
 function Deadline:remaining()
-  if self.expired then return 0 end
+  if self.fired then return 0 end
   local left = self.deadline - now()
   return left > 0 and left or 0
 end
 
 -- scope:expired() -> true once the deadline has passed (or cancel()).
-function Deadline:expired() return self.expired == true end
+function Deadline:expired() return self.fired == true end
 
 -- scope:cancel() -> true if this call cancelled the scope: the deadline is
 -- now, as if it had passed.
@@ -92,7 +92,7 @@ function Deadline:cancel()
     self.handle:cancel()
     self.handle = nil
   end
-  self.expired = true
+  self.fired = true
   return scope.cancel(self, "timeout")
 end
 
@@ -117,7 +117,7 @@ end
 Deadline.__name = "tide.deadline"
 function Deadline:__tostring()
   return ("tide.deadline (%g s, %s)"):format(self.seconds,
-    self.closed and "closed" or self.expired and "expired" or "active")
+    self.closed and "closed" or self.fired and "expired" or "active")
 end
 
 -- tide.timeout_scope(seconds) -> scope, for `local s <close> = ...`: the

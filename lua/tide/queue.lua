@@ -49,24 +49,26 @@ function M.Queue(maxsize)
   }, Queue)
 end
 
--- Adds item (the queue has room for it, or a slot was reserved).
-local function push(self, item)
-  self.unfinished = self.unfinished + 1
-  if self.getters.n > 0 then
-    pop(self.getters):set_result(item)
-  else
-    local t = self.tail
-    self.buf[t] = item
-    self.tail = t + 1
-  end
-end
-
 -- A slot was freed: reserve it for the oldest waiting putter.
 local function free_slot(self)
   if self.putters.n > 0 and self.tail - self.head + self.reserved <
       self.maxsize then
     self.reserved = self.reserved + 1
     pop(self.putters):set_result()
+  end
+end
+
+-- Adds item (the queue has room for it, or a slot was reserved).
+local function push(self, item)
+  self.unfinished = self.unfinished + 1
+  if self.getters.n > 0 then
+    pop(self.getters):set_result(item)
+    -- The item did not take a slot: a woken putter's slot is free again.
+    if self.putters.n > 0 then free_slot(self) end
+  else
+    local t = self.tail
+    self.buf[t] = item
+    self.tail = t + 1
   end
 end
 
