@@ -145,13 +145,13 @@ function M.gather(...)
   end
   for i = 1, n do
     local child = list[i]
-    if child:state() ~= "done" then
+    if child:state() ~= "done" and child:done() then -- failed or cancelled
       cancel_pending(list, n)
       for j = i + 1, n do list[j]:error() end -- seen: not reported again
       child:result() -- raises its error
     end
-    results[i] = (child:result())
   end
+  for i = 1, n do results[i] = (list[i]:result()) end
   return results
 end
 

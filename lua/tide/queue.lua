@@ -110,6 +110,16 @@ end
 -- full. Raises a "closed" error (tide.is_error(e, "closed")) once the
 -- queue is closed, also to a put that was waiting.
 function Queue:put(item)
+  -- The fast path, inline: room, nobody waiting, not closed.
+  local t = self.tail
+  if item ~= nil and not self.closed and self.getters.n == 0 and
+      (self.maxsize == 0 or (t - self.head + self.reserved < self.maxsize
+        and self.putters.n == 0)) then
+    self.buf[t] = item
+    self.tail = t + 1
+    self.unfinished = self.unfinished + 1
+    return
+  end
   if item == nil then error("bad argument #1 to 'put' (value expected)", 2) end
   if self.closed then error(closed_error(), 2) end
   local max = self.maxsize
@@ -153,7 +163,20 @@ end
 -- the queue is closed, items left are still given out; then it raises a
 -- "closed" error (also to a get that was waiting).
 function Queue:get()
-  if self.head ~= self.tail then return take(self) end
+  local h = self.head
+  if h ~= self.tail then -- the fast path, inline (take)
+    local buf = self.buf
+    local item = buf[h]
+    buf[h] = nil
+    h = h + 1
+    if h == self.tail then
+      self.head, self.tail = 1, 1
+    else
+      self.head = h
+    end
+    if self.putters.n > 0 then free_slot(self) end
+    return item
+  end
   if self.closed then error(closed_error(), 2) end
   local ok, item, woken, handed = wait(self.getters)
   if ok then return item end
