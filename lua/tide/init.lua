@@ -80,4 +80,12 @@ function tide._extend(name, mod)
   return mod
 end
 
+-- Networking (sockets, pipes, DNS): lua/tide/{tcp,unix,udp,dns,pipe}.lua.
+tide.tcp = require "tide.tcp"
+tide.unix = require "tide.unix"
+tide.dns = require "tide.dns"
+tide.pipe = require "tide.pipe"
+tide.stdin, tide.stdout, tide.stderr =
+  tide.pipe.stdin, tide.pipe.stdout, tide.pipe.stderr
+
 return tide

@@ -1,0 +1,97 @@
+-- Shared by tide.tcp and tide.unix: the task that runs each accepted
+-- connection, and server:close(). Stream methods themselves are C
+-- (src/lua/lstream.c): they are the hot path.
+local core = require "tide.core"
+local net = core._net
+
+local current_task, future, is_error = core.current_task, core.future,
+  core.is_error
+local xpcall, tostring, type, error = xpcall, tostring, type, error
+local traceback = debug.traceback
+
+local M = {}
+
+-- Per server: n running handlers, their tasks, a future for close{wait}.
+local states = setmetatable({}, {__mode = "k"})
+
+local function handler_msgh(err)
+  if type(err) == "string" then return traceback(err, 2) end
+  return err
+end
+
+-- The function each connection's task runs: handler(stream) in protected
+-- mode; the stream is closed afterwards whatever happened (after what the
+-- handler wrote has been delivered, when it returned normally). An error
+-- is reported (it concerns this connection only: the server goes on); a
+-- cancellation is not, and ends the task as cancelled.
+local function runner(handler, st, what)
+  return function(stream)
+    local task = current_task()
+    st.n = st.n + 1
+    st.tasks[task] = true
+    local ok, err = xpcall(handler, handler_msgh, stream)
+    if ok then ok, err = pcall(stream.drain, stream) end
+    stream:close()
+    st.tasks[task] = nil
+    st.n = st.n - 1
+    if st.n == 0 and st.idle then
+      local idle = st.idle
+      st.idle = nil
+      idle:set_result()
+    end
+    if not ok then
+      if is_error(err, "cancelled") then error(err, 0) end
+      net.report(("%s: connection handler failed: %s"):format(what,
+        tostring(err)))
+    end
+  end
+end
+
+-- Starts a server: listen(runner) makes it (nil, err, name on failure).
+function M.serve(handler, what, listen)
+  if type(handler) ~= "function" then
+    error("bad argument #3 to 'listen' (function expected, got " ..
+      type(handler) .. ")", 3)
+  end
+  local st = {n = 0, tasks = {}}
+  local srv, err, name = listen(runner(handler, st, what))
+  if not srv then return nil, err, name end
+  states[srv] = st
+  return srv
+end
+
+local SM = net.server_methods
+
+-- server:close([opts]): stops accepting at once (the address is free
+-- again). Running connections go on, unless opts.cancel (cancels them);
+-- with opts.wait or opts.cancel (or opts == true) the call returns once
+-- every connection's handler has finished. Idempotent.
+function SM.close(self, opts)
+  self:_close()
+  local st = states[self]
+  if not st then return true end
+  if opts == true then opts = {wait = true} end
+  if opts ~= nil and type(opts) ~= "table" then
+    error("bad argument #1 to 'close' (table or true expected)", 2)
+  end
+  if opts and opts.cancel then
+    for task in pairs(st.tasks) do task:cancel("server closed") end
+  end
+  if opts and (opts.wait or opts.cancel) and st.n > 0 then
+    local me = current_task()
+    if me and st.tasks[me] then
+      error("tide: a connection handler cannot wait for its own server", 2)
+    end
+    st.idle = st.idle or future()
+    st.idle:await()
+  end
+  return true
+end
+
+-- server:connections() -> how many handlers are running.
+function SM.connections(self)
+  local st = states[self]
+  return st and st.n or 0
+end
+
+return M

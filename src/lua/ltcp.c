@@ -1,0 +1,333 @@
+/* Lua binding of TCP connect and listen, and of servers (shared with Unix
+ * sockets, lpipe.c). The Lua facade (lua/tide/tcp.lua) resolves host names
+ * and adds the per-connection runner; these functions take numeric
+ * addresses.
+ *
+ * A listening server is pinned in the registry until it is closed, so a
+ * script may drop the object and keep serving. Each accepted connection
+ * becomes a task running the server's runner function with the stream. */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../tide_net.h"
+
+typedef struct {
+  tide__server_t *srv; /* NULL once closed */
+} lserver_t;
+
+void tide__lua_open_stream(lua_State *L, tide_runtime_t *rt);
+void tide__lua_open_pipe(lua_State *L, tide_runtime_t *rt);
+void tide__lua_open_udp(lua_State *L, tide_runtime_t *rt);
+void tide__lua_open_dns(lua_State *L, tide_runtime_t *rt);
+
+static uint64_t seconds_arg(lua_State *L, int idx) {
+  lua_Number v = luaL_optnumber(L, idx, 0);
+  luaL_argcheck(L, v >= 0, idx, "timeout must be >= 0");
+  if (v > 1e9) return 0;
+  return v > 0 && v * 1e9 < 1 ? 1 : (uint64_t)(v * 1e9);
+}
+
+/* ------------------------------------------------------------ connect */
+
+static int connect_k(lua_State *L, int status, lua_KContext ctx) {
+  tide__connect_t *c = (tide__connect_t *)ctx;
+  tide__stream_t *s = c->s;
+  int err = c->status, woken;
+  (void)status;
+  woken = lua_type(L, -1) == LUA_TLIGHTUSERDATA &&
+          lua_touserdata(L, -1) == tide__token_wake;
+  c->s = NULL;
+  tide__connect_release(c);
+  if (!woken) {
+    /* Cancelled (possibly after it connected): nobody gets the stream. */
+    if (s != NULL) tide__stream_close(s);
+    tide__lua_check_wake(L); /* raises */
+  }
+  lua_pop(L, 1);
+  if (s == NULL) return tide__lua_fail(L, err ? err : UV_ECANCELED, NULL);
+  tide__lua_pushstream(L, s);
+  tide__lua_stream_options(L, 1, s);
+  return 1;
+}
+
+/* Waits for connect attempt c; the stream options are at index opts. The
+ * caller has called tide__lua_await_begin before starting the attempt. */
+int tide__lua_connect_wait(lua_State *L, tide__connect_t *c, int opts) {
+  lua_pushvalue(L, opts);
+  lua_replace(L, 1);
+  lua_settop(L, 1);
+  return tide__lua_await_yield(L, &c->fut, (lua_KContext)c, connect_k);
+}
+
+/* _net.tcp_connect(ip, port [, timeout [, opts]]) -> stream | nil, err */
+static int l_tcp_connect(lua_State *L) {
+  const char *host = luaL_checkstring(L, 1);
+  lua_Integer port = luaL_checkinteger(L, 2);
+  uint64_t timeout = seconds_arg(L, 3);
+  tide_runtime_t *rt = tide__runtime_from(L);
+  struct sockaddr_storage ss;
+  tide__connect_t *c;
+  int err;
+  if (!lua_isnoneornil(L, 4)) luaL_checktype(L, 4, LUA_TTABLE);
+  luaL_argcheck(L, port >= 0 && port <= 65535, 2, "port out of range");
+  if (tide__addr_parse(host, (int)port, &ss) != 0)
+    return luaL_argerror(L, 1, "numeric IP address expected");
+  tide__lua_await_begin(L);
+  err = tide__tcp_connect(rt, (struct sockaddr *)&ss, timeout, &c);
+  if (err != 0) return tide__lua_fail(L, err, NULL);
+  return tide__lua_connect_wait(L, c, 4);
+}
+
+/* ------------------------------------------------------------ servers */
+
+typedef struct {
+  tide__server_t *srv;
+  tide__stream_t *s; /* cleared once a Lua object owns it */
+} accept_ctx_t;
+
+/* In protected mode: runner(stream) as a new task. */
+static int server_spawn(lua_State *L) {
+  accept_ctx_t *ctx = lua_touserdata(L, 1);
+  tide__stream_t *s = ctx->s;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->srv->ref); /* 2: server */
+  lua_getiuservalue(L, 2, 1);                       /* 3: runner */
+  tide__lua_pushstream(L, s);                       /* 4: stream */
+  ctx->s = NULL;
+  lua_getiuservalue(L, 2, 2);
+  tide__lua_stream_options(L, 5, s);
+  lua_pop(L, 1);
+  tide__task_new(L, ctx->srv->rt, 1);
+  return 0;
+}
+
+static void server_on_conn(tide__server_t *srv, tide__stream_t *s,
+                           int status) {
+  accept_ctx_t ctx;
+  if (status != 0 || s == NULL) return; /* counted in accept_errors */
+  ctx.srv = srv;
+  ctx.s = s;
+  if (!srv->rt->closing && srv->ref != LUA_NOREF)
+    tide__runtime_pcall(srv->rt, server_spawn, &ctx);
+  if (ctx.s != NULL) tide__stream_close(ctx.s);
+}
+
+/* Releases the pin and closes. */
+static void server_close(tide__server_t *srv) {
+  if (srv->ref != LUA_NOREF && srv->rt->L != NULL)
+    luaL_unref(srv->rt->L, LUA_REGISTRYINDEX, srv->ref); /* the pin's release */
+  srv->ref = LUA_NOREF;
+  tide__server_close(srv);
+}
+
+static void server_res_close(tide__resource_t *res) {
+  server_close(TIDE__CONTAINER_OF(res, tide__server_t, res));
+}
+
+/* Wraps a listening server in a Lua object (pushed) that spawns runner (at
+ * index runner) per connection, with the stream options at runner + 1. */
+int tide__lua_server_new(lua_State *L, tide__server_t *srv, int runner) {
+  lserver_t *box = lua_newuserdatauv(L, sizeof(*box), 2);
+  box->srv = srv;
+  srv->slot = (void **)&box->srv;
+  luaL_setmetatable(L, TIDE__MT_SERVER);
+  lua_pushvalue(L, runner);
+  lua_setiuservalue(L, -2, 1);
+  lua_pushvalue(L, runner + 1);
+  lua_setiuservalue(L, -2, 2);
+  srv->on_conn = server_on_conn;
+  srv->res.close = server_res_close;
+  lua_pushvalue(L, -1);
+  srv->ref = luaL_ref(L, LUA_REGISTRYINDEX); /* released in server_close */
+  return 1;
+}
+
+static lua_Integer opt_backlog(lua_State *L, int opts) {
+  lua_Integer backlog = 511;
+  if (lua_istable(L, opts) && lua_getfield(L, opts, "backlog") != LUA_TNIL) {
+    backlog = luaL_checkinteger(L, -1);
+    lua_pop(L, 1);
+  }
+  if (backlog < 1 || backlog > 65535)
+    luaL_error(L, "option 'backlog': out of range");
+  return backlog;
+}
+
+/* _net.tcp_listen(ip, port, runner [, opts]) -> server | nil, err */
+static int l_tcp_listen(lua_State *L) {
+  const char *host = luaL_checkstring(L, 1);
+  lua_Integer port = luaL_checkinteger(L, 2);
+  tide_runtime_t *rt = tide__runtime_from(L);
+  struct sockaddr_storage ss;
+  tide__server_t *srv;
+  lua_Integer backlog;
+  unsigned flags = 0;
+  int err;
+  luaL_checktype(L, 3, LUA_TFUNCTION);
+  if (!lua_isnoneornil(L, 4)) luaL_checktype(L, 4, LUA_TTABLE);
+  lua_settop(L, 4);
+  luaL_argcheck(L, port >= 0 && port <= 65535, 2, "port out of range");
+  if (tide__addr_parse(host, (int)port, &ss) != 0)
+    return luaL_argerror(L, 1, "numeric IP address expected");
+  backlog = opt_backlog(L, 4);
+  if (lua_istable(L, 4)) {
+    lua_getfield(L, 4, "ipv6only");
+    if (lua_toboolean(L, -1)) flags = UV_TCP_IPV6ONLY;
+    lua_pop(L, 1);
+  }
+  srv = tide__server_new(rt, TIDE__TCP, &err);
+  if (srv == NULL) return tide__lua_fail(L, err, NULL);
+  err = uv_tcp_bind(&srv->u.tcp, (struct sockaddr *)&ss, flags);
+  if (err == 0) err = tide__server_listen(srv, (int)backlog);
+  if (err != 0) {
+    tide__server_close(srv);
+    return tide__lua_fail(L, err, NULL);
+  }
+  return tide__lua_server_new(L, srv, 3);
+}
+
+static lserver_t *server_check(lua_State *L) {
+  return luaL_checkudata(L, 1, TIDE__MT_SERVER);
+}
+
+/* server:address() -> host, port (TCP) or path (Unix socket). */
+static int l_server_address(lua_State *L) {
+  lserver_t *box = server_check(L);
+  struct sockaddr_storage ss;
+  char buf[512];
+  size_t len = sizeof(buf);
+  int sslen = sizeof(ss), err, port;
+  if (box->srv == NULL) return luaL_error(L, "tide: server is closed");
+  if (box->srv->kind == TIDE__PIPE) {
+    err = uv_pipe_getsockname(&box->srv->u.pipe, buf, &len);
+    if (err != 0) return tide__lua_fail(L, err, NULL);
+    lua_pushlstring(L, buf, len);
+    return 1;
+  }
+  err = uv_tcp_getsockname(&box->srv->u.tcp, (struct sockaddr *)&ss, &sslen);
+  if (err != 0) return tide__lua_fail(L, err, NULL);
+  port = tide__addr_name((struct sockaddr *)&ss, buf, sizeof(buf));
+  lua_pushstring(L, buf);
+  lua_pushinteger(L, port);
+  return 2;
+}
+
+/* server:_close(): stops accepting (idempotent). Running connections go on;
+ * the facade's close() can wait for them. */
+static int l_server_close(lua_State *L) {
+  lserver_t *box = server_check(L);
+  if (box->srv != NULL) server_close(box->srv);
+  return 0;
+}
+
+/* server:accept_errors() -> how many accepts failed (EMFILE, ...). */
+static int l_server_accept_errors(lua_State *L) {
+  lserver_t *box = server_check(L);
+  lua_pushinteger(L, box->srv ? box->srv->accept_errors : 0);
+  return 1;
+}
+
+static int l_server_closed(lua_State *L) {
+  lua_pushboolean(L, server_check(L)->srv == NULL);
+  return 1;
+}
+
+static int l_server_tostring(lua_State *L) {
+  lserver_t *box = lua_touserdata(L, 1);
+  lua_pushfstring(L, "tide.server: %p%s", (void *)box,
+                  box->srv ? "" : " (closed)");
+  return 1;
+}
+
+/* ------------------------------------------------------------ misc */
+
+/* _net.report(msg): hands msg to the runtime's error handler. */
+static int l_report(lua_State *L) {
+  tide_runtime_t *rt = tide__runtime_from(L);
+  luaL_checkany(L, 1);
+  lua_settop(L, 1);
+  tide__runtime_report(rt, L, 0);
+  return 0;
+}
+
+/* _net.is_ip(s) -> "inet" | "inet6" | false */
+static int l_is_ip(lua_State *L) {
+  const char *s = luaL_checkstring(L, 1);
+  struct sockaddr_storage ss;
+  if (tide__addr_parse(s, 0, &ss) != 0) lua_pushboolean(L, 0);
+  else lua_pushstring(L, ss.ss_family == AF_INET ? "inet" : "inet6");
+  return 1;
+}
+
+static const luaL_Reg server_methods[] = {
+    {"address", l_server_address},
+    {"_close", l_server_close},
+    {"closed", l_server_closed},
+    {"accept_errors", l_server_accept_errors},
+    {NULL, NULL}};
+
+static const luaL_Reg funcs[] = {
+    {"tcp_connect", l_tcp_connect},
+    {"tcp_listen", l_tcp_listen},
+    {"report", l_report},
+    {"is_ip", l_is_ip},
+    {NULL, NULL}};
+
+/* Makes libuv open its reserve descriptor for EMFILE now (it does so with
+ * the first stream handle of a loop and keeps it): otherwise the first
+ * socket a script opens leaks one descriptor in the eyes of a leak check. */
+static void reserve_emfile_fd(tide_runtime_t *rt) {
+  uv_pipe_t *p;
+  if (rt->loop.uv->emfile_fd != -1) return;
+  p = malloc(sizeof(*p));
+  if (p == NULL || uv_pipe_init(rt->loop.uv, p, 0) != 0) {
+    free(p);
+    return;
+  }
+  p->data = &rt->loop;
+  tide__loop_handle_open(&rt->loop);
+  uv_close((uv_handle_t *)p, tide__loop_close_free_cb);
+}
+
+/* A write to a reset connection raises SIGPIPE, whose default action kills
+ * the process: sockets report EPIPE instead (as luasocket does). A handler
+ * the host installed is left alone. */
+static void ignore_sigpipe(void) {
+  struct sigaction sa;
+  if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) {
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+  }
+}
+
+/* Adds module._net (the networking functions, for the Lua facades) to the
+ * module table at the top of L; the runtime box is at the top - 1. */
+void tide__lua_open_net(lua_State *L, tide_runtime_t *rt) {
+  reserve_emfile_fd(rt);
+  ignore_sigpipe();
+  lua_pushvalue(L, -2); /* box */
+  lua_newtable(L);      /* _net */
+  tide__lua_open_stream(L, rt);
+  luaL_newmetatable(L, TIDE__MT_SERVER);
+  lua_newtable(L);
+  lua_pushvalue(L, -4);
+  luaL_setfuncs(L, server_methods, 1);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -4, "server_methods"); /* the facade adds close() */
+  lua_setfield(L, -2, "__index");
+  lua_pushvalue(L, -3);
+  lua_pushcclosure(L, l_server_close, 1);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -3, "__close");
+  lua_setfield(L, -2, "__gc");
+  lua_pushcfunction(L, l_server_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pop(L, 1);
+  lua_pushvalue(L, -2);
+  luaL_setfuncs(L, funcs, 1);
+  tide__lua_open_pipe(L, rt);
+  tide__lua_open_udp(L, rt);
+  tide__lua_open_dns(L, rt);
+  lua_setfield(L, -3, "_net");
+  lua_pop(L, 1);
+}

@@ -1,0 +1,63 @@
+/* Unix domain sockets and descriptors as streams (pipes, TTYs, sockets
+ * handed over by fd). No Lua here; servers and connect attempts are the
+ * shared ones of tcp.c. */
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tide_net.h"
+
+int tide__pipe_connect(tide_runtime_t *rt, const char *path,
+                       uint64_t timeout_ns, tide__connect_t **out) {
+  int err;
+  tide__stream_t *s = tide__stream_new(rt, TIDE__PIPE, -1, &err);
+  tide__connect_t *c;
+  if (s == NULL) return err;
+  c = tide__connect_new(s, timeout_ns);
+  if (c == NULL) {
+    tide__stream_close(s);
+    return TIDE_ENOMEM;
+  }
+  /* uv_pipe_connect reports every failure through the callback. */
+  uv_pipe_connect(&s->creq, &s->u.pipe, path, tide__connect_on_connect);
+  *out = c;
+  return 0;
+}
+
+/* Binds a Unix socket server to path; the server removes the file when it
+ * closes (a stale socket file would make the next bind fail). */
+int tide__pipe_bind(tide__server_t *srv, const char *path) {
+  int err = uv_pipe_bind(&srv->u.pipe, path);
+  if (err != 0) return err;
+  srv->path = strdup(path);
+  return srv->path == NULL ? TIDE_ENOMEM : 0;
+}
+
+int tide__pipe_open(tide_runtime_t *rt, int fd, tide__stream_t **out) {
+  uv_handle_type type = uv_guess_handle(fd);
+  tide__stream_t *s;
+  int err, dupfd;
+  if (type == UV_UNKNOWN_HANDLE) return UV_EBADF;
+  if (type == UV_FILE) return UV_ENOTSUP; /* epoll cannot wait on files */
+  dupfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  if (dupfd < 0) return uv_translate_sys_error(errno);
+  if (type == UV_TTY) {
+    s = tide__stream_new(rt, TIDE__TTY, dupfd, &err);
+  } else {
+    s = tide__stream_new(rt, TIDE__PIPE, -1, &err);
+    if (s != NULL) {
+      err = uv_pipe_open(&s->u.pipe, dupfd);
+      if (err != 0) {
+        tide__stream_close(s);
+        s = NULL;
+      }
+    }
+  }
+  if (s == NULL) {
+    close(dupfd);
+    return err;
+  }
+  *out = s;
+  return 0;
+}

@@ -1,0 +1,367 @@
+/* Byte streams: read buffering, the write queue and closing, for every kind
+ * of libuv stream (TCP, Unix sockets and pipes, TTYs). No Lua here.
+ *
+ * Reading: a stream reads ahead into its own buffer from the moment it is
+ * connected, up to rlimit bytes nobody asked for (then it stops reading:
+ * the peer is held back by TCP flow control), or further while a reader
+ * waits for more (readexactly(n) with a large n). A reader that finds what
+ * it needs in the buffer never waits; otherwise it waits on rfut, which the
+ * read callback completes as soon as the reader's need is met, so a task
+ * wakes once per satisfied read, not once per chunk.
+ *
+ * Writing: try the write at once (uv_try_write), which on a healthy
+ * connection sends everything without a request or a copy; only the unsent
+ * tail is copied into a uv_write request. wqueued counts the bytes in
+ * requests; writers wait on wfut while it is above the high-water mark.
+ *
+ * Lifetime: the stream's memory (handle first) is freed one ready-queue
+ * turn after the close callback: a task woken by the close may still hold
+ * a pointer to one of the stream's futures until it has run. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "tide_net.h"
+
+#define TIDE__RBUF_ROOM 4096 /* least free space offered to a read */
+
+static void stream_on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf);
+static void stream_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+
+static void stream_res_close(tide__resource_t *res) {
+  tide__stream_close(TIDE__CONTAINER_OF(res, tide__stream_t, res));
+}
+
+static void stream_on_rtimer(tide__timer_t *t) {
+  tide__stream_t *s = TIDE__CONTAINER_OF(t, tide__stream_t, rtimer);
+  s->rtimedout = 1;
+  tide__future_complete(&s->rfut, TIDE__DONE);
+}
+
+static void stream_on_wtimer(tide__timer_t *t) {
+  tide__stream_t *s = TIDE__CONTAINER_OF(t, tide__stream_t, wtimer);
+  s->wtimedout = s->wepoch;
+  tide__future_complete(&s->wfut, TIDE__DONE);
+}
+
+/* Cancelling a reader: stop its timer; the future is then cancelled. The
+ * buffer is untouched, so the next read sees every byte. */
+static int stream_on_rcancel(tide__future_t *f) {
+  tide__stream_t *s = TIDE__CONTAINER_OF(f, tide__stream_t, rfut);
+  tide__timer_stop(s->loop, &s->rtimer);
+  return 0;
+}
+
+tide__stream_t *tide__stream_new(tide_runtime_t *rt, int kind, int fd,
+                                 int *err) {
+  tide__stream_t *s = calloc(1, sizeof(*s));
+  tide_loop_t *loop = &rt->loop;
+  if (s == NULL) {
+    *err = TIDE_ENOMEM;
+    return NULL;
+  }
+  switch (kind) {
+  case TIDE__TCP: *err = uv_tcp_init(loop->uv, &s->u.tcp); break;
+  case TIDE__PIPE: *err = uv_pipe_init(loop->uv, &s->u.pipe, 0); break;
+  default: *err = uv_tty_init(loop->uv, &s->u.tty, fd, 0); break;
+  }
+  if (*err != 0) {
+    free(s);
+    return NULL;
+  }
+  s->u.handle.data = s;
+  s->loop = loop;
+  s->kind = kind;
+  s->rlimit = TIDE__READ_LIMIT;
+  s->max_line = TIDE__MAX_LINE;
+  s->high = TIDE__HIGH_WATER;
+  s->low = TIDE__LOW_WATER;
+  /* The futures rest in the done state: pending means someone waits. */
+  tide__future_init(&s->rfut, loop);
+  tide__future_init(&s->wfut, loop);
+  tide__future_init(&s->sfut, loop);
+  s->rfut.state = s->wfut.state = s->sfut.state = TIDE__DONE;
+  s->rfut.cancel = stream_on_rcancel;
+  tide__timer_init(&s->rtimer, stream_on_rtimer);
+  tide__timer_init(&s->wtimer, stream_on_wtimer);
+  s->res.close = stream_res_close;
+  tide__link_insert_tail(&rt->resources, &s->res.link);
+  tide__loop_handle_open(loop);
+  return s;
+}
+
+/* ------------------------------------------------------------ reading */
+
+/* Has the waiting reader got what it needs? */
+static int stream_satisfied(tide__stream_t *s) {
+  size_t n = tide__stream_buffered(s);
+  if (s->rerr != 0) return 1;
+  switch (s->rmode) {
+  case TIDE__RANY: return n > 0;
+  case TIDE__REXACT: return n >= s->rwant;
+  default:
+    /* Found, or past the limit: either way the reader acts now. */
+    return n >= s->max_line + s->rseplen ||
+           tide__stream_find(s, s->rsep, s->rseplen) >= 0;
+  }
+}
+
+/* Should the stream be reading now? */
+static int stream_wants_data(tide__stream_t *s) {
+  if (s->rerr != 0 || s->closing) return 0;
+  if (tide__stream_buffered(s) < s->rlimit) return 1;
+  return s->rfut.state == TIDE__PENDING && !stream_satisfied(s);
+}
+
+/* Starts or stops reading to match stream_wants_data. */
+static void stream_update_reading(tide__stream_t *s) {
+  int want = stream_wants_data(s);
+  if (want == (int)s->reading) return;
+  if (want) {
+    int err = uv_read_start(&s->u.stream, stream_on_alloc, stream_on_read);
+    if (err != 0) {
+      s->rerr = err;
+      if (s->rfut.state == TIDE__PENDING) {
+        tide__timer_stop(s->loop, &s->rtimer);
+        tide__future_complete(&s->rfut, TIDE__DONE);
+      }
+      return;
+    }
+  } else {
+    uv_read_stop(&s->u.stream);
+  }
+  s->reading = want;
+}
+
+/* Connected and accepted TCP streams get TCP_NODELAY, as asyncio does:
+ * request/response protocols must not wait for delayed ACKs. */
+int tide__stream_start(tide__stream_t *s) {
+  if (s->kind == TIDE__TCP) uv_tcp_nodelay(&s->u.tcp, 1);
+  stream_update_reading(s);
+  return s->rerr == UV_EOF ? 0 : s->rerr;
+}
+
+/* Offers the free end of the buffer, compacting or growing it so that at
+ * least TIDE__RBUF_ROOM bytes are free (or what the reader waits for
+ * fits). On allocation failure offers nothing: libuv then reports
+ * UV_ENOBUFS to the read callback. */
+static void stream_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  tide__stream_t *s = (tide__stream_t *)h;
+  size_t n = tide__stream_buffered(s);
+  (void)suggested;
+  if (n == 0) s->rstart = s->rend = 0;
+  if (s->rcap - s->rend < TIDE__RBUF_ROOM) {
+    size_t cap = s->rcap ? s->rcap : TIDE__RBUF_INIT;
+    if (s->rstart > 0) { /* compact first */
+      memmove(s->rbuf, s->rbuf + s->rstart, n);
+      s->rstart = 0;
+      s->rend = n;
+    }
+    while (cap - n < TIDE__RBUF_ROOM ||
+           (s->rmode == TIDE__REXACT && s->rfut.state == TIDE__PENDING &&
+            cap < s->rwant && cap < s->rwant + TIDE__RBUF_ROOM))
+      cap *= 2;
+    if (cap != s->rcap) {
+      char *p = realloc(s->rbuf, cap);
+      if (p == NULL) {
+        buf->base = NULL;
+        buf->len = 0;
+        return;
+      }
+      s->rbuf = p;
+      s->rcap = cap;
+    }
+  }
+  buf->base = s->rbuf + s->rend;
+  buf->len = s->rcap - s->rend;
+}
+
+static void stream_on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf) {
+  tide__stream_t *s = (tide__stream_t *)h;
+  (void)buf;
+  if (nread > 0) {
+    s->rend += (size_t)nread;
+  } else if (nread < 0) {
+    s->rerr = (int)nread;
+    uv_read_stop(h);
+    s->reading = 0;
+  }
+  if (s->rfut.state == TIDE__PENDING && stream_satisfied(s)) {
+    tide__timer_stop(s->loop, &s->rtimer);
+    tide__future_complete(&s->rfut, TIDE__DONE);
+  }
+  if (s->reading && !stream_wants_data(s)) {
+    uv_read_stop(h);
+    s->reading = 0;
+  }
+}
+
+void tide__stream_consume(tide__stream_t *s, size_t n) {
+  s->rstart += n;
+  s->rscan = 0;
+  if (s->rstart == s->rend) {
+    s->rstart = s->rend = 0;
+    /* A buffer grown for one large read is given back. */
+    if (s->rcap > 4 * TIDE__RBUF_INIT) {
+      free(s->rbuf);
+      s->rbuf = NULL;
+      s->rcap = 0;
+    }
+  }
+  if (!s->reading) stream_update_reading(s);
+}
+
+long tide__stream_find(tide__stream_t *s, const char *sep, size_t seplen) {
+  size_t n = tide__stream_buffered(s);
+  const char *base = s->rbuf + s->rstart, *hit;
+  if (n < seplen || seplen == 0) return seplen == 0 ? 0 : -1;
+  if (s->rscan > n - seplen) s->rscan = 0; /* stale */
+  hit = memmem(base + s->rscan, n - s->rscan, sep, seplen);
+  if (hit != NULL) return (long)(hit - base);
+  s->rscan = n - seplen + 1;
+  return -1;
+}
+
+void tide__stream_wait_read(tide__stream_t *s, int mode, size_t n,
+                            const char *sep, size_t seplen) {
+  tide__future_reset(&s->rfut);
+  s->rmode = mode;
+  s->rwant = n;
+  s->rsep = sep;
+  s->rseplen = seplen;
+  s->rtimedout = 0;
+  if (s->rtimeout != 0)
+    tide__timer_start(s->loop, &s->rtimer,
+                      tide__loop_now(s->loop) + s->rtimeout);
+  if (!s->reading) stream_update_reading(s);
+}
+
+void tide__stream_set_rtimeout(tide__stream_t *s, uint64_t ns) {
+  s->rtimeout = ns;
+}
+
+/* ------------------------------------------------------------ writing */
+
+typedef struct {
+  uv_write_t req;
+  size_t len;
+  char data[];
+} stream_wreq_t;
+
+static void stream_on_write(uv_write_t *req, int status) {
+  stream_wreq_t *w = (stream_wreq_t *)req;
+  tide__stream_t *s = (tide__stream_t *)req->handle;
+  s->wqueued -= w->len;
+  free(w);
+  if (status < 0 && status != UV_ECANCELED && s->werr == 0) s->werr = status;
+  if (s->wfut.state == TIDE__PENDING &&
+      (s->wqueued <= s->wwake || s->werr != 0)) {
+    tide__timer_stop(s->loop, &s->wtimer);
+    tide__future_complete(&s->wfut, TIDE__DONE);
+  }
+}
+
+int tide__stream_write(tide__stream_t *s, const char *p, size_t len) {
+  stream_wreq_t *w;
+  uv_buf_t buf;
+  int err;
+  if (len == 0) return 0;
+  if (s->wqueued == 0) {
+    buf = uv_buf_init((char *)p, (unsigned)len);
+    err = uv_try_write(&s->u.stream, &buf, 1);
+    if (err >= 0 && (size_t)err == len) return 0;
+    if (err < 0 && err != UV_EAGAIN) return s->werr = err;
+    if (err > 0) {
+      p += err;
+      len -= (size_t)err;
+    }
+  }
+  w = malloc(sizeof(*w) + len);
+  if (w == NULL) return TIDE_ENOMEM;
+  memcpy(w->data, p, len);
+  w->len = len;
+  buf = uv_buf_init(w->data, (unsigned)len);
+  err = uv_write(&w->req, &s->u.stream, &buf, 1, stream_on_write);
+  if (err != 0) {
+    free(w);
+    return s->werr = err;
+  }
+  s->wqueued += len;
+  return 0;
+}
+
+uintptr_t tide__stream_wait_write(tide__stream_t *s, size_t threshold) {
+  if (s->wfut.state != TIDE__PENDING) {
+    tide__future_reset(&s->wfut);
+    s->wepoch++;
+    s->wwake = threshold;
+    if (s->wtimeout != 0)
+      tide__timer_start(s->loop, &s->wtimer,
+                        tide__loop_now(s->loop) + s->wtimeout);
+  } else if (threshold < s->wwake) {
+    s->wwake = threshold;
+  }
+  return s->wepoch;
+}
+
+static void stream_on_shutdown(uv_shutdown_t *req, int status) {
+  tide__stream_t *s = TIDE__CONTAINER_OF(req, tide__stream_t, sreq);
+  s->serr = status;
+  s->shut_done = 1;
+  tide__future_complete(&s->sfut, TIDE__DONE);
+}
+
+int tide__stream_shutdown(tide__stream_t *s) {
+  int err = uv_shutdown(&s->sreq, &s->u.stream, stream_on_shutdown);
+  if (err != 0) return err;
+  s->shut = 1;
+  tide__future_reset(&s->sfut);
+  return 0;
+}
+
+/* ------------------------------------------------------------ closing */
+
+static void stream_free(void *data, uintptr_t arg) {
+  tide__stream_t *s = data;
+  (void)arg;
+  free(s->rbuf);
+  free(s);
+}
+
+static void stream_on_close(uv_handle_t *h) {
+  tide__stream_t *s = (tide__stream_t *)h;
+  tide_loop_t *loop = s->loop;
+  /* Tasks woken by the close may still point at our futures until they
+   * run: free after them (they are ahead in the ready queue). A closing
+   * loop runs no task any more. */
+  if (loop->closing ||
+      tide__loop_call_soon(loop, stream_free, s, 0) != 0)
+    stream_free(s, 0);
+  tide__loop_handle_closed(loop);
+}
+
+/* Closes the handle for good. */
+static void stream_finish(tide__stream_t *s) {
+  s->closing = 1;
+  tide__link_remove(&s->res.link);
+  uv_close(&s->u.handle, stream_on_close);
+}
+
+/* Closes at once: bytes still queued are dropped (libuv cancels the
+ * requests), as a socket's close does; drain() first to deliver them. */
+void tide__stream_close(tide__stream_t *s) {
+  if (s->slot != NULL) {
+    *s->slot = NULL;
+    s->slot = NULL;
+  }
+  /* Every waiter wakes; its continuation finds the Lua object detached and
+   * reports the stream as closed. */
+  tide__timer_stop(s->loop, &s->rtimer);
+  tide__timer_stop(s->loop, &s->wtimer);
+  if (s->rfut.state == TIDE__PENDING)
+    tide__future_complete(&s->rfut, TIDE__FAILED);
+  if (s->wfut.state == TIDE__PENDING)
+    tide__future_complete(&s->wfut, TIDE__FAILED);
+  if (s->sfut.state == TIDE__PENDING)
+    tide__future_complete(&s->sfut, TIDE__FAILED);
+  if (!s->closing) stream_finish(s);
+}

@@ -1,0 +1,225 @@
+/* Internal declarations of tide's networking: byte streams (TCP, Unix
+ * sockets, pipes, TTYs), servers, connect and DNS requests, UDP sockets.
+ *
+ * The files named after each concern (stream.c, tcp.c, pipe.c, dns.c,
+ * udp.c) are free of lua_State: they own the libuv handles, the buffers and
+ * the futures a task waits on. The Lua bindings (src/lua/l*.c) only read
+ * arguments, wait on those futures and push results.
+ *
+ * Memory: every object here is malloc'd with its libuv handle as the first
+ * member and freed only after the handle's close callback (streams: one
+ * ready-queue turn later, see stream.c). A Lua object is a small userdata
+ * holding a pointer to it; the pointer is cleared (through `slot`) when the
+ * close starts, so Lua never touches a closing object. */
+#ifndef TIDE_NET_H
+#define TIDE_NET_H
+
+#include "tide_lua.h"
+
+/* Defaults, all settable per stream. */
+#define TIDE__RBUF_INIT (16 * 1024)  /* first read buffer */
+#define TIDE__READ_LIMIT (64 * 1024) /* stop reading past this many buffered
+                                        bytes nobody asked for */
+#define TIDE__HIGH_WATER (64 * 1024) /* write() waits above this (asyncio's) */
+#define TIDE__LOW_WATER (16 * 1024)  /* ... until the queue is below this */
+#define TIDE__MAX_LINE (64 * 1024)   /* readline / readuntil limit */
+
+/* Kinds of stream handle. */
+enum { TIDE__TCP = 1, TIDE__PIPE, TIDE__TTY };
+
+/* What the waiting reader needs before it is woken. */
+enum { TIDE__RANY = 0, TIDE__REXACT, TIDE__RSEP };
+
+typedef struct tide__stream_s tide__stream_t;
+struct tide__stream_s {
+  union {
+    uv_handle_t handle;
+    uv_stream_t stream;
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+    uv_tty_t tty;
+  } u;                      /* first: a uv handle pointer is a stream pointer */
+  tide_loop_t *loop;
+  tide__resource_t res;     /* in rt->resources until the handle closes */
+  tide__stream_t **slot;    /* the Lua object's pointer to us, or NULL */
+  int kind;                 /* TIDE__TCP ... */
+  /* Read side: buffered bytes are rbuf[rstart, rend). */
+  char *rbuf;
+  size_t rstart, rend, rcap;
+  size_t rlimit;            /* read ahead at most this much */
+  size_t max_line;          /* readline/readuntil limit */
+  int rerr;                 /* UV_EOF or the read error, once seen */
+  int rmode;                /* TIDE__RANY ...: what the reader waits for */
+  size_t rwant;             /* REXACT: the byte count */
+  const char *rsep;         /* RSEP: the separator (anchored on the reader's
+                               stack while it waits) */
+  size_t rseplen;
+  size_t rscan;             /* RSEP: bytes already searched without a match */
+  tide__future_t rfut;      /* pending exactly while a reader waits */
+  tide__timer_t rtimer;     /* the reader's timeout */
+  uint64_t rtimeout;        /* ns; 0: none */
+  /* Write side. */
+  size_t wqueued;           /* bytes in uv_write requests not yet done */
+  size_t high, low;         /* water marks */
+  size_t wwake;             /* wake the writers at or below this */
+  int werr;                 /* the first write error */
+  tide__future_t wfut;      /* pending while writers wait (several may) */
+  tide__timer_t wtimer;     /* the writers' timeout */
+  uint64_t wtimeout;        /* ns; 0: none */
+  uintptr_t wepoch;         /* bumped per wait on wfut */
+  uintptr_t wtimedout;      /* the epoch whose wait timed out */
+  /* Half-close and connect requests live here: their callbacks run before
+   * the close callback, while the stream still exists. */
+  uv_shutdown_t sreq;
+  tide__future_t sfut;      /* pending while shutdown() waits */
+  int serr;
+  uv_connect_t creq;
+  unsigned reading : 1;     /* uv_read_start is in effect */
+  unsigned rtimedout : 1;   /* the reader's timer fired */
+  unsigned shut : 1;        /* shutdown() was called */
+  unsigned shut_done : 1;   /* ... and has completed */
+  unsigned closing : 1;     /* uv_close has been called */
+};
+
+/* stream.c */
+/* Allocates a stream of kind for loop and initializes its handle (for a
+ * TTY, fd is the descriptor; otherwise ignored). Links it into resources.
+ * Returns NULL with *err set on failure. */
+tide__stream_t *tide__stream_new(tide_runtime_t *rt, int kind, int fd,
+                                 int *err);
+/* Starts reading ahead (connected and accepted streams). */
+int tide__stream_start(tide__stream_t *s);
+static inline size_t tide__stream_buffered(const tide__stream_t *s) {
+  return s->rend - s->rstart;
+}
+/* Drops n buffered bytes (the reader has copied them). */
+void tide__stream_consume(tide__stream_t *s, size_t n);
+/* Finds the separator in the buffer, resuming after s->rscan; returns its
+ * offset from rstart, or -1 (and advances s->rscan). */
+long tide__stream_find(tide__stream_t *s, const char *sep, size_t seplen);
+/* Prepares rfut for a reader that needs mode (n bytes, or sep): resets it,
+ * arms the read timer, makes sure the stream reads. */
+void tide__stream_wait_read(tide__stream_t *s, int mode, size_t n,
+                            const char *sep, size_t seplen);
+/* Writes: tries to write at once, queues (copies) the rest. Returns 0 or a
+ * negative error (also kept in s->werr). */
+int tide__stream_write(tide__stream_t *s, const char *p, size_t len);
+/* Prepares wfut for a writer that waits until at most threshold bytes are
+ * queued; returns the wait's epoch. */
+uintptr_t tide__stream_wait_write(tide__stream_t *s, size_t threshold);
+/* Starts the half-close; sfut completes when it is done. */
+int tide__stream_shutdown(tide__stream_t *s);
+/* Detaches the stream from Lua, wakes its waiters and closes the handle;
+ * queued bytes are dropped. Idempotent. */
+void tide__stream_close(tide__stream_t *s);
+void tide__stream_set_rtimeout(tide__stream_t *s, uint64_t ns);
+
+/* ---------------------------------------------------------------- connect */
+
+/* One connection attempt (tcp.c, pipe.c). refs: one for the libuv callback
+ * while it is pending, one for the waiting Lua continuation; freed at 0. */
+typedef struct tide__server_s tide__server_t;
+
+typedef struct {
+  tide__future_t fut;       /* first; done when the attempt is over */
+  tide__stream_t *s;        /* the connecting stream; NULL once closed or
+                               handed over */
+  tide__timer_t timer;      /* the connect timeout */
+  int status;               /* 0 or the error */
+  int refs;
+} tide__connect_t;
+
+tide__connect_t *tide__connect_new(tide__stream_t *s, uint64_t timeout_ns);
+/* The continuation is done with it (frees it at the last reference). */
+void tide__connect_release(tide__connect_t *c);
+/* The libuv connect callback, shared by TCP and pipes. */
+void tide__connect_on_connect(uv_connect_t *req, int status);
+/* Starts connecting a new stream to sa (TCP) or path (Unix socket); *out
+ * is the attempt (its future may already be done). */
+int tide__tcp_connect(tide_runtime_t *rt, const struct sockaddr *sa,
+                      uint64_t timeout_ns, tide__connect_t **out);
+int tide__pipe_connect(tide_runtime_t *rt, const char *path,
+                       uint64_t timeout_ns, tide__connect_t **out);
+/* Makes a stream of an open descriptor (a dup of it: closing the stream
+ * never closes fd): a TTY, a pipe or a socket. */
+int tide__pipe_open(tide_runtime_t *rt, int fd, tide__stream_t **out);
+int tide__pipe_bind(tide__server_t *srv, const char *path);
+
+/* ---------------------------------------------------------------- servers */
+
+/* Called for each accepted connection (s, 0) or accept error (NULL, err).
+ * The callee owns s. */
+typedef void (*tide__server_cb)(tide__server_t *srv, tide__stream_t *s,
+                                int status);
+struct tide__server_s {
+  union {
+    uv_handle_t handle;
+    uv_stream_t stream;
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+  } u;                      /* first */
+  tide_runtime_t *rt;
+  tide__resource_t res;     /* in rt->resources until closed */
+  void **slot;              /* the Lua object's pointer to us, or NULL */
+  int kind;                 /* TIDE__TCP or TIDE__PIPE */
+  tide__server_cb on_conn;
+  int ref;                  /* registry: the Lua server object, pinned while
+                               listening; owner: this server (the binding
+                               takes and releases it) */
+  int accept_errors;        /* accept failures seen (EMFILE, ...) */
+  char *path;               /* Unix socket: unlinked on close */
+  unsigned closing : 1;
+};
+
+tide__server_t *tide__server_new(tide_runtime_t *rt, int kind, int *err);
+int tide__server_listen(tide__server_t *srv, int backlog);
+/* Stops accepting and closes the handle (idempotent). The binding releases
+ * ref first; it replaces res.close to do so on runtime close too. */
+void tide__server_close(tide__server_t *srv);
+
+/* ---------------------------------------------------------------- dns */
+
+typedef struct {
+  tide__future_t fut;       /* first */
+  union {
+    uv_getaddrinfo_t ai;
+    uv_getnameinfo_t ni;
+  } req;
+  tide_loop_t *loop;
+  tide__timer_t timer;
+  struct addrinfo *res;     /* getaddrinfo's answer, freed with the request */
+  char host[NI_MAXHOST];    /* getnameinfo's answer */
+  int status;
+  int refs;                 /* the libuv callback, the continuation */
+} tide__dns_t;
+
+int tide__dns_getaddrinfo(tide_loop_t *loop, const char *host, int family,
+                          uint64_t timeout_ns, tide__dns_t **out);
+int tide__dns_getnameinfo(tide_loop_t *loop, const struct sockaddr *sa,
+                          uint64_t timeout_ns, tide__dns_t **out);
+void tide__dns_release(tide__dns_t *d);
+
+/* ---------------------------------------------------------------- addresses */
+
+/* Parses a numeric IPv4 or IPv6 address and port. Returns 0 or UV_EINVAL. */
+int tide__addr_parse(const char *host, int port, struct sockaddr_storage *ss);
+/* Writes the numeric host of sa into buf; returns its port. */
+int tide__addr_name(const struct sockaddr *sa, char *buf, size_t len);
+
+/* ---------------------------------------------------------------- Lua */
+
+/* lstream.c */
+#define TIDE__MT_STREAM "tide.stream"
+#define TIDE__MT_SERVER "tide.server"
+void tide__lua_pushstream(lua_State *L, tide__stream_t *s);
+/* Applies the stream options of the table at idx (0: none). */
+void tide__lua_stream_options(lua_State *L, int idx, tide__stream_t *s);
+/* Pushes nil, "NAME: message", "NAME"; returns 3. msg NULL: strerror. */
+int tide__lua_fail(lua_State *L, int err, const char *msg);
+/* Seconds (number or nil) at idx of the table at t, as ns (0: none). */
+uint64_t tide__lua_opt_seconds(lua_State *L, int t, const char *key);
+/* Continuation and spawning shared by TCP and Unix sockets (ltcp.c). */
+int tide__lua_connect_wait(lua_State *L, tide__connect_t *c, int opts);
+int tide__lua_server_new(lua_State *L, tide__server_t *srv, int runner);
+
+#endif
