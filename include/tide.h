@@ -6,13 +6,34 @@
  * tide's own are the TIDE_E* below; tide_strerror and tide_err_name name
  * either kind.
  *
- * Threads: everything here must be called on the thread that runs the loop,
- * except the functions marked "any thread". */
+ * Threads: everything here must be called on the runtime's thread (the one
+ * that created it and runs its loop), except the functions marked "any
+ * thread". The functions that take a tide_future_t or check for it return
+ * TIDE_ETHREAD when called from another thread; the others do not check.
+ *
+ * A host, in short (docs/embedding.md has the long version):
+ *
+ *   tide_runtime_new(&rt, my_loop, my_L);         share loop and/or state
+ *   tide_module_add(rt, "host", host_funcs);      require "host" in Lua
+ *   tide_runtime_spawn_file(rt, "main.lua", 0);   the script, as a task
+ *   uv_run(my_loop, UV_RUN_DEFAULT);              or tide_runtime_run_task
+ *   tide_runtime_close(rt);                       cancels what is left
+ *   uv_run(my_loop, UV_RUN_DEFAULT);              finishes tide's closes
+ *
+ * and a host function that Lua awaits:
+ *
+ *   static int host_compute(lua_State *L) {
+ *     tide_future_t *f;
+ *     if (tide_future_new(L, &f) != 0) return luaL_error(L, "no runtime");
+ *     start_work(f);            later, from any thread: post_number, release
+ *     return tide_await(L, -1); suspends the calling task until f completes
+ *   } */
 #ifndef TIDE_H
 #define TIDE_H
 
 #include <stddef.h>
 
+#include <lauxlib.h>
 #include <lua.h>
 #include <uv.h>
 
@@ -76,6 +97,11 @@ TIDE_EXTERN int tide_runtime_new(tide_runtime_t **out, uv_loop_t *loop,
  * to completion and closed here. Returns 0, TIDE_EINVAL (NULL),
  * TIDE_ERUNNING (called from inside the loop). */
 TIDE_EXTERN int tide_runtime_close(tide_runtime_t *rt);
+/* (tide_runtime_close also returns TIDE_ERUNNING when called from inside
+ * Lua: a task, a host function, a callback posted with tide_runtime_post.
+ * It must not be called from a libuv callback of the host's either, since
+ * it runs the loop to let the cancelled tasks clean up: call it once the
+ * host's uv_run has returned. Close the runtime before the Lua state.) */
 
 TIDE_EXTERN lua_State *tide_runtime_lua(tide_runtime_t *rt);
 TIDE_EXTERN uv_loop_t *tide_runtime_uv(tide_runtime_t *rt);
@@ -90,6 +116,169 @@ TIDE_EXTERN int tide_runtime_spawn(tide_runtime_t *rt, int nargs);
  * tide_task_results), TIDE_ELUA if it failed or was cancelled, TIDE_ESTOPPED
  * if nothing is left that could wake it (a deadlock). */
 TIDE_EXTERN int tide_runtime_run_task(tide_runtime_t *rt, int idx);
+
+/* ---------------------------------------------------------------- driving
+ *
+ * Three ways to drive the loop, freely mixed:
+ *  - tide_runtime_run_task: until one task has finished;
+ *  - tide_runtime_run: like uv_run (DEFAULT: until nothing is left, ONCE:
+ *    one iteration, waiting for I/O if nothing is ready, NOWAIT: one
+ *    iteration without blocking, for a host with a frame loop of its own);
+ *  - the host's own uv_run on its loop: tide's handles are ordinary handles
+ *    of that loop, so tasks advance whenever the host runs it. */
+typedef enum {
+  TIDE_RUN_DEFAULT = 0,
+  TIDE_RUN_ONCE,
+  TIDE_RUN_NOWAIT
+} tide_run_mode;
+
+/* Runs the loop in the given mode. Returns 1 if work is left (tasks ready,
+ * timers, handles: the host's too when the loop is shared), 0 if not, or
+ * TIDE_EINVAL, TIDE_ECLOSED, TIDE_ETHREAD, TIDE_ERUNNING (already running,
+ * or called from inside Lua). */
+TIDE_EXTERN int tide_runtime_run(tide_runtime_t *rt, tide_run_mode mode);
+
+/* Loads a script from a file (path; NULL: standard input) or from a string
+ * and spawns it as a task with the nargs values on top of the runtime's Lua
+ * stack as its arguments (popped; the script sees them as ...). Pushes the
+ * task and returns 0; on a load error (syntax, missing file) pops the
+ * arguments, pushes the error message and returns TIDE_ELUA. The task
+ * starts on the loop's next turn. chunkname is as for luaL_loadbuffer
+ * (NULL: "=(string)"). */
+TIDE_EXTERN int tide_runtime_spawn_file(tide_runtime_t *rt, const char *path,
+                                        int nargs);
+TIDE_EXTERN int tide_runtime_spawn_string(tide_runtime_t *rt,
+                                          const char *code,
+                                          const char *chunkname, int nargs);
+
+/* States of tasks and futures. */
+enum {
+  TIDE_STATE_PENDING = 0,
+  TIDE_STATE_DONE,
+  TIDE_STATE_FAILED,
+  TIDE_STATE_CANCELLED
+};
+
+/* The state of the task at index idx of the runtime's Lua stack (a
+ * TIDE_STATE_*), or TIDE_EINVAL if it is not a task. For a host that drives
+ * the loop itself and polls for the end of its script. */
+TIDE_EXTERN int tide_task_state(tide_runtime_t *rt, int idx);
+
+/* ---------------------------------------------------------------- host
+ *
+ * The runtime of a Lua state: L may be any thread (coroutine) of it. NULL
+ * if L has no runtime, or once it is closed. For C functions called from
+ * Lua. */
+TIDE_EXTERN tide_runtime_t *tide_runtime_from_lua(lua_State *L);
+
+/* Receives every unhandled error: a task's error that nobody retrieved
+ * (with the task's traceback), a failing done-callback or posted callback.
+ * msg is only valid during the call. The default (cb NULL) prints it to
+ * stderr; tide never exits the process. A Lua handler set with
+ * tide.set_error_handler takes precedence while it is set. */
+typedef void (*tide_error_cb)(tide_runtime_t *rt, const char *msg, void *ud);
+TIDE_EXTERN int tide_runtime_set_error_handler(tide_runtime_t *rt,
+                                               tide_error_cb cb, void *ud);
+
+/* A pointer of the host's own, kept with the runtime. */
+TIDE_EXTERN void tide_runtime_set_data(tide_runtime_t *rt, void *data);
+TIDE_EXTERN void *tide_runtime_get_data(tide_runtime_t *rt);
+
+/* Makes require(name) return a table of the functions in funcs (a
+ * luaL_Reg array ending with {NULL, NULL}, which must stay valid while the
+ * runtime is open: a static array). Registered in package.preload; when
+ * the runtime closes, the module is removed from package.preload and
+ * package.loaded (as are "tide" and "tide.*"), so a host Lua state does not
+ * keep functions of a closed runtime. Returns 0, TIDE_EINVAL, TIDE_ECLOSED,
+ * TIDE_ETHREAD. */
+TIDE_EXTERN int tide_module_add(tide_runtime_t *rt, const char *name,
+                                const luaL_Reg *funcs);
+
+/* For the end of a lua_CFunction: "return tide_await(L, idx);" awaits the
+ * future or task at idx and returns its values to the Lua caller (or
+ * raises its error there), suspending the calling task meanwhile, exactly
+ * as a socket read does. Raises a Lua error when not called inside a task,
+ * or when the value at idx is not a future or task. */
+TIDE_EXTERN int tide_await(lua_State *L, int idx);
+
+/* ---------------------------------------------------------------- futures
+ *
+ * A host future is a tide future (the same Lua object as tide.future(),
+ * awaitable, with add_done_callback, ...) that the host completes from C.
+ * The host holds a handle until it calls tide_future_release; the Lua
+ * future is pinned while the handle lives, and a pending host future keeps
+ * the loop alive (as pending I/O does) until the host completes or
+ * releases it.
+ *
+ * Completion is once: a second completion returns TIDE_ESTATE, as does a
+ * completion after Lua code completed or cancelled the future itself
+ * (f:set_result, f:cancel). After the runtime has closed, every call on the
+ * handle returns TIDE_ECLOSED and does nothing, except
+ * tide_future_release, which frees it. Using a handle after releasing it is
+ * a use after free. */
+typedef struct tide_future_s tide_future_t;
+
+/* Creates a pending future, pushes it onto L (any thread of a runtime's Lua
+ * state) and stores the handle in *out. Returns 0, TIDE_EINVAL (no runtime
+ * in L), TIDE_ECLOSED, TIDE_ETHREAD or TIDE_ENOMEM. */
+TIDE_EXTERN int tide_future_new(lua_State *L, tide_future_t **out);
+
+/* Pushes the Lua future onto L again. Returns 0 or an error. */
+TIDE_EXTERN int tide_future_push(tide_future_t *f, lua_State *L);
+
+/* Completes f with the nvalues values on top of L (L NULL: the runtime's
+ * main Lua state), or fails it with the error value on top. The values are
+ * popped, also when the answer is TIDE_ESTATE or TIDE_ECLOSED. Awaiters
+ * wake on the loop's next turn, never inside this call. Returns 0,
+ * TIDE_ESTATE, TIDE_ECLOSED, TIDE_EINVAL (NULL, or L of another state: the
+ * stack is untouched) or TIDE_ETHREAD (untouched). */
+TIDE_EXTERN int tide_future_resolve(tide_future_t *f, lua_State *L,
+                                    int nvalues);
+TIDE_EXTERN int tide_future_reject(tide_future_t *f, lua_State *L);
+
+/* A TIDE_STATE_*, or TIDE_ECLOSED, TIDE_EINVAL, TIDE_ETHREAD. */
+TIDE_EXTERN int tide_future_state(tide_future_t *f);
+
+/* Any thread. Completes f on the loop thread, on its next turn: with one
+ * integer, number or string (copied), or fails it with the error message
+ * msg (copied; awaiting raises that string). Returns 0 (queued),
+ * TIDE_ESTATE (already completed or posted), TIDE_ECLOSED (the runtime has
+ * closed), TIDE_EINVAL or TIDE_ENOMEM. */
+TIDE_EXTERN int tide_future_post_integer(tide_future_t *f, lua_Integer v);
+TIDE_EXTERN int tide_future_post_number(tide_future_t *f, double v);
+TIDE_EXTERN int tide_future_post_string(tide_future_t *f, const char *s,
+                                        size_t len);
+TIDE_EXTERN int tide_future_post_error(tide_future_t *f, const char *msg);
+
+/* Any thread. Completes f on the loop thread with what push(L, arg) pushes
+ * there: it returns how many values to complete f with, or -1 to fail f
+ * with the value on top (a Lua error raised inside push fails f too). If f
+ * can no longer be completed when the item is applied, push is called with
+ * L NULL, to free arg only. Returns as the functions above; on an error
+ * push is never called and arg stays the caller's. */
+typedef int (*tide_push_cb)(lua_State *L, void *arg);
+TIDE_EXTERN int tide_future_post(tide_future_t *f, tide_push_cb push,
+                                 void *arg);
+
+/* Any thread; NULL is a no-op. Gives up the host's handle. A future still
+ * pending that the host has not completed (or posted a completion for)
+ * fails with "tide: the host released the future without completing it",
+ * so nothing awaits it forever. Off the loop thread, the Lua side is let go
+ * on the loop's next turn. */
+TIDE_EXTERN void tide_future_release(tide_future_t *f);
+
+/* Any thread. Calls cb(rt, arg) on the loop thread on the loop's next
+ * turn (in order of posting, inside Lua's protected path: cb may use the
+ * runtime's Lua state and raise; errors go to the error handler). A post
+ * wakes a running loop but does not keep a loop alive by itself (as
+ * uv_async_send). Callbacks still queued when the runtime closes run during
+ * tide_runtime_close. Returns 0, TIDE_EINVAL, TIDE_ENOMEM, or TIDE_ECLOSED
+ * once the runtime is closing; rt must not be used once tide_runtime_close
+ * has returned (stop or join the posting threads first, or post through a
+ * future, which stays safe). */
+typedef void (*tide_post_cb)(tide_runtime_t *rt, void *arg);
+TIDE_EXTERN int tide_runtime_post(tide_runtime_t *rt, tide_post_cb cb,
+                                  void *arg);
 
 /* The Lua C module "tide.core" (what require "tide.core" calls). A state
  * without a runtime gets one with a loop of its own, closed when the state

@@ -227,6 +227,11 @@ int tide_runtime_close(tide_runtime_t *rt) {
   if (rt == NULL) return TIDE_EINVAL;
   if (rt->loop.closing) return TIDE_ECLOSED;
   if (rt->loop.running) return TIDE_ERUNNING;
+  /* From inside Lua (a host function, a callback run by the host's own
+   * uv_run): the cancelled tasks' cleanup would run the loop re-entrantly.
+   * (A finalizer closing the runtime with the state has closing set.) */
+  if (!rt->closing && lua_getstack(rt->L, 0, &(lua_Debug){0}))
+    return TIDE_ERUNNING;
   L = rt->L;
   lua_usable = !rt->closing;
   rt->closing = 1;
@@ -275,6 +280,7 @@ int tide_runtime_close(tide_runtime_t *rt) {
 /* ---------------------------------------------------------------- public */
 
 void tide__lua_preload_embedded(lua_State *L);
+struct tide__hub_s *tide__hub_get(tide_runtime_t *rt); /* post.c */
 
 int tide_runtime_new(tide_runtime_t **out, uv_loop_t *loop, lua_State *L) {
   tide_runtime_t *rt;
@@ -299,6 +305,12 @@ int tide_runtime_new(tide_runtime_t **out, uv_loop_t *loop, lua_State *L) {
   lua_setfield(L, -2, "tide.core");
   lua_pop(L, 1);
   tide__lua_preload_embedded(L);
+  /* The embedding layer (src/post.c) now, so that other threads can post
+   * to the runtime from the moment the host has it. */
+  if (tide__hub_get(rt) == NULL) {
+    tide_runtime_close(rt);
+    return TIDE_ENOMEM;
+  }
   *out = rt;
   return 0;
 }
@@ -332,6 +344,8 @@ int tide_runtime_run_task(tide_runtime_t *rt, int idx) {
   t = runtime_totask(rt, idx);
   if (t == NULL) return TIDE_EINVAL;
   if (rt->loop.running) return TIDE_ERUNNING;
+  /* From inside Lua, as in close: the loop must not run re-entrantly. */
+  if (lua_getstack(rt->L, 0, &(lua_Debug){0})) return TIDE_ERUNNING;
   while (t->aw.fut.state == TIDE__PENDING) {
     if (!tide__loop_run_once(&rt->loop, 0) &&
         t->aw.fut.state == TIDE__PENDING)
