@@ -174,6 +174,10 @@ describe("tide.group", function()
       assert.has_error(function() saved:spawn(function() end) end,
         "tide: spawn in a task group that has finished")
       assert.equal(2, #saved:tasks())
+      tide.group(function(g)
+        local t = g:spawn({name = "named child"}, function() end)
+        assert.equal("named child", t:name())
+      end)
     end)
   end)
 
@@ -247,6 +251,43 @@ describe("tide.group", function()
         assert.equal("protocol error", err)
         assert.same({"cancelled", "cancelled", "cancelled", "cancelled",
           "cancelled"}, log)
+      end)
+    end)
+
+  it("fails a child while its siblings wait in socket reads (tide.tcp)",
+    function()
+      if not tide.tcp then return pending("tide.tcp is not there") end
+      H.run(function()
+        -- A server that accepts and never writes: every read waits.
+        local quiet = tide.Event()
+        local srv = assert(tide.tcp.listen("127.0.0.1", 0, function(s)
+          quiet:wait()
+        end))
+        local _, port = srv:address()
+        local log, conns = {}, {}
+        local ok, err = pcall(tide.group, function(g)
+          for i = 1, 5 do
+            g:spawn(function()
+              local c = assert(tide.tcp.connect("127.0.0.1", port))
+              conns[i] = c
+              local _ <close> = setmetatable({}, {__close = function()
+                c:close()
+              end})
+              local ok2, e = pcall(c.read, c)
+              log[#log + 1] = tide.is_cancelled(e) and "cancelled" or
+                ("read returned " .. tostring(e))
+              error(e, 0)
+            end)
+          end
+          g:spawn(function() tide.sleep(0.01); error("protocol error", 0) end)
+        end)
+        assert.is_false(ok)
+        assert.equal("protocol error", err)
+        assert.same({"cancelled", "cancelled", "cancelled", "cancelled",
+          "cancelled"}, log)
+        for i = 1, 5 do assert.is_true(conns[i]:closed()) end
+        quiet:set()
+        srv:close({wait = true})
       end)
     end)
 

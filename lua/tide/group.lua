@@ -63,7 +63,8 @@ local function new_group()
   return g
 end
 
--- g:spawn(fn, ...) -> task: starts fn(...) as a child of the group. Any
+-- g:spawn([opts,] fn, ...) -> task: starts fn(...) as a child of the group
+-- (opts as for tide.spawn: {name = ...}). Any
 -- task may add children while the group is open (the body, a child, a
 -- callback). In a group that is being cancelled the child is cancelled
 -- before it starts. Raises once the group has finished.
@@ -71,9 +72,11 @@ function Group:spawn(fn, ...)
   if self.closed then
     error("tide: spawn in a task group that has finished", 2)
   end
-  if type(fn) ~= "function" then
+  local f = fn
+  if type(fn) == "table" then f = ... end -- g:spawn({name = ...}, fn, ...)
+  if type(f) ~= "function" then
     error(("bad argument #1 to 'spawn' (function expected, got %s)")
-      :format(type(fn)), 2)
+      :format(type(f)), 2)
   end
   local t = spawn(fn, ...)
   self.children[#self.children + 1] = t
