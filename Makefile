@@ -38,9 +38,11 @@ TEST_SRC = $(wildcard test/test_*.c)
 TEST_BIN = $(patsubst test/%.c,$(BUILD)/test/%,$(TEST_SRC))
 
 .PHONY: all test test-c test-lua asan valgrind clean install uninstall deps \
+        examples test-install test-rock \
         bench bench-peers format demo
 
-all: $(BUILD)/libtide.a $(BUILD)/libtide.so $(BUILD)/tide/core.so $(BUILD)/bin/tide
+all: $(BUILD)/libtide.a $(BUILD)/libtide.so $(BUILD)/tide/core.so $(BUILD)/bin/tide \
+     $(BUILD)/examples/embed_host
 
 $(BUILD)/obj/%.o: src/%.c $(HDRS)
 	@mkdir -p $(dir $@)
@@ -71,6 +73,14 @@ $(BUILD)/bin/tide: $(BUILD)/obj/main.o $(BUILD)/libtide.a
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $< $(BUILD)/libtide.a $(LDFLAGS_ALL) $(UV_LIBS) $(LUA_LIBS) -lm -Wl,-E
 
+# The example host (examples/embed), built against the in-tree library;
+# test/install_test.sh builds it again against an installed copy.
+$(BUILD)/examples/embed_host: examples/embed/host.c $(BUILD)/libtide.a include/tide.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libtide.a $(LDFLAGS_ALL) $(UV_LIBS) $(LUA_LIBS) -lm -lpthread
+
+examples: $(BUILD)/examples/embed_host
+
 $(BUILD)/test/%: test/%.c $(BUILD)/libtide.a test/test.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -Itest -o $@ $< $(BUILD)/libtide.a $(LDFLAGS_ALL) $(UV_LIBS) $(LUA_LIBS) -lm -lpthread
@@ -84,8 +94,19 @@ SPEC_ENV ?=
 
 test: all test-c test-lua
 
-test-c: $(TEST_BIN)
+test-c: $(TEST_BIN) $(BUILD)/examples/embed_host
 	@set -e; for t in $(TEST_BIN); do echo "== $$t"; $$t; done
+	@echo "== $(BUILD)/examples/embed_host"; \
+	  $(BUILD)/examples/embed_host examples/embed/script.lua
+
+# make install into a scratch prefix, build the example host against it with
+# pkg-config, run it, run the installed Lua module, make uninstall.
+test-install: all
+	BUILD=$(BUILD) CC=$(CC) PKG_CONFIG=$(PKG_CONFIG) LUA=$(LUA) sh test/install_test.sh
+
+# luarocks make from this checkout into a scratch tree, offline.
+test-rock:
+	LUA=$(LUA) sh test/rock_test.sh
 
 test-lua: all
 	TIDE_BUILD=$(BUILD) $(SPEC_ENV) $(BUSTED) --lua=$(LUA) spec
