@@ -91,6 +91,23 @@ describe("tide.timeout", function()
     end)
   end)
 
+  it("tells an outside cancel(msg) during its cleanup from its own", function()
+    H.run(function()
+      local t = tide.spawn(function()
+        tide.timeout(0.001, function()
+          local ok, err = pcall(tide.sleep, 1000) -- the deadline's
+          tide.sleep(1000) -- a slow cleanup, cancelled from outside
+        end)
+      end)
+      tide.sleep(0.01)
+      t:cancel("shutdown")
+      local ok, err = pcall(t.await, t)
+      assert.is_true(tide.is_cancelled(err))
+      assert.matches("shutdown", tostring(err))
+      assert.equal("cancelled", t:state())
+    end)
+  end)
+
   it("passes fn's own errors on", function()
     H.run(function()
       local ok, err = pcall(tide.timeout, 1000, error, "mine", 0)

@@ -15,11 +15,14 @@
 -- weak table keyed by the task.
 --
 -- Limitation (see docs/concurrency.md): the core keeps one request flag per
--- task, not a count, so an external task:cancel() landing in the same loop
--- turn as a scope's own request is taken for the scope's.
+-- task, not a count. An external task:cancel(msg) that arrives after a
+-- scope's own request is told apart by its message (the error carries the
+-- latest request's message); one without a message, or one landing in the
+-- same loop turn just before the scope's, is taken for the scope's.
 local core = require "tide.core"
 
 local current_task, call_soon = core.current_task, core.call_soon
+local type = type
 local is_error = core.is_error
 
 local M = {}
@@ -85,14 +88,28 @@ function M.cancel(scope, reason)
 end
 
 -- M.owns(scope, err) -> true if err is the cancellation scope requested:
--- err is a cancellation error, scope asked for one (and it was sent), and
--- no scope further out on the same task has asked too. Call it before
--- M.leave(scope).
+-- err is a cancellation error whose message ends with the reason of a
+-- scope of the task that asked for one, scope asked for one (and it was
+-- sent), and no scope further out on the same task has asked too. Call it
+-- before M.leave(scope).
 function M.owns(scope, err)
   if not scope.cancel_called or scope.pending then return false end
   if not is_error(err, "cancelled") then return false end
   local stack = stacks[scope.task]
   if not stack then return false end
+  -- The error carries the message of the latest request: if it names no
+  -- scope's reason, task:cancel(msg) came from outside after ours.
+  local msg = err.message
+  local ours = false
+  for i = 1, #stack do
+    local s = stack[i]
+    if s.cancel_called and not s.pending and type(msg) == "string" and
+        msg:sub(-#s.reason - 2) == ": " .. s.reason then
+      ours = true
+      break
+    end
+  end
+  if not ours then return false end
   for i = 1, #stack do
     local s = stack[i]
     if s.cancel_called and not s.pending then return s == scope end
