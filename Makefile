@@ -38,7 +38,7 @@ TEST_SRC = $(wildcard test/test_*.c)
 TEST_BIN = $(patsubst test/%.c,$(BUILD)/test/%,$(TEST_SRC))
 
 .PHONY: all test test-c test-lua asan valgrind clean install uninstall deps \
-        examples test-install test-rock \
+        examples test-install test-rock rock rock-install \
         bench bench-peers format demo
 
 all: $(BUILD)/libtide.a $(BUILD)/libtide.so $(BUILD)/tide/core.so $(BUILD)/bin/tide \
@@ -160,6 +160,21 @@ uninstall:
 	  $(DESTDIR)$(PCDIR)/tide.pc
 	rm -f $(addprefix $(DESTDIR)$(LMODDIR)/tide/,$(notdir $(LUA_FILES)))
 	-rmdir $(DESTDIR)$(LMODDIR)/tide $(DESTDIR)$(CMODDIR)/tide 2>/dev/null
+
+# ---------------------------------------------------------------- luarocks
+# The rockspec's build (type "make"): tide/core.so with the compiler and
+# linker flags luarocks hands over (its LUA_INCDIR and the external
+# dependency LIBUV) instead of pkg-config's, then the module files into the
+# rock's directories.
+ROCK_BUILD ?= build-rock
+rock:
+	$(MAKE) BUILD=$(ROCK_BUILD) PKG_CONFIG=true LUA='$(LUA)' \
+	  CFLAGS='$(ROCK_CFLAGS)' LDFLAGS='$(ROCK_LDFLAGS)' $(ROCK_BUILD)/tide/core.so
+
+rock-install:
+	install -d $(ROCK_LIBDIR)/tide $(ROCK_LUADIR)/tide
+	install -m 755 $(ROCK_BUILD)/tide/core.so $(ROCK_LIBDIR)/tide/core.so
+	install -m 644 $(LUA_FILES) $(ROCK_LUADIR)/tide/
 
 format:
 	clang-format -i $(CORE_SRC) $(LUAB_SRC) $(wildcard include/*.h src/*.h test/*.c test/*.h)
