@@ -124,6 +124,8 @@ valgrind: all $(TEST_BIN)
 	  valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite $$t; done
 	TIDE_BUILD=$(BUILD) valgrind -q --error-exitcode=99 --leak-check=full \
 	  --errors-for-leak-kinds=definite $(BUILD)/bin/tide examples/demo.lua >/dev/null
+	valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+	  $(BUILD)/examples/embed_host examples/embed/script.lua >/dev/null
 
 demo: all
 	$(BUILD)/bin/tide examples/demo.lua
