@@ -640,6 +640,31 @@ TEST(posts_queued_at_close_run) {
   CHECK_INT(posted_calls, 2);
 }
 
+/* A runtime made by require "tide.core" in a plain state (a C module using
+ * the host API from a lua5.4 script): the hub is made on first use and
+ * closed with the state. */
+TEST(host_api_in_a_required_runtime) {
+  lua_State *L = luaL_newstate();
+  tide_future_t *f, *g;
+  tide_runtime_t *rt;
+  luaL_openlibs(L);
+  luaL_requiref(L, "tide.core", luaopen_tide_core, 0);
+  lua_pop(L, 1);
+  rt = tide_runtime_from_lua(L);
+  CHECK(rt != NULL);
+  CHECK_INT(tide_future_new(L, &f), 0);
+  CHECK_INT(tide_future_new(L, &g), 0);
+  lua_settop(L, 0);
+  CHECK_INT(tide_future_post_integer(f, 3), 0); /* applied during the close */
+  CHECK_INT(tide_runtime_post(rt, on_posted, &(int){1}), 0);
+  posted_calls = 0;
+  lua_close(L); /* closes the runtime, its loop and its hub */
+  CHECK_INT(posted_calls, 1);
+  CHECK_INT(tide_future_post_integer(g, 1), TIDE_ECLOSED);
+  tide_future_release(f);
+  tide_future_release(g);
+}
+
 int main(void) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   RUN(own_loop_and_state);
@@ -655,5 +680,6 @@ int main(void) {
   RUN(pending_future_keeps_loop_alive);
   RUN(close_with_pending_work);
   RUN(posts_queued_at_close_run);
+  RUN(host_api_in_a_required_runtime);
   return test_summary("test_embed");
 }
