@@ -196,6 +196,51 @@ describe("tasks", function()
     end)
   end)
 
+  it("lets <close> cleanup await when an error leaves the task", function()
+    H.run(function()
+      local log = {}
+      local t = tide.spawn(function()
+        local c <close> = setmetatable({}, {__close = function(_, e)
+          tide.sleep(0.001) -- cleanup that waits
+          log[#log + 1] = "closed after " .. tostring(e)
+        end})
+        tide.yield()
+        error("x", 0)
+      end)
+      local ok, err = pcall(t.await, t)
+      assert.is_false(ok)
+      assert.equal("x", err)
+      assert.same({"closed after x"}, log)
+      assert.matches("stack traceback", t:traceback())
+    end)
+  end)
+
+  it("counts cancellation requests (cancelling/uncancel)", function()
+    H.run(function()
+      local t = tide.spawn(function() tide.sleep(10) end)
+      tide.yield()
+      assert.equal(0, t:cancelling())
+      t:cancel(); t:cancel()
+      assert.equal(2, t:cancelling())
+      assert.equal(1, t:uncancel())
+      assert.is_false(pcall(t.await, t))
+      assert.equal(0, t:uncancel())
+      assert.equal(0, t:uncancel()) -- never below zero
+    end)
+  end)
+
+  it("names the user's call as the spawn site, not tide's own files", function()
+    H.run(function()
+      local list
+      tide.group(function(g)
+        g:spawn(function() tide.yield() end)
+        list = tide.tasks()
+      end)
+      local label = list[#list].label
+      assert.matches("spawned at .*task_spec.lua:%d+", label)
+    end)
+  end)
+
   describe("misuse", function()
     it("await outside a task is a clear error", function()
       assert.has_error(function() tide.sleep(0.1) end,

@@ -23,6 +23,8 @@ char tide__token_notask[1];
 static void task_on_wake(void *data, uintptr_t gen);
 static int task_cancel_hook(tide__future_t *f);
 static lua_State *task_take_coroutine(lua_State *L, tide_runtime_t *rt);
+static void task_pushinfo(lua_State *L, int idx);
+void tide__runtime_pushbox(lua_State *L);
 
 /* Pushes the pending table. */
 static void task_pushpending(lua_State *L, tide_runtime_t *rt) {
@@ -39,13 +41,25 @@ void tide__task_push(lua_State *L, tide__task_t *t) {
 
 /* Remembers where the task was spawned: the calling Lua function (kept in
  * a user value; its source is looked up only when a report needs it) and
- * the current line. The task userdata is at the top of L. */
+ * the current line, skipping C functions and tide's own Lua files. The task
+ * userdata is at the top of L. */
+static int task_is_tide_source(const char *src) {
+  size_t n = strlen(src);
+  const char *slash;
+  if (src[0] != '@' || n < 5 || strcmp(src + n - 4, ".lua") != 0) return 0;
+  slash = strrchr(src, '/');
+  return slash != NULL && slash - src >= 5 &&
+         strncmp(slash - 5, "/tide", 5) == 0;
+}
+
 static void task_record_spawner(lua_State *L, tide__task_t *t) {
   lua_Debug ar;
   int level;
-  for (level = 1; level < 3 && lua_getstack(L, level, &ar); level++) {
-    if (!lua_getinfo(L, "fl", &ar)) break;
-    if (ar.currentline > 0) {
+  for (level = 1; level < 8 && lua_getstack(L, level, &ar); level++) {
+    if (!lua_getinfo(L, "Sfl", &ar)) break;
+    /* tide's own Lua (groups, combinators) spawns for the user: the site
+     * worth naming is the user's call further up. */
+    if (ar.currentline > 0 && !task_is_tide_source(ar.source)) {
       t->spawn_line = ar.currentline;
       lua_setiuservalue(L, -2, TIDE__UV_SPAWNER);
       return;
@@ -101,6 +115,55 @@ static void task_schedule(tide__task_t *t) {
   tide__loop_call_soon(&t->rt->loop, task_on_wake, t, ++t->gen);
 }
 
+/* The task body runs under a yieldable pcall inside the coroutine, so that
+ * when an error leaves the task's function, its <close> variables and the
+ * cleanup they do run while the task can still await (a failed coroutine
+ * can only be closed where nothing may yield). The message handler records
+ * the traceback at the point of the error, before the stack unwinds. The
+ * body returns true and the results, or false and the error. */
+static int task_msgh(lua_State *L) {
+  tide_runtime_t *rt;
+  void **box;
+  const char *msg;
+  tide__runtime_pushbox(L);
+  box = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  rt = box != NULL ? *box : NULL;
+  if (rt == NULL || rt->current == NULL) return 1;
+  if (lua_type(L, 1) == LUA_TSTRING) {
+    msg = lua_tostring(L, 1);
+  } else if (luaL_callmeta(L, 1, "__tostring") &&
+             lua_type(L, -1) == LUA_TSTRING) {
+    msg = lua_tostring(L, -1);
+  } else {
+    msg = lua_pushfstring(L, "(error object is a %s value)",
+                          luaL_typename(L, 1));
+  }
+  luaL_traceback(L, L, msg, 1);
+  tide__task_push(L, rt->current);
+  task_pushinfo(L, -1);
+  lua_pushvalue(L, -3);
+  lua_setfield(L, -2, "traceback");
+  lua_settop(L, 1);
+  return 1; /* the error itself, unchanged */
+}
+
+static int task_body_k(lua_State *L, int status, lua_KContext ctx) {
+  (void)ctx;
+  lua_pushboolean(L, status == LUA_OK || status == LUA_YIELD);
+  lua_replace(L, 1); /* over the message handler */
+  return lua_gettop(L);
+}
+
+static int task_body(lua_State *L) {
+  lua_pushcfunction(L, task_msgh);
+  lua_insert(L, 1);
+  return task_body_k(L,
+                     lua_pcallk(L, lua_gettop(L) - 2, LUA_MULTRET, 1, 0,
+                                task_body_k),
+                     0);
+}
+
 /* Creates a task running the function below the nargs arguments on top of
  * L's stack (popping them all) and pushes it. The first step is queued. */
 tide__task_t *tide__task_new(lua_State *L, tide_runtime_t *rt, int nargs) {
@@ -127,6 +190,7 @@ tide__task_t *tide__task_new(lua_State *L, tide_runtime_t *rt, int nargs) {
   co = task_take_coroutine(L, rt);
   t->co = co;
   lua_setiuservalue(L, -2, TIDE__UV_VALUES);
+  lua_pushcfunction(co, task_body);
   /* Move the function and its arguments onto the coroutine. */
   lua_insert(L, -(nargs + 2));
   lua_xmove(L, co, nargs + 1);
@@ -274,9 +338,11 @@ static void task_add_cause(lua_State *L, tide__task_t *t) {
   lua_settop(L, top);
 }
 
-/* The coroutine died with an error at the top of its stack: take the
- * traceback while the stack is intact, then close it (running its pending
- * to-be-closed variables), and finish the task. L: [task]. */
+/* The coroutine itself died with an error at the top of its stack (an
+ * error the body's pcall could not catch: one raised by a <close> method
+ * during the cleanup, or out of memory): take the traceback while the stack
+ * is intact, then close it (running what is left to close), and finish the
+ * task. L: [task]. */
 static void task_fail(lua_State *L, tide__task_t *t) {
   lua_State *co = t->co;
   int cancelled;
@@ -351,11 +417,25 @@ static void task_step(tide__task_t *t) {
                        "tide.await())");
     luaL_traceback(L, co, lua_tostring(L, -1), 0);
     task_finish(L, t, TIDE__FAILED, 0);
-  } else if (status == LUA_OK) {
+  } else if (status == LUA_OK && lua_toboolean(co, -nres)) {
     tide__task_push(L, t);
     luaL_checkstack(L, nres, "too many results");
-    lua_xmove(co, L, nres);
-    task_finish(L, t, TIDE__DONE, nres);
+    lua_xmove(co, L, nres - 1);
+    lua_pop(co, 1); /* the body's true */
+    task_finish(L, t, TIDE__DONE, nres - 1);
+  } else if (status == LUA_OK) {
+    /* The body caught the error (its cleanup has run): [false, error]. */
+    tide__task_push(L, t);
+    lua_xmove(co, L, 1);
+    lua_settop(co, 0);
+    tide__task_push_traceback(L, -2);
+    if (lua_isnil(L, -1)) {
+      lua_pop(L, 1);
+      luaL_tolstring(L, -1, NULL);
+    }
+    task_add_cause(L, t);
+    task_finish(L, t, task_is_cancel(L, -2) ? TIDE__CANCELLED : TIDE__FAILED,
+                0);
   } else {
     tide__task_push(L, t);
     task_fail(L, t);
@@ -391,6 +471,7 @@ void tide__task_cancel(tide__task_t *t, lua_State *L, int msg_idx) {
     lua_pop(L, 2);
   }
   t->must_cancel = 1;
+  t->cancel_requests++;
   if (t->waiting != NULL) {
     tide__future_t *f = t->waiting;
     /* Pass the request down (a task we await is cancelled too, asyncio's

@@ -109,6 +109,8 @@ struct tide__task_s {
   uint64_t id;               /* 1, 2, ...: names the task in reports */
   uint64_t parent_id;        /* the task that spawned it, 0 if none */
   int spawn_line;            /* line of the spawn call, or -1 */
+  int cancel_requests;       /* task:cancel() calls not yet taken back with
+                                task:uncancel() (asyncio's cancelling()) */
   unsigned started : 1;      /* the coroutine has been resumed once */
   unsigned must_cancel : 1;  /* deliver a cancellation at the next await */
   unsigned observed : 1;     /* someone has seen its error */

@@ -647,6 +647,7 @@ TEST(host_api_in_a_required_runtime) {
   lua_State *L = luaL_newstate();
   tide_future_t *f, *g;
   tide_runtime_t *rt;
+  int one = 1;
   luaL_openlibs(L);
   luaL_requiref(L, "tide.core", luaopen_tide_core, 0);
   lua_pop(L, 1);
@@ -656,7 +657,7 @@ TEST(host_api_in_a_required_runtime) {
   CHECK_INT(tide_future_new(L, &g), 0);
   lua_settop(L, 0);
   CHECK_INT(tide_future_post_integer(f, 3), 0); /* applied during the close */
-  CHECK_INT(tide_runtime_post(rt, on_posted, &(int){1}), 0);
+  CHECK_INT(tide_runtime_post(rt, on_posted, &one), 0);
   posted_calls = 0;
   lua_close(L); /* closes the runtime, its loop and its hub */
   CHECK_INT(posted_calls, 1);
