@@ -14,11 +14,12 @@
 -- Each task has a stack of the scopes it is inside, innermost last, in a
 -- weak table keyed by the task.
 --
--- Limitation (see docs/concurrency.md): the core keeps one request flag per
--- task, not a count. An external task:cancel(msg) that arrives after a
--- scope's own request is told apart by its message (the error carries the
--- latest request's message); one without a message, or one landing in the
--- same loop turn just before the scope's, is taken for the scope's.
+-- Whose cancellation is it? The core counts cancellation requests per task
+-- (task:cancelling(); task:uncancel() takes one back, asyncio's rule): a
+-- scope that asked takes its own request back when the error reaches it,
+-- and owns the error only if no request is left; otherwise an outer scope
+-- or an outside task:cancel() wants the task cancelled too, and the error
+-- goes on.
 local core = require "tide.core"
 
 local current_task, call_soon = core.current_task, core.call_soon
@@ -87,34 +88,17 @@ function M.cancel(scope, reason)
   return true
 end
 
--- M.owns(scope, err) -> true if err is the cancellation scope requested:
--- err is a cancellation error whose message ends with the reason of a
--- scope of the task that asked for one, scope asked for one (and it was
--- sent), and no scope further out on the same task has asked too. Call it
--- before M.leave(scope).
+-- M.owns(scope, err) -> true if err is the cancellation scope requested
+-- and nobody else's: scope asked for one (and it was sent), err is a
+-- cancellation error, and once scope's request is taken back no other is
+-- pending on the task. Call it once, before M.leave(scope).
 function M.owns(scope, err)
-  if not scope.cancel_called or scope.pending then return false end
+  if not scope.cancel_called or scope.pending or scope.uncancelled then
+    return false
+  end
   if not is_error(err, "cancelled") then return false end
-  local stack = stacks[scope.task]
-  if not stack then return false end
-  -- The error carries the message of the latest request: if it names no
-  -- scope's reason, task:cancel(msg) came from outside after ours.
-  local msg = err.message
-  local ours = false
-  for i = 1, #stack do
-    local s = stack[i]
-    if s.cancel_called and not s.pending and type(msg) == "string" and
-        msg:sub(-#s.reason - 2) == ": " .. s.reason then
-      ours = true
-      break
-    end
-  end
-  if not ours then return false end
-  for i = 1, #stack do
-    local s = stack[i]
-    if s.cancel_called and not s.pending then return s == scope end
-  end
-  return false
+  scope.uncancelled = true
+  return scope.task:uncancel() == 0
 end
 
 -- M.each(task) -> iterator over the task's scopes, innermost first.

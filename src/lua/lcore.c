@@ -4,6 +4,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "../tide_host.h"
 #include "../tide_lua.h"
 
 int tide__runtime_create(lua_State *L, uv_loop_t *uv, int owned,
@@ -133,7 +134,10 @@ static int l_stats(lua_State *L) {
   lua_setfield(L, -2, "ready");
   lua_pushinteger(L, (lua_Integer)rt->loop.heap_len);
   lua_setfield(L, -2, "timers");
-  lua_pushinteger(L, rt->loop.handles - 3 - (rt->loop.prepare != NULL));
+  /* Less the runtime's own: the loop's check, idle and timer handles, the
+   * virtual clock's prepare handle, the embedding hub's async handle. */
+  lua_pushinteger(L, rt->loop.handles - 3 - (rt->loop.prepare != NULL) -
+                         (rt->hub != NULL && rt->hub->async != NULL));
   lua_setfield(L, -2, "handles");
   return 1;
 }
