@@ -141,8 +141,8 @@ local function finish(g, err)
   end
   while g.npending > 0 do
     if not coroutine.isyieldable() then
-      -- A failing task's <close> variables are closed where nothing can
-      -- wait (see docs/concurrency.md): cancel, and let the error go on.
+      -- Closed where nothing can wait (coroutine.close, a closing Lua
+      -- state): cancel the children, and let the error go on.
       cancel_children(g)
       break
     end
