@@ -199,6 +199,37 @@ int tide__dns_getnameinfo(tide_loop_t *loop, const struct sockaddr *sa,
                           uint64_t timeout_ns, tide__dns_t **out);
 void tide__dns_release(tide__dns_t *d);
 
+/* ---------------------------------------------------------------- udp */
+
+#define TIDE__DGRAM_MAX 65536 /* receive buffer: the largest datagram */
+
+typedef struct {
+  uv_udp_t handle;          /* first */
+  tide_loop_t *loop;
+  tide__resource_t res;     /* in rt->resources until the handle closes */
+  void **slot;              /* the Lua object's pointer to us, or NULL */
+  char *buf;                /* TIDE__DGRAM_MAX bytes, made on first receive */
+  size_t len;               /* the datagram held in buf */
+  struct sockaddr_storage from; /* ... and its sender */
+  int rerr;                 /* a receive error to report once */
+  tide__future_t rfut;      /* pending exactly while a receiver waits */
+  tide__timer_t rtimer;
+  uint64_t rtimeout;        /* ns; 0: none */
+  unsigned held : 1;        /* buf holds a datagram nobody took yet */
+  unsigned receiving : 1;   /* uv_udp_recv_start is in effect */
+  unsigned rtimedout : 1;
+  unsigned closing : 1;
+} tide__udp_t;
+
+tide__udp_t *tide__udp_new(tide_runtime_t *rt, int family, int *err);
+/* Prepares rfut for a receiver and starts receiving one datagram. */
+int tide__udp_wait_recv(tide__udp_t *u);
+/* Sends now if the socket can take it, else queues a copy. addr NULL: to
+ * the connected peer. */
+int tide__udp_send(tide__udp_t *u, const char *p, size_t len,
+                   const struct sockaddr *addr);
+void tide__udp_close(tide__udp_t *u);
+
 /* ---------------------------------------------------------------- addresses */
 
 /* Parses a numeric IPv4 or IPv6 address and port. Returns 0 or UV_EINVAL. */

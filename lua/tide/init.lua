@@ -85,6 +85,7 @@ tide.tcp = require "tide.tcp"
 tide.unix = require "tide.unix"
 tide.dns = require "tide.dns"
 tide.pipe = require "tide.pipe"
+tide.udp = require "tide.udp"
 tide.stdin, tide.stdout, tide.stderr =
   tide.pipe.stdin, tide.pipe.stdout, tide.pipe.stderr
 

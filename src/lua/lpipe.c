@@ -55,6 +55,7 @@ static int l_pipe_open(lua_State *L) {
   int err;
   luaL_argcheck(L, fd >= 0 && fd <= 0x7fffffff, 1, "bad descriptor");
   if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
+  lua_settop(L, 2);
   err = tide__pipe_open(rt, (int)fd, &s);
   if (err != 0) return tide__lua_fail(L, err, NULL);
   tide__lua_pushstream(L, s);

@@ -39,8 +39,18 @@ static int stream_closed(lua_State *L) {
   return tide__lua_fail(L, TIDE_ECLOSED, "stream is closed");
 }
 
+/* The stream at argument 1. Methods carry the metatable as upvalue 2:
+ * comparing against it is much cheaper than luaL_checkudata's registry
+ * lookup by name, and this runs twice per echoed message. */
 static lstream_t *stream_check(lua_State *L) {
-  return luaL_checkudata(L, 1, TIDE__MT_STREAM);
+  lstream_t *box = lua_touserdata(L, 1);
+  if (box == NULL || !lua_getmetatable(L, 1)) goto bad;
+  if (!lua_rawequal(L, -1, lua_upvalueindex(2))) goto bad;
+  lua_pop(L, 1);
+  return box;
+bad:
+  luaL_typeerror(L, 1, TIDE__MT_STREAM);
+  return NULL;
 }
 
 uint64_t tide__lua_opt_seconds(lua_State *L, int t, const char *key) {
@@ -509,7 +519,8 @@ void tide__lua_open_stream(lua_State *L, tide_runtime_t *rt) {
   luaL_newmetatable(L, TIDE__MT_STREAM);
   lua_newtable(L);
   lua_pushvalue(L, -4);
-  luaL_setfuncs(L, stream_methods, 1);
+  lua_pushvalue(L, -3);
+  luaL_setfuncs(L, stream_methods, 2); /* upvalues: box, metatable */
   lua_setfield(L, -2, "__index");
   lua_pushvalue(L, -3);
   lua_pushcclosure(L, l_stream_close, 1);

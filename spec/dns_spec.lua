@@ -1,0 +1,50 @@
+-- tide.dns: resolution through libuv's getaddrinfo, local names only.
+local tide = require "tide"
+local H = require "helper"
+
+describe("tide.dns", function()
+  it("resolves localhost and numeric addresses", function()
+    H.run(function()
+      local list = assert(tide.dns.resolve("localhost", {family = 4}))
+      assert.same({"127.0.0.1"}, list)
+      assert.same({"127.0.0.1"}, tide.dns.resolve("127.0.0.1"))
+      local any = assert(tide.dns.resolve("localhost"))
+      assert.is_true(#any >= 1)
+    end)
+  end)
+
+  it("reverses an address", function()
+    H.run(function()
+      local name, err = tide.dns.reverse("127.0.0.1")
+      assert(name, err)
+      assert.is_string(name)
+    end)
+  end)
+
+  it("returns nil, err, name on failure and raises on misuse", function()
+    H.run(function()
+      local list, err, name = tide.dns.resolve("")
+      assert.is_nil(list)
+      assert.is_string(err)
+      assert.is_string(name)
+      assert.matches("^" .. name .. ": ", err)
+      assert.has_error(function() tide.dns.resolve(42) end)
+      assert.has_error(function() tide.dns.resolve("x", {family = 5}) end)
+      assert.has_error(function() tide.dns.reverse("not an ip") end)
+      assert.equal("inet", tide.dns.is_ip("127.0.0.1"))
+      assert.equal("inet6", tide.dns.is_ip("::1"))
+      assert.is_false(tide.dns.is_ip("localhost"))
+    end)
+  end)
+
+  it("can be cancelled while a lookup runs", function()
+    H.run(function()
+      local t = tide.spawn(function() return tide.dns.resolve("localhost") end)
+      tide.yield()
+      t:cancel()
+      assert.is_false((pcall(t.await, t)))
+      -- the lookup's thread finishes on its own; wait for it to be counted out
+      while tide.stats().handles > 0 do tide.sleep(0.001) end
+    end)
+  end)
+end)
