@@ -10,7 +10,10 @@
  * so a harness can sample the server's CPU time right then), measures for
  * `seconds`, and prints one machine-readable line:
  *
- *   msgs 123456 seconds 3.000 msgs_per_sec 41152.0 errors 0
+ *   msgs 123456 seconds 3.000 msgs_per_sec 41152.0 errors 0 cpu_seconds 2.1
+ *
+ * cpu_seconds is this process's own CPU time (user+sys) in the window, so a
+ * harness can tell whether the load generator itself was the bottleneck.
  *
  * Any connection error, early EOF or wrong echoed byte is fatal: message on
  * stderr, exit 1. So `errors` is always 0 when the line is printed; it is
@@ -26,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <uv.h>
 
@@ -56,6 +60,7 @@ static enum phase phase = CONNECTING;
 static uint64_t completed;      /* round trips completed, all phases */
 static uint64_t measure_base;   /* `completed` at measure start */
 static uint64_t measure_t0;     /* uv_hrtime() at measure start */
+static double measure_cpu0;     /* own CPU seconds at measure start */
 static char overflow_buf[4096]; /* read target once the echo is complete */
 
 static void die(const conn_t *c, const char *what, int err) {
@@ -69,6 +74,13 @@ static void die(const conn_t *c, const char *what, int err) {
 }
 
 static void send_msg(conn_t *c);
+
+static double cpu_seconds(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
 
 static void on_write(uv_write_t *req, int status) {
   conn_t *c = req->data;
@@ -152,6 +164,7 @@ static void on_timer(uv_timer_t *t) {
     phase = MEASURE;
     measure_base = completed;
     measure_t0 = now;
+    measure_cpu0 = cpu_seconds();
     printf("measure-start\n");
     fflush(stdout);
     uv_timer_start(t, on_timer, (uint64_t)(seconds * 1000), 0);
@@ -162,8 +175,10 @@ static void on_timer(uv_timer_t *t) {
     double secs = (double)(now - measure_t0) / 1e9;
     /* Print before closing anything: the harness samples the server's CPU
      * time as soon as it reads this line. */
-    printf("msgs %llu seconds %.3f msgs_per_sec %.1f errors 0\n",
-           (unsigned long long)msgs, secs, (double)msgs / secs);
+    printf("msgs %llu seconds %.3f msgs_per_sec %.1f errors 0 "
+           "cpu_seconds %.3f\n",
+           (unsigned long long)msgs, secs, (double)msgs / secs,
+           cpu_seconds() - measure_cpu0);
     fflush(stdout);
     if (msgs == 0) die(NULL, "no message completed in the measured window", 0);
     uv_walk(loop, close_one, NULL);
