@@ -14,9 +14,10 @@
  * tail is copied into a uv_write request. wqueued counts the bytes in
  * requests; writers wait on wfut while it is above the high-water mark.
  *
- * Lifetime: the stream's memory (handle first) is freed one ready-queue
- * turn after the close callback: a task woken by the close may still hold
- * a pointer to one of the stream's futures until it has run. */
+ * Lifetime: the stream's memory (handle first) is freed in the close
+ * callback, or one ready-queue turn later when the close woke a waiting
+ * task: that task holds a pointer to one of the stream's futures until its
+ * wake-up has run. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -330,13 +331,21 @@ static void stream_free(void *data, uintptr_t arg) {
 static void stream_on_close(uv_handle_t *h) {
   tide__stream_t *s = (tide__stream_t *)h;
   tide_loop_t *loop = s->loop;
-  /* Tasks woken by the close may still point at our futures until they
-   * run: free after them (they are ahead in the ready queue). A closing
-   * loop runs no task any more. */
-  if (loop->closing ||
+  /* A task the close woke still points at one of our futures until its
+   * wake-up runs (a task:cancel() meanwhile would read it): free after it,
+   * it is ahead of us in the ready queue. Otherwise (the usual case, and
+   * whenever the loop is closing) free now. */
+  if (!s->woke || loop->closing ||
       tide__loop_call_soon(loop, stream_free, s, 0) != 0)
     stream_free(s, 0);
   tide__loop_handle_closed(loop);
+}
+
+/* Completes a future a waiter may sit on, remembering if one did. */
+static void stream_wake(tide__stream_t *s, tide__future_t *f) {
+  if (f->state != TIDE__PENDING) return;
+  if (!tide__link_empty(&f->waiters)) s->woke = 1;
+  tide__future_complete(f, TIDE__FAILED);
 }
 
 /* Closes the handle for good. */
@@ -357,11 +366,8 @@ void tide__stream_close(tide__stream_t *s) {
    * reports the stream as closed. */
   tide__timer_stop(s->loop, &s->rtimer);
   tide__timer_stop(s->loop, &s->wtimer);
-  if (s->rfut.state == TIDE__PENDING)
-    tide__future_complete(&s->rfut, TIDE__FAILED);
-  if (s->wfut.state == TIDE__PENDING)
-    tide__future_complete(&s->wfut, TIDE__FAILED);
-  if (s->sfut.state == TIDE__PENDING)
-    tide__future_complete(&s->sfut, TIDE__FAILED);
+  stream_wake(s, &s->rfut);
+  stream_wake(s, &s->wfut);
+  stream_wake(s, &s->sfut);
   if (!s->closing) stream_finish(s);
 }

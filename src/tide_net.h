@@ -79,6 +79,7 @@ struct tide__stream_s {
   unsigned shut : 1;        /* shutdown() was called */
   unsigned shut_done : 1;   /* ... and has completed */
   unsigned closing : 1;     /* uv_close has been called */
+  unsigned woke : 1;        /* the close woke a waiting task */
 };
 
 /* stream.c */
@@ -219,6 +220,7 @@ typedef struct {
   unsigned receiving : 1;   /* uv_udp_recv_start is in effect */
   unsigned rtimedout : 1;
   unsigned closing : 1;
+  unsigned woke : 1;        /* the close woke a waiting receiver */
 } tide__udp_t;
 
 tide__udp_t *tide__udp_new(tide_runtime_t *rt, int family, int *err);

@@ -145,7 +145,8 @@ static void udp_on_close(uv_handle_t *h) {
   tide__udp_t *u = (tide__udp_t *)h;
   tide_loop_t *loop = u->loop;
   /* As for streams: a woken receiver may point at rfut until it runs. */
-  if (loop->closing || tide__loop_call_soon(loop, udp_free, u, 0) != 0)
+  if (!u->woke || loop->closing ||
+      tide__loop_call_soon(loop, udp_free, u, 0) != 0)
     udp_free(u, 0);
   tide__loop_handle_closed(loop);
 }
@@ -158,8 +159,10 @@ void tide__udp_close(tide__udp_t *u) {
   if (u->closing) return;
   u->closing = 1;
   tide__timer_stop(u->loop, &u->rtimer);
-  if (u->rfut.state == TIDE__PENDING)
+  if (u->rfut.state == TIDE__PENDING) {
+    if (!tide__link_empty(&u->rfut.waiters)) u->woke = 1;
     tide__future_complete(&u->rfut, TIDE__FAILED);
+  }
   tide__link_remove(&u->res.link);
   uv_close((uv_handle_t *)&u->handle, udp_on_close);
 }
