@@ -23,7 +23,6 @@ char tide__token_notask[1];
 static void task_on_wake(void *data, uintptr_t gen);
 static int task_cancel_hook(tide__future_t *f);
 static lua_State *task_take_coroutine(lua_State *L, tide_runtime_t *rt);
-static void task_pushinfo(lua_State *L, int idx);
 void tide__runtime_pushbox(lua_State *L);
 
 /* Pushes the pending table. */
@@ -141,7 +140,7 @@ static int task_msgh(lua_State *L) {
   }
   luaL_traceback(L, L, msg, 1);
   tide__task_push(L, rt->current);
-  task_pushinfo(L, -1);
+  tide__task_pushinfo(L, -1);
   lua_pushvalue(L, -3);
   lua_setfield(L, -2, "traceback");
   lua_settop(L, 1);
@@ -248,8 +247,8 @@ static lua_State *task_take_coroutine(lua_State *L, tide_runtime_t *rt) {
   return co;
 }
 
-/* Returns the info table of the task at idx, made if needed, pushed. */
-static void task_pushinfo(lua_State *L, int idx) {
+/* Pushes the info table of the task at idx, made if needed. */
+void tide__task_pushinfo(lua_State *L, int idx) {
   idx = lua_absindex(L, idx);
   if (lua_getiuservalue(L, idx, TIDE__UV_INFO) != LUA_TTABLE) {
     lua_pop(L, 1);
@@ -280,7 +279,7 @@ static void task_finish(lua_State *L, tide__task_t *t, int state, int nres) {
       lua_setiuservalue(L, tidx, TIDE__UV_VALUES);
     }
   } else {
-    task_pushinfo(L, tidx);
+    tide__task_pushinfo(L, tidx);
     lua_insert(L, -2);
     lua_setfield(L, -2, "traceback");
     lua_pop(L, 1);
@@ -327,7 +326,7 @@ static void task_add_cause(lua_State *L, tide__task_t *t) {
     lua_getiuservalue(L, -1, TIDE__UV_VALUES); /* the cause's error */
     if (lua_rawequal(L, -1, top - 1)) {
       tide__task_pushlabel(L, cause, -2);
-      task_pushinfo(L, -3);
+      tide__task_pushinfo(L, -3);
       lua_getfield(L, -1, "traceback");
       lua_pushfstring(L, "%s\n(the error came from %s:)\n%s",
                       lua_tostring(L, top), lua_tostring(L, -3),
@@ -459,13 +458,7 @@ void tide__task_cancel(tide__task_t *t, lua_State *L, int msg_idx) {
   if (msg_idx != 0) {
     msg_idx = lua_absindex(L, msg_idx);
     tide__task_push(L, t);
-    lua_getiuservalue(L, -1, TIDE__UV_INFO);
-    if (lua_isnil(L, -1)) {
-      lua_pop(L, 1);
-      lua_newtable(L);
-      lua_pushvalue(L, -1);
-      lua_setiuservalue(L, -3, TIDE__UV_INFO);
-    }
+    tide__task_pushinfo(L, -1);
     lua_pushvalue(L, msg_idx);
     lua_setfield(L, -2, "cancel_message");
     lua_pop(L, 2);
@@ -518,7 +511,7 @@ int tide__task_results(lua_State *L, int idx) {
     /* Remember where the error came from, for the awaiting task's own
      * report should it die of it. */
     tide__task_push(L, rt->current);
-    task_pushinfo(L, -1);
+    tide__task_pushinfo(L, -1);
     lua_pushvalue(L, idx);
     lua_setfield(L, -2, "cause");
     lua_pop(L, 2);

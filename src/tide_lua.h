@@ -144,6 +144,8 @@ void tide__task_report_failed(lua_State *L, tide__task_t *t, int idx);
 void tide__task_mark_observed(tide__task_t *t);
 /* Pushes the task userdata (from the pending table) or nil. */
 void tide__task_push(lua_State *L, tide__task_t *t);
+/* Pushes the info table of the task at idx, made if needed. */
+void tide__task_pushinfo(lua_State *L, int idx);
 /* Pushes "task #id 'name' (spawned at src:line)" for reports. */
 void tide__task_pushlabel(lua_State *L, tide__task_t *t, int idx);
 /* Pushes the file:line where a pending task waits, or nil. */

@@ -5,13 +5,7 @@ extern const luaL_Reg tide__awaitable_methods[];
 
 /* Sets the name of the task at idx (the string at the top, popped). */
 static void task_setname(lua_State *L, int idx) {
-  idx = lua_absindex(L, idx);
-  if (lua_getiuservalue(L, idx, TIDE__UV_INFO) != LUA_TTABLE) {
-    lua_pop(L, 1);
-    lua_newtable(L);
-    lua_pushvalue(L, -1);
-    lua_setiuservalue(L, idx, TIDE__UV_INFO);
-  }
+  tide__task_pushinfo(L, idx);
   lua_insert(L, -2);
   lua_setfield(L, -2, "name");
   lua_pop(L, 1);
