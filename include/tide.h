@@ -138,6 +138,13 @@ typedef enum {
  * or called from inside Lua). */
 TIDE_EXTERN int tide_runtime_run(tide_runtime_t *rt, tide_run_mode mode);
 
+/* Makes the current tide_runtime_run (DEFAULT) or tide_runtime_run_task
+ * return after the loop iteration in progress (uv_stop for tide's runs):
+ * run returns 1, run_task TIDE_ESTOPPED with the task still pending. Call
+ * it on the loop thread, e.g. from a C function a task calls or from a
+ * host callback; a run started later runs normally. */
+TIDE_EXTERN int tide_runtime_stop(tide_runtime_t *rt);
+
 /* Loads a script from a file (path; NULL: standard input) or from a string
  * and spawns it as a task with the nargs values on top of the runtime's Lua
  * stack as its arguments (popped; the script sees them as ...). Pushes the

@@ -68,9 +68,11 @@ static int host_check_drive(tide_runtime_t *rt) {
 int tide_runtime_run(tide_runtime_t *rt, tide_run_mode mode) {
   int err = host_check_drive(rt), alive;
   if (err != 0) return err;
+  rt->loop.stopped = 0;
   switch (mode) {
   case TIDE_RUN_DEFAULT:
     while ((alive = tide__loop_run_once(&rt->loop, 0)) != 0) {
+      if (rt->loop.stopped) return 1; /* tide_runtime_stop */
     }
     return 0;
   case TIDE_RUN_ONCE:

@@ -315,6 +315,14 @@ int tide_runtime_new(tide_runtime_t **out, uv_loop_t *loop, lua_State *L) {
   return 0;
 }
 
+int tide_runtime_stop(tide_runtime_t *rt) {
+  if (rt == NULL) return TIDE_EINVAL;
+  if (rt->loop.closing) return TIDE_ECLOSED;
+  rt->loop.stopped = 1;
+  uv_stop(rt->loop.uv);
+  return 0;
+}
+
 lua_State *tide_runtime_lua(tide_runtime_t *rt) {
   return rt != NULL ? rt->L : NULL;
 }
@@ -346,8 +354,9 @@ int tide_runtime_run_task(tide_runtime_t *rt, int idx) {
   if (rt->loop.running) return TIDE_ERUNNING;
   /* From inside Lua, as in close: the loop must not run re-entrantly. */
   if (lua_getstack(rt->L, 0, &(lua_Debug){0})) return TIDE_ERUNNING;
+  rt->loop.stopped = 0;
   while (t->aw.fut.state == TIDE__PENDING) {
-    if (!tide__loop_run_once(&rt->loop, 0) &&
+    if ((!tide__loop_run_once(&rt->loop, 0) || rt->loop.stopped) &&
         t->aw.fut.state == TIDE__PENDING)
       return TIDE_ESTOPPED;
   }

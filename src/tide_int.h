@@ -67,7 +67,7 @@ struct tide_loop_s {
   uv_loop_t own_uv;     /* storage when the loop is ours */
   unsigned owns_uv : 1; /* uv == &own_uv: we init and close it */
   unsigned closing : 1; /* tide_loop_close has started */
-  unsigned stopped : 1; /* tide_loop_stop was called during a run */
+  unsigned stopped : 1; /* tide_runtime_stop was called during a run */
   int running;          /* depth of tide_loop_run* calls (0 or 1) */
   /* Ready queue: a ring buffer; mask = capacity - 1 (power of two). */
   tide__ready_t *ready;

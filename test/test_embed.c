@@ -666,6 +666,52 @@ TEST(host_api_in_a_required_runtime) {
   tide_future_release(g);
 }
 
+/* stop(): a C function a task calls to end the host's run early. */
+static int l_stop(lua_State *L) {
+  lua_pushinteger(L, tide_runtime_stop(tide_runtime_from_lua(L)));
+  return 1;
+}
+static const luaL_Reg stop_funcs[] = {{"stop", l_stop}, {NULL, NULL}};
+
+TEST(stop_ends_a_run_early) {
+  tide_runtime_t *rt;
+  lua_State *L;
+  CHECK_INT(tide_runtime_stop(NULL), TIDE_EINVAL);
+  CHECK_INT(tide_runtime_new(&rt, NULL, NULL), 0);
+  L = tide_runtime_lua(rt);
+  CHECK_INT(tide_module_add(rt, "ctl", stop_funcs), 0);
+  CHECK_INT(tide_runtime_spawn_string(rt,
+                                      "local tide = require 'tide'\n"
+                                      "step = 1\n"
+                                      "require('ctl').stop()\n"
+                                      "tide.sleep(0.01)\n"
+                                      "step = 2\n",
+                                      NULL, 0),
+            0);
+  /* The run returns after the iteration that asked, the task pending. */
+  CHECK_INT(tide_runtime_run(rt, TIDE_RUN_DEFAULT), 1);
+  CHECK_INT(global_int(L, "step"), 1);
+  CHECK_INT(tide_task_state(rt, -1), TIDE_STATE_PENDING);
+  /* A later run goes on normally. */
+  CHECK_INT(tide_runtime_run_task(rt, -1), 0);
+  CHECK_INT(global_int(L, "step"), 2);
+  lua_settop(L, 0);
+  CHECK_INT(tide_runtime_close(rt), 0);
+  /* run_task stops the same way. */
+  CHECK_INT(tide_runtime_new(&rt, NULL, NULL), 0);
+  L = tide_runtime_lua(rt);
+  CHECK_INT(tide_module_add(rt, "ctl", stop_funcs), 0);
+  CHECK_INT(tide_runtime_spawn_string(rt,
+                                      "require('ctl').stop()\n"
+                                      "require('tide').sleep(0.01)\n",
+                                      NULL, 0),
+            0);
+  CHECK_INT(tide_runtime_run_task(rt, -1), TIDE_ESTOPPED);
+  CHECK_INT(tide_runtime_run_task(rt, -1), 0);
+  lua_settop(L, 0);
+  CHECK_INT(tide_runtime_close(rt), 0);
+}
+
 int main(void) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   RUN(own_loop_and_state);
@@ -682,5 +728,6 @@ int main(void) {
   RUN(close_with_pending_work);
   RUN(posts_queued_at_close_run);
   RUN(host_api_in_a_required_runtime);
+  RUN(stop_ends_a_run_early);
   return test_summary("test_embed");
 }
