@@ -467,14 +467,20 @@ void tide__task_cancel(tide__task_t *t, lua_State *L, int msg_idx) {
   t->cancel_requests++;
   if (t->waiting != NULL) {
     tide__future_t *f = t->waiting;
-    /* Pass the request down (a task we await is cancelled too, asyncio's
-     * rule). If the awaited thing took the request over, stay bound to it:
-     * we wake when it has finished cancelling, so its cleanup completes
-     * before ours runs. Otherwise wake now. */
-    if (f->cancel != NULL && f->state == TIDE__PENDING &&
-        tide__future_cancel(f) && f->state == TIDE__PENDING)
-      return;
-    tide__future_unwait(&t->waiter);
+    /* While our waiter is registered, f is pending and alive (whoever owns
+     * it keeps it until its waiters are woken). Once f has completed, the
+     * waiter is off its list and only a wake-up is queued: f may be gone
+     * already (a closed stream frees its memory), so it is not touched. */
+    if (!tide__link_empty(&t->waiter.link)) {
+      /* Pass the request down (a task we await is cancelled too, asyncio's
+       * rule). If the awaited thing took the request over, stay bound to
+       * it: we wake when it has finished cancelling, so its cleanup
+       * completes before ours runs. Otherwise wake now. */
+      if (f->cancel != NULL && tide__future_cancel(f) &&
+          f->state == TIDE__PENDING)
+        return;
+      tide__future_unwait(&t->waiter);
+    }
     task_schedule(t);
   }
 }
