@@ -121,10 +121,26 @@ describe("tide.run", function()
     assert.equal("root failed", err)
   end)
 
-  it("cannot be nested inside a running loop", function()
+  it("inside a task runs the function in that task", function()
     H.run(function()
-      assert.has_error(function() tide.run(function() end) end,
-        "tide.run: the loop is already running (inside a task, use tide.spawn or tide.await)")
+      local me = tide.current_task()
+      local a, b = tide.run(function(x)
+        tide.sleep(0)
+        return x, tide.current_task() == me
+      end, 7)
+      assert.equal(7, a); assert.is_true(b)
+      assert.has_error(function() tide.run(42) end,
+        "bad argument #1 to 'run' (function expected, got number)")
+    end)
+  end)
+
+  it("cannot be nested inside a loop callback", function()
+    H.run(function()
+      local err
+      tide.call_soon(function() _, err = pcall(tide.run, function() end) end)
+      tide.sleep(0.001)
+      assert.equal("tide.run: the loop is already running (inside a task, " ..
+        "use tide.spawn or tide.await)", err)
     end)
   end)
 

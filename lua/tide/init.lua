@@ -12,6 +12,22 @@ for k, v in pairs(core) do tide[k] = v end
 
 local is_error = core.is_error
 
+-- tide.run(fn, ...): from plain Lua, runs fn as the root task of a loop run
+-- (core.run). Inside a task (a script under the tide command, or code
+-- already in tide.run) fn just runs in that task, so the same script works
+-- both ways. From a loop callback it raises: the loop cannot nest.
+local core_run, current_task = core.run, core.current_task
+function tide.run(fn, ...)
+  if current_task() then
+    if type(fn) ~= "function" then
+      error("bad argument #1 to 'run' (function expected, got " .. type(fn) ..
+        ")", 2)
+    end
+    return fn(...)
+  end
+  return core_run(fn, ...)
+end
+
 -- Errors: tide's own errors are tables {kind = ..., message = ...} whose
 -- tostring is the message. Kinds: "cancelled", "timeout".
 function tide.is_cancelled(err) return is_error(err, "cancelled") end

@@ -81,9 +81,12 @@ static int l_run(lua_State *L) {
   tide__task_t *t;
   int deadlock = 0;
   luaL_checktype(L, 1, LUA_TFUNCTION);
-  if (rt->loop.running || rt->current != NULL)
-    return luaL_error(L, "tide.run: the loop is already running (inside a "
-                         "task, use tide.spawn or tide.await)");
+  if (rt->loop.running || rt->current != NULL) {
+    /* No position: the caller is the facade's tide.run. */
+    lua_pushliteral(L, "tide.run: the loop is already running (inside a "
+                       "task, use tide.spawn or tide.await)");
+    return lua_error(L);
+  }
   t = tide__task_new(L, rt, lua_gettop(L) - 1); /* stack: [task] */
   while (t->aw.fut.state == TIDE__PENDING) {
     if (!tide__loop_run_once(&rt->loop, 0) &&
