@@ -6,7 +6,9 @@ local function readme_example()
   local f = assert(io.open("README.md"))
   local text = f:read("a")
   f:close()
-  return assert(text:match("```lua\n(.-)```"), "no lua example in README.md")
+  local code = text:match("```lua\n(.-)```")
+  assert(code, "no lua example in README.md")
+  return code
 end
 
 describe("the README example", function()
