@@ -26,6 +26,12 @@ local function sleeper(log, name)
 end
 
 describe("tide.gather", function()
+  -- Sleeps and deadlines here take no real time: the virtual clock jumps
+  -- whenever only timers are pending (sockets in flight keep real time).
+  local was_virtual
+  setup(function() was_virtual = tide.virtual_clock(true) end)
+  teardown(function() tide.virtual_clock(was_virtual) end)
+
   it("returns the first value of each, in argument order", function()
     H.run(function()
       local f = tide.future()

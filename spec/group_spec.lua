@@ -12,6 +12,12 @@ local function sleeper(log, name)
 end
 
 describe("tide.group", function()
+  -- Sleeps and deadlines here take no real time: the virtual clock jumps
+  -- whenever only timers are pending (sockets in flight keep real time).
+  local was_virtual
+  setup(function() was_virtual = tide.virtual_clock(true) end)
+  teardown(function() tide.virtual_clock(was_virtual) end)
+
   it("waits for every child and returns the body's values", function()
     H.run(function()
       local done = {}

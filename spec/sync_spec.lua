@@ -11,6 +11,12 @@ local function start(n, fn)
 end
 
 describe("tide.Lock", function()
+  -- Sleeps and deadlines here take no real time: the virtual clock jumps
+  -- whenever only timers are pending (sockets in flight keep real time).
+  local was_virtual
+  setup(function() was_virtual = tide.virtual_clock(true) end)
+  teardown(function() tide.virtual_clock(was_virtual) end)
+
   it("lets one task at a time in, waking waiters in FIFO order", function()
     H.run(function()
       local lock = tide.Lock()
