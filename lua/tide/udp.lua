@@ -4,7 +4,7 @@
 --   tide.udp.bind(host, port [, opts]) -> sock | nil, err, name
 --   tide.udp.connect(host, port [, opts]) -> sock | nil, err, name
 --
---   sock:sendto(data, ip, port), sock:recvfrom() -> data, ip, port
+--   sock:sendto(data, host, port), sock:recvfrom() -> data, ip, port
 --   sock:send(data), sock:recv() -> data          (connected mode)
 --   sock:connect(ip, port | nil), sock:bind(ip, port [, reuseaddr])
 --   sock:sockname(), sock:peername() -> ip, port
@@ -13,8 +13,9 @@
 --   leave(group [, iface]), settimeout(seconds), close(), closed()
 --
 -- opts: reuseaddr, timeout (receive timeout, seconds), family (4 or 6).
--- bind and connect here resolve host names; the methods take numeric
--- addresses (resolve with tide.dns.resolve).
+-- bind, connect and sendto resolve host names (sendto: a name costs a
+-- lookup per call; resolve once with tide.dns.resolve for a busy loop);
+-- the other methods take numeric addresses.
 local core = require "tide.core"
 local net = core._net
 
@@ -70,6 +71,24 @@ local function make(host, port, opts, what)
   end
   if opts and opts.timeout then sock:settimeout(opts.timeout) end
   return sock
+end
+
+-- sendto accepts a host name as well as an address: the name is resolved
+-- (awaiting, in the family of the socket's own address) before the send.
+do
+  local methods = debug.getregistry()["tide.udp"].__index
+  local raw_sendto = methods.sendto
+  local is_ip = net.is_ip
+  function methods.sendto(sock, data, host, port)
+    if type(host) == "string" and not is_ip(host) then
+      local mine = sock:sockname()
+      local ip, err, name = resolve(host,
+        (type(mine) == "string" and mine:find(":", 1, true)) and 6 or 4)
+      if not ip then return nil, err, name end
+      host = ip
+    end
+    return raw_sendto(sock, data, host, port)
+  end
 end
 
 function udp.open(fam)
