@@ -360,6 +360,30 @@ describe("tide.tcp", function()
     end)
   end)
 
+  it("close() still delivers the bytes already written", function()
+    H.run(function()
+      local size = 4 * 1024 * 1024
+      local srv = assert(tide.tcp.listen("127.0.0.1", 0, function(s)
+        -- Far more than the socket buffers hold: most of it is queued
+        -- when close() is called.
+        s:setoptions{high_water = 2 * size}
+        assert(s:write(("z"):rep(size)))
+        s:close()
+      end))
+      local c = assert(tide.tcp.connect(srv:address()))
+      tide.sleep(0.05) -- let the writer queue it all and close
+      local got = 0
+      while true do
+        local data = c:read()
+        if not data then break end
+        got = got + #data
+      end
+      assert.equal(size, got)
+      c:close()
+      srv:close()
+    end)
+  end)
+
   it("reports a peer that resets mid-write", function()
     H.run(function()
       local srv, port = serve(function(s)

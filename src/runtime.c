@@ -220,6 +220,20 @@ static void runtime_drop_all(tide_runtime_t *rt) {
   }
 }
 
+int tide__runtime_close_lingering(tide_runtime_t *rt) {
+  tide__link_t *l = rt->resources.next;
+  int n = 0;
+  while (l != &rt->resources) {
+    tide__resource_t *res = TIDE__CONTAINER_OF(l, tide__resource_t, link);
+    l = l->next; /* close unlinks res */
+    if (res->lingering) {
+      res->close(res);
+      n++;
+    }
+  }
+  return n;
+}
+
 int tide_runtime_close(tide_runtime_t *rt) {
   lua_State *L;
   runtime_box_t *box;

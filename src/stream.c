@@ -38,8 +38,15 @@ static void stream_on_rtimer(tide__timer_t *t) {
   tide__future_complete(&s->rfut, TIDE__DONE);
 }
 
+static void stream_finish(tide__stream_t *s);
+
 static void stream_on_wtimer(tide__timer_t *t) {
   tide__stream_t *s = TIDE__CONTAINER_OF(t, tide__stream_t, wtimer);
+  if (s->lingering) {
+    /* The peer has not taken the last bytes in time: give up on them. */
+    if (!s->closing) stream_finish(s);
+    return;
+  }
   s->wtimedout = s->wepoch;
   tide__future_complete(&s->wfut, TIDE__DONE);
 }
@@ -254,6 +261,12 @@ static void stream_on_write(uv_write_t *req, int status) {
   s->wqueued -= w->len;
   free(w);
   if (status < 0 && status != UV_ECANCELED && s->werr == 0) s->werr = status;
+  if (s->lingering && !s->closing && (s->wqueued == 0 || s->werr != 0)) {
+    /* Closed by its user with bytes queued: they are out, close now. */
+    tide__timer_stop(s->loop, &s->wtimer);
+    stream_finish(s);
+    return;
+  }
   if (s->wfut.state == TIDE__PENDING &&
       (s->wqueued <= s->wwake || s->werr != 0)) {
     tide__timer_stop(s->loop, &s->wtimer);
@@ -355,8 +368,38 @@ static void stream_finish(tide__stream_t *s) {
   uv_close(&s->u.handle, stream_on_close);
 }
 
+/* Closes the stream for its user: the Lua object is detached and waiting
+ * tasks wake at once, but bytes already queued still go out, as they would
+ * from a socket's kernel buffer: the handle closes when the last write
+ * completes (or fails), or after TIDE__LINGER_NS at most. With nothing
+ * queued it closes at once. */
+void tide__stream_close_flush(tide__stream_t *s) {
+  if (s->closing || s->lingering) return;
+  if (s->wqueued == 0 || s->werr != 0) {
+    tide__stream_close(s);
+    return;
+  }
+  if (s->slot != NULL) {
+    *s->slot = NULL;
+    s->slot = NULL;
+  }
+  tide__timer_stop(s->loop, &s->rtimer);
+  stream_wake(s, &s->rfut);
+  stream_wake(s, &s->wfut);
+  stream_wake(s, &s->sfut);
+  if (s->reading) {
+    uv_read_stop(&s->u.stream);
+    s->reading = 0;
+  }
+  s->lingering = 1;
+  s->res.lingering = 1;
+  tide__timer_start(s->loop, &s->wtimer,
+                    tide__loop_now(s->loop) + TIDE__LINGER_NS);
+}
+
 /* Closes at once: bytes still queued are dropped (libuv cancels the
- * requests), as a socket's close does; drain() first to deliver them. */
+ * requests). For the runtime's shutdown and failed connects; a user's
+ * close() goes through tide__stream_close_flush. */
 void tide__stream_close(tide__stream_t *s) {
   if (s->slot != NULL) {
     *s->slot = NULL;

@@ -40,6 +40,9 @@ typedef struct tide__resource_s tide__resource_t;
 struct tide__resource_s {
   tide__link_t link;
   void (*close)(tide__resource_t *res);
+  unsigned lingering : 1; /* closed by its user, finishing in the background
+                             (a stream flushing its last bytes): the end of
+                             tide.run closes it for good */
 };
 
 struct tide_runtime_s {
@@ -123,6 +126,9 @@ struct tide__task_s {
 
 /* runtime.c */
 tide_runtime_t *tide__runtime_from(lua_State *L);
+/* Closes for good the resources still finishing in the background;
+ * returns how many. */
+int tide__runtime_close_lingering(tide_runtime_t *rt);
 /* The one protected path from the loop into Lua: calls fn(L) with ud as its
  * only argument under lua_pcall with a traceback; a Lua error goes to the
  * runtime's error handler and never further. Returns the pcall status. */

@@ -80,7 +80,11 @@ struct tide__stream_s {
   unsigned shut_done : 1;   /* ... and has completed */
   unsigned closing : 1;     /* uv_close has been called */
   unsigned woke : 1;        /* the close woke a waiting task */
+  unsigned lingering : 1;   /* closed by its user, flushing queued bytes */
 };
+
+/* How long a closed stream may take to flush the bytes still queued. */
+#define TIDE__LINGER_NS (30 * (uint64_t)1000000000)
 
 /* stream.c */
 /* Allocates a stream of kind for loop and initializes its handle (for a
@@ -113,6 +117,8 @@ int tide__stream_shutdown(tide__stream_t *s);
 /* Detaches the stream from Lua, wakes its waiters and closes the handle;
  * queued bytes are dropped. Idempotent. */
 void tide__stream_close(tide__stream_t *s);
+/* Closes for the user but lets queued bytes go out first (close()). */
+void tide__stream_close_flush(tide__stream_t *s);
 void tide__stream_set_rtimeout(tide__stream_t *s, uint64_t ns);
 
 /* ---------------------------------------------------------------- connect */

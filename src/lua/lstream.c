@@ -382,13 +382,13 @@ static int l_stream_shutdown(lua_State *L) {
 
 /* ------------------------------------------------------------ the rest */
 
-/* s:close(): closes the stream at once (idempotent). Tasks waiting on it
- * wake with ECLOSED. Bytes still queued are dropped: drain() first to
- * deliver them (a server's connection task does so when its handler
- * returns). */
+/* s:close(): closes the stream at once for its user (idempotent): tasks
+ * waiting on it wake with ECLOSED. Bytes already written but still queued
+ * go out in the background before the socket closes (within 30 s; drain()
+ * first to know they left). */
 static int l_stream_close(lua_State *L) {
   lstream_t *box = luaL_checkudata(L, 1, TIDE__MT_STREAM);
-  if (box->s != NULL) tide__stream_close(box->s);
+  if (box->s != NULL) tide__stream_close_flush(box->s);
   lua_pushboolean(L, 1);
   return 1;
 }
