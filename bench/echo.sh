@@ -5,6 +5,7 @@
 # Usage:
 #   bench/echo.sh [--rounds N] [--seconds S] [--warmup W] [--conns C]
 #                 [--size B] [--out FILE] [--retries K] [--max-other P]
+#                 [--raw FILE]
 #                 -- name1 'cmd1' [name2 'cmd2' ...]
 #
 #   defaults: 5 rounds, 3 s measured + 1 s warmup, 100 connections, 1024 B,
@@ -56,6 +57,7 @@ set -euo pipefail
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 LOAD="$BENCH_DIR/build/echo_load"
 
+raw_out=''
 rounds=5 seconds=3 warmup=1 conns=100 size=1024 retries=2 max_other=15
 out="$BENCH_DIR/results/echo-latest.md"
 server_cpu=${ECHO_SERVER_CPU:-0}
@@ -80,6 +82,7 @@ while (($#)); do
   --out) out=$2; shift 2 ;;
   --retries) retries=$2; shift 2 ;;
   --max-other) max_other=$2; shift 2 ;;
+  --raw) raw_out=$2; shift 2 ;;
   --) shift; break ;;
   -h | --help) usage ;;
   *) echo "echo.sh: unknown option: $1" >&2; usage ;;
@@ -402,5 +405,8 @@ mkdir -p "$(dirname "$out")"
   awk -v tck="$clk_tck" "$AWK_DERIVE"'{ printf "round %d %-10s %s\n", $1, $2, derive() }' "$tmp/raw"
   echo '```'
 } >"$out"
+# --raw: the kept runs as "round name msgs seconds msgs_per_sec server_ticks
+# load_ticks other_ticks steal_ticks clk_tck", for bench/run.sh.
+[[ -z $raw_out ]] || awk -v tck="$clk_tck" '{ print $0, tck }' "$tmp/raw" >"$raw_out"
 echo >&2
 echo "echo.sh: wrote $out" >&2

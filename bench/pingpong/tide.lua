@@ -1,0 +1,62 @@
+-- pingpong, tide: two tasks hand a counter back and forth N times.
+--   lua5.4 bench/pingpong/tide.lua [N] [queue|future]
+-- queue (default, the idiomatic one): a pair of tide.Queue(1);
+-- future: a fresh tide.future() per hand-off.
+-- prints: result ns_per_handoff=... check=N
+local B = dofile((arg[0]:match("^(.*)/[^/]*/[^/]*$") or ".") .. "/lib/tide_env.lua")
+local tide = B.tide
+local N = tonumber(arg[1]) or 1000000
+local mode = arg[2] or "queue"
+N = N + N % 2
+
+local function with_queues()
+  local to_pong, to_ping = tide.Queue(1), tide.Queue(1)
+  local pong = tide.spawn(function()
+    while true do
+      local v = to_pong:get()
+      to_ping:put(v + 1)
+      if v + 1 >= N then return end
+    end
+  end)
+  local v = 0
+  to_pong:put(v + 1)
+  while true do
+    v = to_ping:get()
+    if v >= N then break end
+    to_pong:put(v + 1)
+  end
+  pong:await()
+  return v
+end
+
+-- Each side awaits a future the other sets; the setter passes along the
+-- next future to wait on.
+local function with_futures()
+  local to_pong = tide.future()
+  local pong = tide.spawn(function(f)
+    while true do
+      local v, reply = f:await()
+      local nextf = tide.future()
+      reply:set_result(v + 1, nextf)
+      if v + 1 >= N then return end
+      f = nextf
+    end
+  end, to_pong)
+  local v, f = 0, to_pong
+  while true do
+    local reply = tide.future()
+    f:set_result(v + 1, reply)
+    v, f = reply:await()
+    if v >= N then break end
+  end
+  pong:await()
+  return v
+end
+
+B.main(function()
+  local t0 = tide.now()
+  local v = (mode == "future" and with_futures or with_queues)()
+  local dt = tide.now() - t0
+  assert(v == N, "wrong count " .. tostring(v))
+  print(("result ns_per_handoff=%.1f check=%d"):format(dt * 1e9 / N, v))
+end)

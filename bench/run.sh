@@ -1,0 +1,251 @@
+#!/usr/bin/env bash
+# bench/run.sh: tide's benchmark suite, alone (make bench) or against its
+# peers (make bench-peers), interleaved so the machine's drift hits all alike.
+#
+#   bench/run.sh [--peers] [workload ...]      workloads: echo http spawn pingpong sleepers
+#
+# Knobs (environment): ROUNDS (default 5), SECONDS_MEASURED (echo/http
+# window, default 3), SPAWN_N (200000), PINGPONG_N (1000000), SLEEPERS_N
+# (100000), TIDE_ROOT (checkout with lua/ and build/, default this one),
+# TIDE_BUILD (default $TIDE_ROOT/build), OUT (default bench/results).
+#
+# Every program prints one line `result key=value ...` (spawn, pingpong,
+# sleepers: in-process numbers, the program pinned to CPU 0) or is a server
+# for bench/echo.sh (echo) or wrk (http), pinned to CPU 0 with the load on
+# CPU 1 and the server's CPU time read from /proc over the measured window.
+# Each program is checked once for correct output before any timing.
+# Rows go to $OUT/raw.txt; bench/report.lua makes the tables and the chart.
+set -euo pipefail
+BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$BENCH/.." && pwd)
+cd "$ROOT"
+TIDE_ROOT=${TIDE_ROOT:-$ROOT}
+export TIDE_ROOT
+export TIDE_BUILD=${TIDE_BUILD:-$TIDE_ROOT/build}
+ROUNDS=${ROUNDS:-5}
+SECS=${SECONDS_MEASURED:-3}
+SPAWN_N=${SPAWN_N:-200000}
+PINGPONG_N=${PINGPONG_N:-1000000}
+SLEEPERS_N=${SLEEPERS_N:-100000}
+OUT=${OUT:-$BENCH/results}
+PY=${PYTHON:-/usr/bin/python3} # Debian's python3, where python3-uvloop lives
+
+peers=0
+if [[ ${1:-} == --peers ]]; then peers=1; shift; fi
+workloads=("$@")
+((${#workloads[@]})) || workloads=(echo http spawn pingpong sleepers)
+
+die() { echo "run.sh: $*" >&2; exit 1; }
+[[ -x $TIDE_BUILD/bin/tide ]] || die "no $TIDE_BUILD/bin/tide: run make first"
+TIDE="$TIDE_BUILD/bin/tide"
+if ((peers)); then make -s -C "$BENCH" peers >&2; else make -s -C "$BENCH" >&2; fi
+
+# name|command per runtime and workload; the C floor comes first.
+runtimes() {
+  local w=$1 b=bench/build
+  case $w in
+  echo)
+    echo "c|$b/echo_uv"
+    echo "tide|$TIDE bench/echo_tide.lua" ;;
+  http)
+    echo "c|$b/http_c"
+    echo "tide|$TIDE bench/http/tide.lua" ;;
+  *)
+    echo "c|$b/${w}_c"
+    echo "tide|$TIDE bench/$w/tide.lua" ;;
+  esac
+  [[ $w == pingpong ]] && echo "tide-future|$TIDE bench/pingpong/tide.lua $PINGPONG_N future"
+  ((peers)) || return 0
+  case $w in
+  echo | http)
+    echo "luv|lua5.4 bench/$w/luv.lua"
+    echo "cqueues|lua5.4 bench/$w/cqueues.lua"
+    echo "node|node bench/$w/node.js"
+    echo "go|env GOMAXPROCS=1 $b/${w}_go"
+    echo "asyncio|$PY bench/$w/py.py"
+    echo "uvloop|$PY bench/$w/py.py --uvloop"
+    [[ $w == http ]] && echo "nginx-lua|bench/http/nginx.sh"
+    ;;
+  *)
+    echo "luv|lua5.4 bench/$w/luv.lua"
+    echo "cqueues|lua5.4 bench/$w/cqueues.lua"
+    echo "node|node bench/$w/node.js"
+    echo "go|env GOMAXPROCS=1 $b/${w}_go"
+    echo "asyncio|$PY bench/$w/py.py"
+    echo "uvloop|$PY bench/$w/py.py --uvloop"
+    ;;
+  esac
+}
+
+size_of() {
+  case $1 in spawn) echo "$SPAWN_N" ;; pingpong) echo "$PINGPONG_N" ;; sleepers) echo "$SLEEPERS_N" ;; esac
+}
+
+mkdir -p "$OUT"
+RAW="$OUT/raw.txt"
+: >"$RAW"
+tmp=$(mktemp -d)
+server_pid=''
+cleanup() {
+  [[ -n $server_pid ]] && kill -KILL -- "-$server_pid" 2>/dev/null
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ------------------------------------------------------------ in-process
+# The size argument goes first; commands that already carry arguments
+# (tide-future) get it again, harmlessly ignored after theirs.
+run_inproc() { # workload name cmd size -> the result line
+  local w=$1 name=$2 cmd=$3 n=$4 line
+  if [[ $name == tide-future ]]; then cmd="$TIDE bench/pingpong/tide.lua $n future"
+  else cmd="$cmd $n"; fi
+  line=$(taskset -c 0 bash -c "exec $cmd" 2>"$tmp/err" | grep '^result ' | tail -1) || true
+  [[ -n $line ]] || { cat "$tmp/err" >&2; die "$w/$name: no result line from: $cmd"; }
+  echo "$line"
+}
+
+check_inproc() { # the check= value must be what the workload implies
+  local w=$1 name=$2 cmd=$3 n line got want
+  case $w in spawn) n=1000 want=$((n * (n + 1) / 2)) ;; pingpong) n=1000 want=1000 ;; sleepers) n=1000 want=1000 ;; esac
+  line=$(run_inproc "$w" "$name" "$cmd" "$n")
+  got=$(sed -n 's/.*check=\([0-9]*\).*/\1/p' <<<"$line")
+  [[ $got == "$want" ]] || die "$w/$name: check failed: '$line' (want check=$want)"
+  echo "  check $w/$name ok: $line" >&2
+}
+
+bench_inproc() {
+  local w=$1 n k r i line
+  local -a names cmds
+  n=$(size_of "$w")
+  while IFS='|' read -r a b; do names+=("$a") cmds+=("$b"); done < <(runtimes "$w")
+  for ((i = 0; i < ${#names[@]}; i++)); do check_inproc "$w" "${names[i]}" "${cmds[i]}"; done
+  for ((r = 1; r <= ROUNDS; r++)); do
+    for ((k = 0; k < ${#names[@]}; k++)); do
+      i=$(((r - 1 + k) % ${#names[@]}))
+      line=$(run_inproc "$w" "${names[i]}" "${cmds[i]}" "$n")
+      echo "  $w round $r/$ROUNDS ${names[i]}: ${line#result }" >&2
+      echo "$w $r ${names[i]} ${line#result }" >>"$RAW"
+    done
+  done
+}
+
+# ------------------------------------------------------------ servers
+start_server() { # cmd -> sets server_pid, port
+  local cmd=$1 i
+  : >"$tmp/server.out"
+  setsid taskset -c 0 bash -c "exec $cmd 0" >"$tmp/server.out" 2>"$tmp/server.err" &
+  server_pid=$!
+  port=''
+  for ((i = 0; i < 200; i++)); do
+    port=$(sed -n 's/^port \([0-9][0-9]*\)[[:space:]]*$/\1/p' "$tmp/server.out")
+    [[ -n $port ]] && return 0
+    kill -0 "$server_pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  cat "$tmp/server.err" >&2
+  die "server '$cmd' did not print 'port N'"
+}
+
+stop_server() {
+  kill -TERM -- "-$server_pid" 2>/dev/null || true
+  local i
+  for ((i = 0; i < 60; i++)); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.05; done
+  kill -KILL -- "-$server_pid" 2>/dev/null || true
+  wait "$server_pid" 2>/dev/null || true
+  server_pid=''
+}
+
+tree_ticks() { # utime+stime of a process and its descendants
+  local total=0 p s f c
+  for p in "$@"; do
+    s=$(<"/proc/$p/stat") 2>/dev/null || continue
+    s=${s##*) }
+    read -ra f <<<"$s"
+    total=$((total + f[11] + f[12]))
+    c=$(cat /proc/"$p"/task/*/children 2>/dev/null || true)
+    # shellcheck disable=SC2086
+    [[ -n $c ]] && total=$((total + $(tree_ticks $c)))
+  done
+  echo "$total"
+}
+
+# One keep-alive connection, two requests: both answers must come back.
+check_http() {
+  local name=$1 cmd=$2 got
+  start_server "$cmd"
+  got=$(timeout 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port
+    printf 'GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n' >&3
+    timeout 1 cat <&3" | grep -o 'HTTP/1.1 200\|Hello, World!' | wc -l || true)
+  stop_server
+  [[ $got == 4 ]] || die "http/$name: expected two 200 responses with 'Hello, World!' (got $got matching lines)"
+  echo "  check http/$name ok" >&2
+}
+
+check_echo() {
+  local name=$1 cmd=$2
+  start_server "$cmd"
+  taskset -c 1 bench/build/echo_load 127.0.0.1 "$port" 10 1024 0.2 0.1 >"$tmp/load.out" 2>&1 ||
+    { cat "$tmp/load.out" >&2; stop_server; die "echo/$name: echo check failed"; }
+  stop_server
+  echo "  check echo/$name ok" >&2
+}
+
+bench_http() {
+  local n k r i clk t0 t1 out reqs rps
+  local -a names cmds
+  clk=$(getconf CLK_TCK)
+  command -v wrk >/dev/null || die "wrk not found (deps/bench-peers.sh)"
+  while IFS='|' read -r a b; do names+=("$a") cmds+=("$b"); done < <(runtimes http)
+  for ((i = 0; i < ${#names[@]}; i++)); do check_http "${names[i]}" "${cmds[i]}"; done
+  for ((r = 1; r <= ROUNDS; r++)); do
+    for ((k = 0; k < ${#names[@]}; k++)); do
+      i=$(((r - 1 + k) % ${#names[@]}))
+      sleep 0.5
+      start_server "${cmds[i]}"
+      taskset -c 1 wrk -t1 -c100 -d1s "http://127.0.0.1:$port/" >/dev/null # warmup
+      t0=$(tree_ticks "$server_pid")
+      out=$(taskset -c 1 wrk -t1 -c100 "-d${SECS}s" "http://127.0.0.1:$port/")
+      t1=$(tree_ticks "$server_pid")
+      stop_server
+      if grep -q 'Non-2xx\|Socket errors' <<<"$out"; then
+        echo "$out" >&2
+        echo "run.sh: warning: http/${names[i]}: errors in round $r" >&2
+      fi
+      reqs=$(awk '/requests in/ { print $1 }' <<<"$out")
+      rps=$(awk '/^Requests\/sec/ { print $2 }' <<<"$out")
+      [[ -n $reqs && $reqs -gt 0 ]] || { echo "$out" >&2; die "http/${names[i]}: no requests"; }
+      line=$(awk -v t=$((t1 - t0)) -v clk="$clk" -v n="$reqs" -v rps="$rps" \
+        'BEGIN { printf "req_per_s=%.0f cpu_us_per_req=%.3f", rps, t / clk * 1e6 / n }')
+      echo "  http round $r/$ROUNDS ${names[i]}: $line" >&2
+      echo "http $r ${names[i]} $line" >>"$RAW"
+    done
+  done
+}
+
+bench_echo() {
+  local -a args
+  local i
+  while IFS='|' read -r a b; do
+    check_echo "$a" "$b"
+    args+=("$a" "$b")
+  done < <(runtimes echo)
+  bench/echo.sh --rounds "$ROUNDS" --seconds "$SECS" --out "$OUT/echo-detail.md" \
+    --raw "$tmp/echo.raw" -- "${args[@]}"
+  # round name msgs seconds msgs_per_sec server_ticks load other steal clk
+  awk '{ printf "echo %d %s msgs_per_s=%.0f cpu_us_per_msg=%.3f\n", $1, $2, $5, $6 / $10 * 1e6 / $3 }' \
+    "$tmp/echo.raw" >>"$RAW"
+}
+
+echo "run.sh: workloads: ${workloads[*]}; $ROUNDS rounds; peers: $peers; tide: $TIDE_ROOT" >&2
+for w in "${workloads[@]}"; do
+  echo "== $w" >&2
+  case $w in
+  echo) bench_echo ;;
+  http) bench_http ;;
+  spawn | pingpong | sleepers) bench_inproc "$w" ;;
+  *) die "unknown workload $w" ;;
+  esac
+done
+CMDLINE="${BENCH_CMD:-bench/run.sh $([[ $peers == 1 ]] && echo --peers) ${workloads[*]}}" \
+  ROUNDS="$ROUNDS" lua5.4 bench/report.lua "$RAW" "$OUT"

@@ -1,0 +1,54 @@
+-- The tide bench scripts (bench/*/tide.lua) run on tiny sizes and print
+-- their result line. No timing is asserted: this only keeps them working.
+-- The C and peer programs are not run here (see bench/run.sh).
+local build = os.getenv("TIDE_BUILD") or "build"
+local tide_bin = build .. "/bin/tide"
+
+local function run(cmd)
+  local p = assert(io.popen(cmd .. " 2>&1"))
+  local out = p:read("a")
+  local ok, _, code = p:close()
+  return ok, out, code
+end
+
+local function result_of(out)
+  return out:match("result ([^\n]*)")
+end
+
+describe("bench scripts", function()
+  local cases = {
+    {"spawn", "50", "check=1275"},
+    {"pingpong", "100", "check=100"},
+    {"pingpong", "100 future", "check=100"},
+    {"sleepers", "20", "check=20"},
+  }
+  for _, c in ipairs(cases) do
+    for _, runner in ipairs({"lua5.4", tide_bin}) do
+      it(("%s %s under %s"):format(c[1], c[2], runner), function()
+        local ok, out = run(("TIDE_BUILD=%s %s bench/%s/tide.lua %s"):format(build, runner, c[1], c[2]))
+        assert.is_true(ok, out)
+        local r = result_of(out)
+        assert.is_truthy(r, out)
+        assert.is_truthy(r:find(c[3], 1, true), out)
+      end)
+    end
+  end
+
+  it("http responder answers two keep-alive requests and stops on SIGTERM", function()
+    local ok, out = run(([[
+      set -e
+      %s bench/http/tide.lua 0 > /tmp/tide-bench-spec-$$.out &
+      pid=$!
+      for i in $(seq 100); do
+        port=$(sed -n 's/^port //p' /tmp/tide-bench-spec-$$.out); [ -n "$port" ] && break; sleep 0.05
+      done
+      resp=$(timeout 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port
+        printf 'GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n' >&3
+        timeout 1 cat <&3" || true)
+      kill -TERM $pid; wait $pid; rm -f /tmp/tide-bench-spec-$$.out
+      printf '%%s' "$resp" | grep -c 'Hello, World!'
+    ]]):format(tide_bin))
+    assert.is_true(ok, out)
+    assert.are.equal("2", out:match("(%d+)%s*$"), out)
+  end)
+end)
