@@ -39,13 +39,15 @@ describe("bench scripts", function()
       set -e
       %s bench/http/tide.lua 0 > /tmp/tide-bench-spec-$$.out &
       pid=$!
+      # Whatever happens below, the server does not outlive this script.
+      trap 'kill -KILL $pid 2>/dev/null; rm -f /tmp/tide-bench-spec-$$.out' EXIT
       for i in $(seq 100); do
         port=$(sed -n 's/^port //p' /tmp/tide-bench-spec-$$.out); [ -n "$port" ] && break; sleep 0.05
       done
       resp=$(timeout 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port
         printf 'GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n' >&3
         timeout 1 cat <&3" || true)
-      kill -TERM $pid; wait $pid; rm -f /tmp/tide-bench-spec-$$.out
+      kill -TERM $pid; wait $pid
       printf '%%s' "$resp" | grep -c 'Hello, World!'
     ]]):format(tide_bin))
     assert.is_true(ok, out)
