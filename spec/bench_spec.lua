@@ -40,7 +40,7 @@ describe("bench scripts", function()
       %s bench/http/tide.lua 0 > /tmp/tide-bench-spec-$$.out &
       pid=$!
       # Whatever happens below, the server does not outlive this script.
-      trap 'kill -KILL $pid 2>/dev/null; rm -f /tmp/tide-bench-spec-$$.out' EXIT
+      trap 'kill -KILL $pid 2>/dev/null || true; rm -f /tmp/tide-bench-spec-$$.out' EXIT
       for i in $(seq 100); do
         port=$(sed -n 's/^port //p' /tmp/tide-bench-spec-$$.out); [ -n "$port" ] && break; sleep 0.05
       done
