@@ -231,7 +231,9 @@ static void loop_on_prepare(uv_prepare_t *prepare) {
     return;
   now = tide__loop_now(loop);
   if (due > now) {
-    loop->time_skew += due - now;
+    /* Whole milliseconds, as the real clock moves for libuv's timer: what
+     * is due within the same millisecond fires in the same turn. */
+    loop->time_skew += (due - now + 999999) / 1000000 * 1000000;
     tide__timers_rearm(loop);
   }
 }
