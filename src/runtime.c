@@ -168,9 +168,6 @@ int tide__runtime_create(lua_State *L, uv_loop_t *uv, int owned,
   tide__future_init(&rt->done_future, &rt->loop);
   rt->done_future.state = TIDE__DONE;
 
-  /* The pending table: coroutine -> task, the pin of every pending task. */
-  lua_newtable(L);
-  rt->pending_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_newtable(L);
   rt->copool_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_newtable(L);
@@ -207,8 +204,8 @@ void tide__runtime_cancel_all(tide_runtime_t *rt) {
   }
 }
 
-/* Drops pending tasks without running them: the pending table lets go of
- * them and the loop forgets their wake-ups. */
+/* Drops pending tasks without running them: their pins are released and
+ * the loop forgets their wake-ups. */
 static void runtime_drop_all(tide_runtime_t *rt) {
   while (!tide__link_empty(&rt->tasks)) {
     tide__task_t *t = TIDE__CONTAINER_OF(rt->tasks.next, tide__task_t, link);
@@ -216,6 +213,8 @@ static void runtime_drop_all(tide_runtime_t *rt) {
     if (t->waiting != NULL) tide__future_unwait(&t->waiter);
     t->waiting = NULL;
     tide__timer_stop(&rt->loop, &t->timer);
+    luaL_unref(rt->L, LUA_REGISTRYINDEX, t->ref); /* the pin's release */
+    t->ref = LUA_NOREF;
     rt->ntasks--;
   }
 }
@@ -271,7 +270,6 @@ int tide_runtime_close(tide_runtime_t *rt) {
     lua_pop(L, 1);
     lua_pushnil(L);
     lua_rawsetp(L, LUA_REGISTRYINDEX, runtime_key);
-    luaL_unref(L, LUA_REGISTRYINDEX, rt->pending_ref);
     luaL_unref(L, LUA_REGISTRYINDEX, rt->failed_ref);
     luaL_unref(L, LUA_REGISTRYINDEX, rt->copool_ref);
     luaL_unref(L, LUA_REGISTRYINDEX, rt->errh_ref);
@@ -281,7 +279,7 @@ int tide_runtime_close(tide_runtime_t *rt) {
     if (box != NULL) box->rt = NULL;
     lua_pop(L, 1);
   }
-  rt->pending_ref = rt->failed_ref = rt->errh_ref = LUA_NOREF;
+  rt->failed_ref = rt->errh_ref = LUA_NOREF;
   rt->copool_ref = LUA_NOREF;
   rt->copool_n = 0;
   if (rt->owns_L) {

@@ -8,9 +8,9 @@
  * a traceback taken before the stack unwinds; both move into the task's
  * user values, and the coroutine is recycled for a later task.
  *
- * Lifetime: a pending task is pinned in the runtime's pending table
- * (coroutine -> task); finishing unpins it, and from then on it lives as
- * long as Lua references it. */
+ * Lifetime: a pending task is pinned by a registry reference; finishing
+ * unpins it, and from then on it lives as long as Lua references it. Its
+ * coroutine is taken at its first step and given back when it finishes. */
 #include <string.h>
 
 #include "tide_lua.h"
@@ -25,17 +25,9 @@ static int task_cancel_hook(tide__future_t *f);
 static lua_State *task_take_coroutine(lua_State *L, tide_runtime_t *rt);
 void tide__runtime_pushbox(lua_State *L);
 
-/* Pushes the pending table. */
-static void task_pushpending(lua_State *L, tide_runtime_t *rt) {
-  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->pending_ref);
-}
-
+/* Pushes a pending task's userdata (through its pin), nil for others. */
 void tide__task_push(lua_State *L, tide__task_t *t) {
-  task_pushpending(L, t->rt);
-  lua_pushthread(t->co);
-  lua_xmove(t->co, L, 1);
-  lua_rawget(L, -2);
-  lua_remove(L, -2);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, t->ref);
 }
 
 /* Remembers where the task was spawned: the calling Lua function (kept in
@@ -154,7 +146,7 @@ static int task_body_k(lua_State *L, int status, lua_KContext ctx) {
   return lua_gettop(L);
 }
 
-static int task_body(lua_State *L) {
+int tide__task_body(lua_State *L) {
   lua_pushcfunction(L, task_msgh);
   lua_insert(L, 1);
   return task_body_k(L,
@@ -167,7 +159,6 @@ static int task_body(lua_State *L) {
  * L's stack (popping them all) and pushes it. The first step is queued. */
 tide__task_t *tide__task_new(lua_State *L, tide_runtime_t *rt, int nargs) {
   tide__task_t *t;
-  lua_State *co;
   luaL_checkstack(L, 4, NULL);
   t = lua_newuserdatauv(L, sizeof(*t), TIDE__TASK_NUV);
   memset(t, 0, sizeof(*t));
@@ -186,20 +177,22 @@ tide__task_t *tide__task_new(lua_State *L, tide_runtime_t *rt, int nargs) {
   tide__future_init(&t->sleep, &rt->loop);
   luaL_setmetatable(L, TIDE__MT_TASK);
   task_record_spawner(L, t);
-  co = task_take_coroutine(L, rt);
-  t->co = co;
+  /* Keep the function and its arguments until the first step: the
+   * coroutine is only taken then, so a task that has not started costs no
+   * coroutine, and one that finished hands its coroutine to the next. */
+  lua_insert(L, -(nargs + 2)); /* [task, fn, args...] */
+  if (nargs > 0) {
+    int i, tbl;
+    lua_createtable(L, nargs + 1, 0);
+    lua_insert(L, -(nargs + 2));
+    tbl = lua_gettop(L) - nargs - 1;
+    for (i = nargs + 1; i >= 1; i--) lua_rawseti(L, tbl, i);
+  }
   lua_setiuservalue(L, -2, TIDE__UV_VALUES);
-  lua_pushcfunction(co, task_body);
-  /* Move the function and its arguments onto the coroutine. */
-  lua_insert(L, -(nargs + 2));
-  lua_xmove(L, co, nargs + 1);
-  /* Pin: pending[co] = task. */
-  task_pushpending(L, rt);
-  lua_pushthread(co);
-  lua_xmove(co, L, 1);
-  lua_pushvalue(L, -3);
-  lua_rawset(L, -3);
-  lua_pop(L, 1);
+  t->nargs = nargs;
+  /* Pin while pending; released in task_finish. */
+  lua_pushvalue(L, -1);
+  t->ref = luaL_ref(L, LUA_REGISTRYINDEX);
   tide__link_insert_tail(&rt->tasks, &t->link);
   rt->ntasks++;
   task_schedule(t);
@@ -297,14 +290,9 @@ static void task_finish(lua_State *L, tide__task_t *t, int state, int nres) {
     lua_rawsetp(L, -2, t);
     lua_pop(L, 1);
   }
-  /* Unpin: pending[co] = nil. */
-  task_pushpending(L, rt);
-  lua_pushthread(t->co);
-  lua_xmove(t->co, L, 1);
-  lua_pushnil(L);
-  lua_rawset(L, -3);
-  lua_pop(L, 1);
-  task_release_coroutine(L, t);
+  luaL_unref(L, LUA_REGISTRYINDEX, t->ref); /* the pin's release */
+  t->ref = LUA_NOREF;
+  if (t->co != NULL) task_release_coroutine(L, t);
   lua_settop(L, tidx - 1);
   tide__future_complete(&t->aw.fut, state);
 }
@@ -361,6 +349,33 @@ static void task_fail(lua_State *L, tide__task_t *t) {
   task_finish(L, t, cancelled ? TIDE__CANCELLED : TIDE__FAILED, 0);
 }
 
+/* Gives a task that is about to start its coroutine: the task body, then
+ * the function and arguments kept since spawn, on a coroutine from the
+ * pool (or a new one). The coroutine is anchored in the task's user value,
+ * where the function was. */
+static lua_State *task_start(lua_State *L, tide__task_t *t) {
+  int top = lua_gettop(L), n = t->nargs + 1;
+  lua_State *co;
+  luaL_checkstack(L, n + 4, "too many arguments");
+  co = task_take_coroutine(L, t->rt);      /* L: co */
+  if (!lua_checkstack(co, n + 2)) luaL_error(L, "tide: stack overflow");
+  tide__task_push(L, t);                   /* co, task */
+  lua_getiuservalue(L, -1, TIDE__UV_VALUES); /* co, task, fn | {fn, args} */
+  lua_pushvalue(L, -3);
+  lua_setiuservalue(L, -3, TIDE__UV_VALUES);
+  lua_pushcfunction(co, tide__task_body);
+  if (t->nargs > 0) {
+    int i, tbl = lua_gettop(L);
+    for (i = 1; i <= n; i++) lua_rawgeti(L, tbl, i);
+    lua_xmove(L, co, n);
+  } else {
+    lua_xmove(L, co, 1);
+  }
+  lua_settop(L, top);
+  t->co = co;
+  return co;
+}
+
 /* One step: resume the coroutine and act on how it stopped. Runs inside
  * the loop's protected batch (tide__runtime_pcall around the drain). */
 static void task_step(tide__task_t *t) {
@@ -375,7 +390,6 @@ static void task_step(tide__task_t *t) {
     t->started = 1;
     if (t->must_cancel) {
       /* Cancelled before it ever ran: the body never starts. */
-      lua_settop(co, 0);
       tide__task_push(L, t);
       tide__lua_pusherror(L, "cancelled", "tide: task cancelled before it "
                                           "started");
@@ -383,7 +397,8 @@ static void task_step(tide__task_t *t) {
       task_finish(L, t, TIDE__CANCELLED, 0);
       return;
     }
-    nargs = lua_gettop(co) - 1;
+    co = task_start(L, t);
+    nargs = t->nargs + 1;
   } else {
     if (!lua_checkstack(co, 1)) luaL_error(L, "tide: stack overflow");
     lua_pushlightuserdata(co, t->must_cancel ? tide__token_cancel

@@ -56,7 +56,6 @@ struct tide_runtime_s {
   tide__link_t failed;       /* failed tasks whose error nobody has seen */
   tide__link_t resources;    /* tide__resource_t still open */
   int ntasks;                /* length of tasks */
-  int pending_ref;           /* registry: table coroutine -> pending task */
   int copool_ref;            /* registry: array of coroutines to reuse */
   int copool_n;              /* its length */
   uint64_t next_task_id;     /* the id the next task gets */
@@ -109,6 +108,10 @@ struct tide__task_s {
                                 failed and unobserved */
   int nres;                  /* done: how many results (UV 1: the value, or
                                 a table of them) */
+  int nargs;                 /* before the first step: how many arguments
+                                (UV 1: the function, or {fn, args...}) */
+  int ref;                   /* registry: pins the task while it is pending
+                                (owner: the task; released by task_finish) */
   uint64_t id;               /* 1, 2, ...: names the task in reports */
   uint64_t parent_id;        /* the task that spawned it, 0 if none */
   int spawn_line;            /* line of the spawn call, or -1 */
@@ -140,6 +143,9 @@ void tide__runtime_report(tide_runtime_t *rt, lua_State *L, int task_idx);
 
 /* task.c */
 tide__task_t *tide__task_new(lua_State *L, tide_runtime_t *rt, int nargs);
+/* The C function at the bottom of every task's coroutine (it runs the
+ * task's function under a yieldable pcall). */
+int tide__task_body(lua_State *L);
 tide__task_t *tide__task_check(lua_State *L, int idx);
 void tide__task_cancel(tide__task_t *t, lua_State *L, int msg_idx);
 int tide__task_results(lua_State *L, int idx);
@@ -148,7 +154,7 @@ void tide__task_push_traceback(lua_State *L, int idx);
 void tide__task_report_unobserved(tide_runtime_t *rt);
 void tide__task_report_failed(lua_State *L, tide__task_t *t, int idx);
 void tide__task_mark_observed(tide__task_t *t);
-/* Pushes the task userdata (from the pending table) or nil. */
+/* Pushes a pending task's userdata (through its pin), or nil. */
 void tide__task_push(lua_State *L, tide__task_t *t);
 /* Pushes the info table of the task at idx, made if needed. */
 void tide__task_pushinfo(lua_State *L, int idx);
