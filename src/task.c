@@ -30,10 +30,7 @@ void tide__task_push(lua_State *L, tide__task_t *t) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, t->ref);
 }
 
-/* Remembers where the task was spawned: the calling Lua function (kept in
- * a user value; its source is looked up only when a report needs it) and
- * the current line, skipping C functions and tide's own Lua files. The task
- * userdata is at the top of L. */
+/* Is src (a chunk name) one of tide's own Lua files (".../tide/x.lua")? */
 static int task_is_tide_source(const char *src) {
   size_t n = strlen(src);
   const char *slash;
@@ -43,6 +40,10 @@ static int task_is_tide_source(const char *src) {
          strncmp(slash - 5, "/tide", 5) == 0;
 }
 
+/* Remembers where the task was spawned: the calling Lua function (kept in
+ * a user value; its source is looked up only when a report needs it) and
+ * the current line, skipping C functions and tide's own Lua files. The task
+ * userdata is at the top of L. */
 static void task_record_spawner(lua_State *L, tide__task_t *t) {
   lua_Debug ar;
   int level;
