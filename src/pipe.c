@@ -11,16 +11,10 @@
 int tide__pipe_connect(tide_runtime_t *rt, const char *path,
                        uint64_t timeout_ns, tide__connect_t **out) {
   int err;
-  tide__stream_t *s = tide__stream_new(rt, TIDE__PIPE, -1, &err);
-  tide__connect_t *c;
-  if (s == NULL) return err;
-  c = tide__connect_new(s, timeout_ns);
-  if (c == NULL) {
-    tide__stream_close(s);
-    return TIDE_ENOMEM;
-  }
+  tide__connect_t *c = tide__connect_new(rt, TIDE__PIPE, timeout_ns, &err);
+  if (c == NULL) return err;
   /* uv_pipe_connect reports every failure through the callback. */
-  uv_pipe_connect(&s->creq, &s->u.pipe, path, tide__connect_on_connect);
+  uv_pipe_connect(&c->s->creq, &c->s->u.pipe, path, tide__connect_on_connect);
   *out = c;
   return 0;
 }

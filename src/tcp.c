@@ -79,11 +79,20 @@ static int connect_on_cancel(tide__future_t *f) {
   return 0;
 }
 
-/* Makes the attempt object for s, whose connect request the caller issues
- * next with creq.data = the result (refs: callback + continuation). */
-tide__connect_t *tide__connect_new(tide__stream_t *s, uint64_t timeout_ns) {
-  tide__connect_t *c = calloc(1, sizeof(*c));
-  if (c == NULL) return NULL;
+/* Makes a stream of kind and the attempt object for it; the caller issues
+ * the connect request next, with creq.data = the attempt (refs: callback +
+ * continuation). Returns NULL with *err set on failure. */
+tide__connect_t *tide__connect_new(tide_runtime_t *rt, int kind,
+                                   uint64_t timeout_ns, int *err) {
+  tide__stream_t *s = tide__stream_new(rt, kind, -1, err);
+  tide__connect_t *c;
+  if (s == NULL) return NULL;
+  c = calloc(1, sizeof(*c));
+  if (c == NULL) {
+    tide__stream_close(s);
+    *err = TIDE_ENOMEM;
+    return NULL;
+  }
   tide__future_init(&c->fut, s->loop);
   c->fut.cancel = connect_on_cancel;
   c->s = s;
@@ -103,15 +112,10 @@ void tide__connect_release(tide__connect_t *c) {
 int tide__tcp_connect(tide_runtime_t *rt, const struct sockaddr *sa,
                       uint64_t timeout_ns, tide__connect_t **out) {
   int err;
-  tide__stream_t *s = tide__stream_new(rt, TIDE__TCP, -1, &err);
-  tide__connect_t *c;
-  if (s == NULL) return err;
-  c = tide__connect_new(s, timeout_ns);
-  if (c == NULL) {
-    tide__stream_close(s);
-    return TIDE_ENOMEM;
-  }
-  err = uv_tcp_connect(&s->creq, &s->u.tcp, sa, tide__connect_on_connect);
+  tide__connect_t *c = tide__connect_new(rt, TIDE__TCP, timeout_ns, &err);
+  if (c == NULL) return err;
+  err = uv_tcp_connect(&c->s->creq, &c->s->u.tcp, sa,
+                       tide__connect_on_connect);
   if (err != 0) {
     c->refs = 1; /* no callback will come */
     connect_end(c, err);

@@ -136,7 +136,9 @@ typedef struct {
   int refs;
 } tide__connect_t;
 
-tide__connect_t *tide__connect_new(tide__stream_t *s, uint64_t timeout_ns);
+/* A stream of kind and its connect attempt (see tcp.c); NULL, *err. */
+tide__connect_t *tide__connect_new(tide_runtime_t *rt, int kind,
+                                   uint64_t timeout_ns, int *err);
 /* The continuation is done with it (frees it at the last reference). */
 void tide__connect_release(tide__connect_t *c);
 /* The libuv connect callback, shared by TCP and pipes. */
