@@ -157,6 +157,18 @@ describe("tide.run", function()
     H.assert_clean()
   end)
 
+  it("drops the callbacks of the run that are not due yet", function()
+    local ran = false
+    local h
+    tide.run(function()
+      h = tide.call_later(100, function() ran = true end)
+    end)
+    H.assert_clean()
+    assert.is_false(h:cancel()) -- already cancelled by the end of the run
+    tide.run(function() tide.sleep(0.001) end)
+    assert.is_false(ran)
+  end)
+
   it("detects a deadlock instead of hanging", function()
     local ok, err = pcall(tide.run, function() tide.future():await() end)
     assert.is_false(ok)

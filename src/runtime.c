@@ -219,13 +219,13 @@ static void runtime_drop_all(tide_runtime_t *rt) {
   }
 }
 
-int tide__runtime_close_lingering(tide_runtime_t *rt) {
+int tide__runtime_close_run_scoped(tide_runtime_t *rt) {
   tide__link_t *l = rt->resources.next;
   int n = 0;
   while (l != &rt->resources) {
     tide__resource_t *res = TIDE__CONTAINER_OF(l, tide__resource_t, link);
     l = l->next; /* close unlinks res */
-    if (res->lingering) {
+    if (res->run_scoped) {
       res->close(res);
       n++;
     }

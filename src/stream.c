@@ -392,7 +392,7 @@ void tide__stream_close_flush(tide__stream_t *s) {
     s->reading = 0;
   }
   s->lingering = 1;
-  s->res.lingering = 1;
+  s->res.run_scoped = 1;
   tide__timer_start(s->loop, &s->wtimer,
                     tide__loop_now(s->loop) + TIDE__LINGER_NS);
 }

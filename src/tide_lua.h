@@ -40,9 +40,10 @@ typedef struct tide__resource_s tide__resource_t;
 struct tide__resource_s {
   tide__link_t link;
   void (*close)(tide__resource_t *res);
-  unsigned lingering : 1; /* closed by its user, finishing in the background
-                             (a stream flushing its last bytes): the end of
-                             tide.run closes it for good */
+  unsigned run_scoped : 1; /* ends with the tide.run that made it: a stream
+                              closed by its user but still flushing, a
+                              call_later not yet due (asyncio.run closes
+                              its loop, and all of them with it) */
 };
 
 struct tide_runtime_s {
@@ -129,9 +130,9 @@ struct tide__task_s {
 
 /* runtime.c */
 tide_runtime_t *tide__runtime_from(lua_State *L);
-/* Closes for good the resources still finishing in the background;
- * returns how many. */
-int tide__runtime_close_lingering(tide_runtime_t *rt);
+/* Closes the run-scoped resources (at the end of tide.run); returns how
+ * many. */
+int tide__runtime_close_run_scoped(tide_runtime_t *rt);
 /* The one protected path from the loop into Lua: calls fn(L) with ud as its
  * only argument under lua_pcall with a traceback; a Lua error goes to the
  * runtime's error handler and never further. Returns the pcall status. */

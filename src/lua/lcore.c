@@ -98,9 +98,10 @@ static int l_run(lua_State *L) {
   }
   tide__task_mark_observed(t);
   tide__runtime_cancel_all(rt);
-  /* Streams closed with bytes still queued flush in the background; the
-   * run is over, so they close now (as asyncio.run closes transports). */
-  if (tide__runtime_close_lingering(rt) > 0)
+  /* What belonged to this run ends with it (as asyncio.run closes its
+   * loop): streams still flushing after their close(), callbacks not yet
+   * due. */
+  if (tide__runtime_close_run_scoped(rt) > 0)
     tide__loop_run_once(&rt->loop, 1); /* their close callbacks */
   tide__task_report_unobserved(rt);
   if (deadlock)

@@ -8,6 +8,8 @@
 
 typedef struct {
   tide__timer_t timer;   /* armed while the call is due (call_later) */
+  tide__resource_t res;  /* in rt->resources until it runs or is
+                            cancelled: the end of tide.run cancels it */
   tide_runtime_t *rt;
   int ref;               /* registry: pins the handle until it has run or
                             been cancelled; owner: the handle */
@@ -33,9 +35,37 @@ static int handle_call(lua_State *L) {
   return 0;
 }
 
+/* Takes the handle off the runtime's resources (it has run or is
+ * cancelled). */
+static void handle_done(lhandle_t *h) {
+  if (!tide__link_empty(&h->res.link)) tide__link_remove(&h->res.link);
+}
+
 static void handle_run(lhandle_t *h) {
   if (h->cancelled || h->ref == LUA_NOREF) return;
+  handle_done(h);
   tide__runtime_pcall(h->rt, handle_call, h);
+}
+
+/* Cancels the call: disarms it and lets go of the function. */
+static int handle_cancel(lhandle_t *h) {
+  int pending = !h->cancelled && h->ref != LUA_NOREF;
+  h->cancelled = 1;
+  handle_done(h);
+  if (pending) {
+    tide__timer_stop(&h->rt->loop, &h->timer);
+    /* A queued call_soon entry still points at h: keep the pin until it
+     * has been taken off the queue. */
+    if (!h->queued) {
+      luaL_unref(h->rt->L, LUA_REGISTRYINDEX, h->ref);
+      h->ref = LUA_NOREF;
+    }
+  }
+  return pending;
+}
+
+static void handle_res_close(tide__resource_t *res) {
+  handle_cancel(TIDE__CONTAINER_OF(res, lhandle_t, res));
 }
 
 static void handle_on_timer(tide__timer_t *timer) {
@@ -73,6 +103,9 @@ static lhandle_t *handle_new(lua_State *L, tide_runtime_t *rt, int first) {
   lua_setiuservalue(L, -2, 1);
   lua_pushvalue(L, -1);
   h->ref = luaL_ref(L, LUA_REGISTRYINDEX); /* released when run/cancelled */
+  h->res.close = handle_res_close;
+  h->res.run_scoped = 1;
+  tide__link_insert_tail(&rt->resources, &h->res.link);
   return h;
 }
 
@@ -102,18 +135,7 @@ static int l_call_later(lua_State *L) {
 /* handle:cancel() -> true if the call had not run yet. */
 static int l_handle_cancel(lua_State *L) {
   lhandle_t *h = luaL_checkudata(L, 1, TIDE__MT_HANDLE);
-  int pending = !h->cancelled && h->ref != LUA_NOREF;
-  h->cancelled = 1;
-  if (pending) {
-    tide__timer_stop(&h->rt->loop, &h->timer);
-    /* A queued call_soon entry still points at h: keep the pin until it
-     * has been taken off the queue. */
-    if (!h->queued) {
-      luaL_unref(L, LUA_REGISTRYINDEX, h->ref);
-      h->ref = LUA_NOREF;
-    }
-  }
-  lua_pushboolean(L, pending);
+  lua_pushboolean(L, handle_cancel(h));
   return 1;
 }
 
