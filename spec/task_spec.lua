@@ -158,28 +158,8 @@ describe("tasks", function()
       end)
     end)
 
-    it("propagates to the task being awaited, which finishes first", function()
-      H.run(function()
-        local log = {}
-        local inner = tide.spawn(function()
-          local ok = pcall(tide.sleep, 10)
-          tide.sleep(0.01) -- cleanup that takes a while
-          log[#log + 1] = "inner done"
-          error(tide.error("cancelled", "inner cancelled"))
-        end)
-        local outer = tide.spawn(function()
-          local ok, err = pcall(inner.await, inner)
-          log[#log + 1] = "outer woke"
-          error(err, 0)
-        end)
-        tide.yield()
-        outer:cancel()
-        pcall(outer.await, outer)
-        assert.same({"inner done", "outer woke"}, log)
-        assert.is_true(inner:cancelled())
-        assert.is_true(outer:cancelled())
-      end)
-    end)
+    -- That it propagates to the task being awaited, which finishes its
+    -- cleanup first, is specced in cancel_spec.lua.
 
     it("of the running task itself is delivered at its next await", function()
       H.run(function()
