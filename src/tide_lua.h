@@ -170,6 +170,11 @@ void tide__lua_open_task(lua_State *L, tide_runtime_t *rt);
 void tide__lua_open_coro(lua_State *L, tide_runtime_t *rt);
 void tide__lua_open_timer(lua_State *L, tide_runtime_t *rt);
 void tide__lua_open_signal(lua_State *L, tide_runtime_t *rt);
+void tide__lua_open_opts(lua_State *L, tide_runtime_t *rt); /* lopts.c */
+/* Raises "fname: unknown option 'k' (known: ...)" if the table at idx (any
+ * other value is ignored) has a key not in known (NULL-terminated). */
+void tide__lua_check_options(lua_State *L, int idx, const char *fname,
+                             const char *const known[]);
 void tide__lua_open_net(lua_State *L, tide_runtime_t *rt); /* ltcp.c */
 tide__awaitable_t *tide__lua_toawaitable(lua_State *L, int idx);
 /* Yields the running task to wait for f, continuing in k (with ctx). Raises

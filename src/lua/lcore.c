@@ -196,6 +196,7 @@ int luaopen_tide_core(lua_State *L) {
   tide__lua_open_coro(L, rt);
   tide__lua_open_timer(L, rt);
   tide__lua_open_signal(L, rt);
+  tide__lua_open_opts(L, rt);
   tide__lua_open_net(L, rt); /* tcp, unix, pipes, udp, dns: ltcp.c */
   lua_pushvalue(L, -2);
   luaL_setfuncs(L, funcs, 1);
