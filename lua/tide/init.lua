@@ -104,5 +104,7 @@ tide.pipe = require "tide.pipe"
 tide.udp = require "tide.udp"
 tide.stdin, tide.stdout, tide.stderr =
   tide.pipe.stdin, tide.pipe.stdout, tide.pipe.stderr
+-- Files and directories: lua/tide/fs.lua.
+tide.fs = require "tide.fs"
 
 return tide
