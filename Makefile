@@ -4,6 +4,7 @@
 #   make test         C tests and busted specs
 #   make asan         the same tests under AddressSanitizer + UBSan
 #   make valgrind     the C tests and a spec subset under valgrind
+#   make helgrind     the worker pool's C test under helgrind (threads)
 #   make install PREFIX=/usr/local    (and make uninstall)
 #   make deps         install the system packages (see deps/install.sh)
 #
@@ -37,7 +38,7 @@ HDRS     = $(wildcard include/*.h src/*.h)
 TEST_SRC = $(wildcard test/test_*.c)
 TEST_BIN = $(patsubst test/%.c,$(BUILD)/test/%,$(TEST_SRC))
 
-.PHONY: all test test-c test-lua asan valgrind clean install uninstall deps \
+.PHONY: all test test-c test-lua asan valgrind helgrind clean install uninstall deps \
         examples test-install test-rock rock rock-install \
         bench bench-peers format demo
 
@@ -126,6 +127,12 @@ valgrind: all $(TEST_BIN)
 	  --errors-for-leak-kinds=definite $(BUILD)/bin/tide examples/demo.lua >/dev/null
 	valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
 	  $(BUILD)/examples/embed_host examples/embed/script.lua >/dev/null
+
+# Worker pools share queues, flags and jobs between threads: helgrind checks
+# that every access goes through the pool's mutex (test/test_work.c runs the
+# pool from C and tide.offload from Lua).
+helgrind: $(BUILD)/test/test_work
+	valgrind --tool=helgrind -q --error-exitcode=99 $(BUILD)/test/test_work
 
 demo: all
 	$(BUILD)/bin/tide examples/demo.lua

@@ -57,6 +57,9 @@ struct tide_runtime_s {
   tide__link_t failed;       /* failed tasks whose error nobody has seen */
   tide__link_t resources;    /* tide__resource_t still open */
   int ntasks;                /* length of tasks */
+  int quiet_handles;         /* handles of tide's own made on demand (the
+                                worker pools' wake-ups): tide.stats() leaves
+                                them out */
   int copool_ref;            /* registry: array of coroutines to reuse */
   int copool_n;              /* its length */
   uint64_t next_task_id;     /* the id the next task gets */
@@ -177,6 +180,7 @@ void tide__lua_check_options(lua_State *L, int idx, const char *fname,
                              const char *const known[]);
 void tide__lua_open_net(lua_State *L, tide_runtime_t *rt); /* ltcp.c */
 void tide__lua_open_fs(lua_State *L, tide_runtime_t *rt);  /* lfs.c */
+void tide__lua_open_work(lua_State *L, tide_runtime_t *rt); /* lwork.c */
 tide__awaitable_t *tide__lua_toawaitable(lua_State *L, int idx);
 /* Yields the running task to wait for f, continuing in k (with ctx). Raises
  * "await outside a task" from the main thread; raises the pending

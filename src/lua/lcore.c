@@ -143,9 +143,11 @@ static int l_stats(lua_State *L) {
   lua_pushinteger(L, (lua_Integer)rt->loop.heap_len);
   lua_setfield(L, -2, "timers");
   /* Less the runtime's own: the loop's check, idle and timer handles, the
-   * virtual clock's prepare handle, the embedding hub's async handle. */
+   * virtual clock's prepare handle, the embedding hub's async handle, the
+   * worker pools' async handles (quiet_handles). */
   lua_pushinteger(L, rt->loop.handles - 3 - (rt->loop.prepare != NULL) -
-                         (rt->hub != NULL && rt->hub->async != NULL));
+                         (rt->hub != NULL && rt->hub->async != NULL) -
+                         rt->quiet_handles);
   lua_setfield(L, -2, "handles");
   return 1;
 }
@@ -199,6 +201,7 @@ int luaopen_tide_core(lua_State *L) {
   tide__lua_open_opts(L, rt);
   tide__lua_open_net(L, rt); /* tcp, unix, pipes, udp, dns: ltcp.c */
   tide__lua_open_fs(L, rt);  /* files, directories, watchers: lfs.c */
+  tide__lua_open_work(L, rt); /* tide.offload, worker pools: lwork.c */
   lua_pushvalue(L, -2);
   luaL_setfuncs(L, funcs, 1);
   lua_pushliteral(L, TIDE_VERSION_STRING);
