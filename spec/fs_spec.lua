@@ -162,6 +162,27 @@ describe("tide.fs", function()
       end)
     end)
 
+    it("copyfile: large files, modes, itself, a shrinking source", function()
+      in_tmp(function(dir)
+        local big = ("0123456789"):rep(300000)
+        assert(fs.writefile(dir .. "/big", big, {mode = "640"}))
+        assert.is_true(fs.copyfile(dir .. "/big", dir .. "/copy"))
+        assert.equal(big, fs.readfile(dir .. "/copy"))
+        assert.equal(tonumber("640", 8), fs.stat(dir .. "/copy").mode)
+        assert.is_true(fs.copyfile(dir .. "/big", dir .. "/big"))
+        assert.equal(big, fs.readfile(dir .. "/big"))
+        local _, _, name = fs.copyfile(dir, dir .. "/d")
+        assert.equal("EISDIR", name)
+        -- A source cut short while it is copied: the copy ends, shorter.
+        for _ = 1, 20 do
+          local t = tide.spawn(fs.writefile, dir .. "/big", "short")
+          assert(fs.copyfile(dir .. "/big", dir .. "/copy"))
+          assert(t:await())
+          assert(fs.writefile(dir .. "/big", big))
+        end
+      end)
+    end)
+
     it("mkdir (with parents), rmdir (recursive), mkdtemp", function()
       in_tmp(function(dir)
         assert.is_true(fs.mkdir(dir .. "/a"))

@@ -272,6 +272,69 @@ static int fs_do_scandir(tide__fs_t *r) {
   return err < 0 ? err : 0;
 }
 
+/* Copies a file's bytes and permission bits, with copy_file_range where
+ * the file systems allow (no trip through user space), read and write
+ * otherwise. Copies until the source ends rather than for the size stat
+ * gave: a source that shrinks meanwhile must not make the copy spin. A file
+ * copied onto itself is left alone. */
+static int fs_do_copyfile(tide__fs_t *r) {
+  struct stat st, dst_st;
+  int in, out, err = 0, fallback = 0;
+  char *buf = NULL;
+  do in = open(r->path, O_RDONLY | O_CLOEXEC);
+  while (in < 0 && errno == EINTR);
+  if (in < 0) return fs_errno();
+  if (fstat(in, &st) != 0 || S_ISDIR(st.st_mode)) {
+    err = S_ISDIR(st.st_mode) ? UV_EISDIR : fs_errno();
+    close(in);
+    return err;
+  }
+  do out = open(r->path2, O_WRONLY | O_CREAT | O_CLOEXEC |
+                              ((r->flags & TIDE__FS_EXCL) ? O_EXCL : 0),
+                st.st_mode & 07777);
+  while (out < 0 && errno == EINTR);
+  if (out < 0) {
+    err = fs_errno();
+    close(in);
+    return err;
+  }
+  if (fstat(out, &dst_st) == 0 && dst_st.st_dev == st.st_dev &&
+      dst_st.st_ino == st.st_ino)
+    goto done;
+  if (ftruncate(out, 0) != 0 || fchmod(out, st.st_mode & 07777) != 0) {
+    err = fs_errno();
+    goto done;
+  }
+  for (;;) {
+    ssize_t n;
+    if (!fallback) {
+      n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0);
+      if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL ||
+                    errno == EOPNOTSUPP || errno == EPERM)) {
+        fallback = 1;
+        continue;
+      }
+    } else {
+      if (buf == NULL && (buf = malloc(64 * 1024)) == NULL) {
+        err = UV_ENOMEM;
+        break;
+      }
+      n = read(in, buf, 64 * 1024);
+      if (n > 0 && (err = fs_write_all(out, buf, (size_t)n, -1)) != 0) break;
+    }
+    if (n == 0) break;
+    if (n < 0 && errno != EINTR) {
+      err = fs_errno();
+      break;
+    }
+  }
+  free(buf);
+done:
+  close(in);
+  if (close(out) != 0 && err == 0 && errno != EINTR) err = fs_errno();
+  return err;
+}
+
 /* One stat through libuv (statx where the kernel has it: birth times). */
 static int fs_do_stat(tide__fs_t *r) {
   uv_fs_t req;
@@ -286,7 +349,6 @@ int tide__file_work(tide__fs_t *r); /* file.c */
 
 static void fs_work(uv_work_t *w) {
   tide__fs_t *r = TIDE__CONTAINER_OF(w, tide__fs_t, work);
-  uv_fs_t req;
   int err = 0;
   switch (r->op) {
   case TIDE__FS_STAT:
@@ -318,13 +380,7 @@ static void fs_work(uv_work_t *w) {
     if (mkdtemp(r->data) == NULL) err = fs_errno();
     else r->result = (int64_t)strlen(r->data);
     break;
-  case TIDE__FS_COPYFILE:
-    /* libuv's copy tries copy_file_range and sendfile before read/write. */
-    err = uv_fs_copyfile(NULL, &req, r->path, r->path2,
-                         (r->flags & TIDE__FS_EXCL) ? UV_FS_COPYFILE_EXCL : 0,
-                         NULL);
-    uv_fs_req_cleanup(&req);
-    break;
+  case TIDE__FS_COPYFILE: err = fs_do_copyfile(r); break;
   case TIDE__FS_SCANDIR: err = fs_do_scandir(r); break;
   case TIDE__FS_READFILE: err = fs_do_readfile(r); break;
   case TIDE__FS_WRITEFILE: err = fs_do_writefile(r); break;

@@ -187,6 +187,10 @@ void tide__file_consume(tide__file_t *f, size_t n);
 /* Forgets the read-ahead (before a write or a seek). */
 void tide__file_drop_buffer(tide__file_t *f);
 
+/* lfile.c: the descriptor of the open tide.file at idx, -1 if the value
+ * is not a file (raises if it is a closed one). */
+int tide__lua_file_fd(lua_State *L, int idx);
+
 /* ---------------------------------------------------------------- watch */
 
 #define TIDE__WATCH_MAX 1024 /* events queued for a reader, at most */

@@ -172,4 +172,14 @@ int tide__future_cancel(tide__future_t *f);
  * stream's read waiter). Waiters must already be gone. */
 void tide__future_reset(tide__future_t *f);
 
+/* ---------------------------------------------------------------- signals */
+
+/* signal.c: the signal of a name ("SIGTERM"), or 0; *watchable (may be
+ * NULL) says whether a watcher may wait for it. */
+int tide__signal_number(const char *name, int *watchable);
+/* The name of a signal number, or NULL. */
+const char *tide__signal_name(int num);
+/* The i-th known signal's name (NULL past the end), for listings. */
+const char *tide__signal_list(int i, int *watchable);
+
 #endif

@@ -181,6 +181,7 @@ void tide__lua_check_options(lua_State *L, int idx, const char *fname,
 void tide__lua_open_net(lua_State *L, tide_runtime_t *rt); /* ltcp.c */
 void tide__lua_open_fs(lua_State *L, tide_runtime_t *rt);  /* lfs.c */
 void tide__lua_open_work(lua_State *L, tide_runtime_t *rt); /* lwork.c */
+void tide__lua_open_process(lua_State *L, tide_runtime_t *rt); /* lprocess.c */
 tide__awaitable_t *tide__lua_toawaitable(lua_State *L, int idx);
 /* Yields the running task to wait for f, continuing in k (with ctx). Raises
  * "await outside a task" from the main thread; raises the pending

@@ -81,6 +81,12 @@ struct tide__stream_s {
   unsigned closing : 1;     /* uv_close has been called */
   unsigned woke : 1;        /* the close woke a waiting task */
   unsigned lingering : 1;   /* closed by its user, flushing queued bytes */
+  /* Told once that the read side is over: the end of the stream or a read
+   * error (rerr says which) has arrived, or the stream is closing. A child
+   * process's output pipe tells its process this way that it is drained.
+   * NULL: nobody listens. */
+  void (*on_rend)(tide__stream_t *s, void *data);
+  void *rend_data;
 };
 
 /* How long a closed stream may take to flush the bytes still queued. */
@@ -253,6 +259,9 @@ int tide__addr_name(const struct sockaddr *sa, char *buf, size_t len);
 #define TIDE__MT_STREAM "tide.stream"
 #define TIDE__MT_SERVER "tide.server"
 void tide__lua_pushstream(lua_State *L, tide__stream_t *s);
+/* The C stream of the stream object at idx: NULL if it is closed; raises
+ * if the value is not a stream. */
+tide__stream_t *tide__lua_checkstream(lua_State *L, int idx);
 /* Applies the stream options of the table at idx (0: none). */
 void tide__lua_stream_options(lua_State *L, int idx, tide__stream_t *s);
 /* Pushes nil, "NAME: message", "NAME"; returns 3. msg NULL: strerror. */

@@ -202,6 +202,7 @@ int luaopen_tide_core(lua_State *L) {
   tide__lua_open_net(L, rt); /* tcp, unix, pipes, udp, dns: ltcp.c */
   tide__lua_open_fs(L, rt);  /* files, directories, watchers: lfs.c */
   tide__lua_open_work(L, rt); /* tide.offload, worker pools: lwork.c */
+  tide__lua_open_process(L, rt); /* child processes: lprocess.c */
   lua_pushvalue(L, -2);
   luaL_setfuncs(L, funcs, 1);
   lua_pushliteral(L, TIDE_VERSION_STRING);

@@ -76,6 +76,13 @@ static void file_take_token(lua_State *L, tide__fs_t *r) {
   lua_pop(L, 1);
 }
 
+int tide__lua_file_fd(lua_State *L, int idx) {
+  lfile_t *box = luaL_testudata(L, idx, TIDE__MT_FILE);
+  if (box == NULL) return -1;
+  if (box->f == NULL || box->f->fd < 0) luaL_error(L, "tide: file is closed");
+  return box->f->fd;
+}
+
 /* ------------------------------------------------------------ open */
 
 /* Parses an io.open mode ("r", "w", "a", "r+", "w+", "a+", "x"/"wx" for
