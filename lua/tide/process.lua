@@ -8,6 +8,8 @@
 --   local r = tide.process.run{"ls", "-l", cwd = "/tmp"}
 --   print(r.code, r.stdout, r.stderr)
 --
+--   tide.process.kill(pid, "SIGHUP"); tide.process.pid (ours)
+--
 -- spawn{prog, args... [, options]} -> process | nil, err, name. Options:
 --   stdin, stdout, stderr: "inherit" (default), "null", "pipe" (p.stdin,
 --     p.stdout, p.stderr are then streams), a stream, a tide.fs file, or a
@@ -175,7 +177,14 @@ function M.run(spec)
   return result
 end
 
--- tide.process.signals: {SIGTERM = 15, ...}, every signal name tide knows.
-M.signals = P.signals()
+-- tide.process.signals: {SIGTERM = 15, ...}, every signal name tide knows;
+-- tide.process.watchable: {SIGTERM = true, ...}, those tide.signal and
+-- tide.on_signal accept.
+M.signals, M.watchable = P.signals()
+
+-- tide.process.kill(pid [, sig]) -> true | nil, err, name: a signal
+-- (default "SIGTERM") to any process. tide.process.pid: ours.
+M.kill = P.kill
+M.pid = P.pid
 
 return M

@@ -400,6 +400,18 @@ static int l_proc_tostring(lua_State *L) {
   return 1;
 }
 
+/* _proc.kill(pid, sig) -> true | nil, err, name: sends a signal to any
+ * process (uv_kill). */
+static int l_kill_pid(lua_State *L) {
+  lua_Integer pid = luaL_checkinteger(L, 1);
+  int sig = proc_signal_arg(L, 2, SIGTERM), err;
+  luaL_argcheck(L, pid > 0 && pid <= 0x7fffffff, 1, "pid out of range");
+  err = uv_kill((int)pid, sig);
+  if (err != 0) return tide__lua_fail(L, err, NULL);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 /* _proc.signals() -> {name = number, ...} of every signal tide knows, and
  * {name = true} of those a watcher can wait for. */
 static int l_signals(lua_State *L) {
@@ -428,6 +440,7 @@ static const luaL_Reg proc_methods[] = {
 
 static const luaL_Reg funcs[] = {
     {"spawn", l_spawn},
+    {"kill", l_kill_pid},
     {"signals", l_signals},
     {NULL, NULL}};
 
@@ -456,6 +469,8 @@ void tide__lua_open_process(lua_State *L, tide_runtime_t *rt) {
   lua_newtable(L);
   lua_pushvalue(L, -2);
   luaL_setfuncs(L, funcs, 1);
+  lua_pushinteger(L, uv_os_getpid());
+  lua_setfield(L, -2, "pid");
   lua_setfield(L, -3, "_proc");
   lua_pop(L, 1);
 }
