@@ -19,8 +19,15 @@ local W = { -- metric shown first is the one ratios and the chart use
   sleepers = {title = "sleepers: 100,000 tasks sleeping random 0-1 s",
     cols = {{"bytes_per_task", "bytes/sleeping task", "%.0f"},
       {"overshoot_ms_mean", "mean overshoot ms", "%.2f"}, {"overshoot_ms_max", "max overshoot ms", "%.1f"}}},
+  procs = {title = "procs: spawn /bin/true and wait for it, 2,000 one at a time, then 2,000 with 64 at once",
+    cols = {{"seq_us", "µs/child, one at a time", "%.0f"}, {"par_us", "µs/child, 64 at once", "%.0f"}}},
+  readfile = {title = "readfile: read a whole 4 KiB file, 10,000 one at a time, then 10,000 with 64 in flight",
+    cols = {{"seq_us", "µs/read, one at a time", "%.1f"}, {"par_us", "µs/read, 64 in flight", "%.1f"}}},
+  offload = {title = "offload: round trip of a trivial job to a thread, 20,000 one after the other; " ..
+    "speedup of 2 threads over 1 on 4 CPU-bound Lua jobs (all CPUs)",
+    cols = {{"rt_us", "µs/round trip", "%.1f"}, {"speedup", "speedup, 2 threads / 1", "%.2f"}}},
 }
-local ORDER = {"echo", "http", "spawn", "pingpong", "sleepers"}
+local ORDER = {"echo", "http", "spawn", "pingpong", "sleepers", "procs", "readfile", "offload"}
 
 -- data[w][runtime][key] = {values...}; runtime order as first seen, c first
 local data, rorder = {}, {}
@@ -67,6 +74,7 @@ local function sh(cmd)
 end
 
 local med = {} -- med[w][rt] = median of the first metric
+local medk = {} -- medk[w][rt][key] = median of every metric
 local tables = {}
 for _, w in ipairs(ORDER) do
   if data[w] then
@@ -87,6 +95,9 @@ for _, w in ipairs(ORDER) do
           local m, lo, hi, n = stats(vals)
           nrounds = math.max(nrounds, n)
           if ci == 1 then med[w][rt] = m end
+          medk[w] = medk[w] or {}
+          medk[w][rt] = medk[w][rt] or {}
+          medk[w][rt][c[1]] = m
           cells[#cells + 1] = (c[3] .. " (" .. c[3] .. "-" .. c[3] .. ")"):format(m, lo, hi)
         else
           cells[#cells + 1] = "-"
@@ -151,6 +162,46 @@ if med.sleepers and med.sleepers.tide and med.sleepers.go then
   end
   target("bytes per sleeping task below Go's and asyncio's", ok,
     ("tide %.0f B vs %s"):format(med.sleepers.tide, table.concat(parts, ", ")))
+end
+
+-- Targets of issue 11 (files, processes, threads), on both columns where
+-- a workload has two.
+local function mk(w, rt, key) return medk[w] and medk[w][rt] and medk[w][rt][key] end
+for _, key in ipairs({"seq_us", "par_us"}) do
+  local t, c = mk("procs", "tide", key), mk("procs", "c", key)
+  if t and c then
+    target(("procs %s <= 1.2x C"):format(key), t <= 1.2 * c, ("%.2fx (%.0f vs %.0f µs)"):format(t / c, t, c))
+    local slower = {}
+    for _, p in ipairs({"asyncio", "node"}) do
+      local v = mk("procs", p, key)
+      if v and v <= t then slower[#slower + 1] = ("%s %.0f"):format(p, v) end
+    end
+    if mk("procs", "asyncio", key) or mk("procs", "node", key) then
+      target(("procs %s ahead of asyncio and Node"):format(key), #slower == 0,
+        ("tide %.0f µs%s"):format(t, #slower > 0 and "; faster: " .. table.concat(slower, ", ") or ""))
+    end
+  end
+  t = mk("readfile", "tide", key)
+  if t and (mk("readfile", "node", key) or mk("readfile", "luv", key)) then
+    local slower = {}
+    for _, p in ipairs({"node", "luv"}) do
+      local v = mk("readfile", p, key)
+      if v and v <= t then slower[#slower + 1] = ("%s %.1f"):format(p, v) end
+    end
+    target(("readfile %s ahead of Node and luv"):format(key), #slower == 0,
+      ("tide %.1f µs%s"):format(t, #slower > 0 and "; faster: " .. table.concat(slower, ", ") or ""))
+  end
+end
+do
+  local t, l = mk("offload", "tide", "rt_us"), mk("offload", "luv", "rt_us")
+  if t and l then
+    target("offload round trip ahead of luv's queue_work", t < l, ("tide %.1f µs vs luv %.1f µs"):format(t, l))
+  end
+  local sp = mk("offload", "tide", "speedup")
+  if sp then
+    targets[#targets + 1] = ("- offload speedup of 2 threads over 1 (CPU-bound Lua jobs): tide %.2fx%s"):format(sp,
+      mk("offload", "luv", "speedup") and (", luv %.2fx"):format(mk("offload", "luv", "speedup")) or "")
+  end
 end
 
 -- The chart: ratio to the C floor per workload (log scale).
@@ -227,7 +278,7 @@ for _, v in ipairs(versions) do
 end
 out[#out + 1] = ""
 if #targets > 0 then
-  out[#out + 1] = "## Targets (issue 6)"
+  out[#out + 1] = "## Targets (issues 6 and 11)"
   out[#out + 1] = ""
   for _, t in ipairs(targets) do out[#out + 1] = t end
   out[#out + 1] = ""

@@ -2,15 +2,18 @@
 # bench/run.sh: tide's benchmark suite, alone (make bench) or against its
 # peers (make bench-peers), interleaved so the machine's drift hits all alike.
 #
-#   bench/run.sh [--peers] [workload ...]      workloads: echo http spawn pingpong sleepers
+#   bench/run.sh [--peers] [workload ...]      workloads: echo http spawn
+#     pingpong sleepers procs readfile offload
 #
 # Knobs (environment): ROUNDS (default 5), SECONDS_MEASURED (echo/http
 # window, default 3), SPAWN_N (200000), PINGPONG_N (1000000), SLEEPERS_N
-# (100000), TIDE_ROOT (checkout with lua/ and build/, default this one),
-# TIDE_BUILD (default $TIDE_ROOT/build), OUT (default bench/results).
+# (100000), PROCS_N (2000), READFILE_N (10000), OFFLOAD_N (20000),
+# TIDE_ROOT (checkout with lua/ and build/, default this one), TIDE_BUILD
+# (default $TIDE_ROOT/build), OUT (default bench/results).
 #
 # Every program prints one line `result key=value ...` (spawn, pingpong,
-# sleepers: in-process numbers, the program pinned to CPU 0) or is a server
+# sleepers, procs, readfile: in-process numbers, the program pinned to CPU
+# 0; offload: on every CPU, its point being the other cores) or is a server
 # for bench/echo.sh (echo) or wrk (http), pinned to CPU 0 with the load on
 # CPU 1 and the server's CPU time read from /proc over the measured window.
 # Each program is checked once for correct output before any timing.
@@ -27,13 +30,16 @@ SECS=${SECONDS_MEASURED:-3}
 SPAWN_N=${SPAWN_N:-200000}
 PINGPONG_N=${PINGPONG_N:-1000000}
 SLEEPERS_N=${SLEEPERS_N:-100000}
+PROCS_N=${PROCS_N:-2000}
+READFILE_N=${READFILE_N:-10000}
+OFFLOAD_N=${OFFLOAD_N:-20000}
 OUT=${OUT:-$BENCH/results}
 PY=${PYTHON:-/usr/bin/python3} # Debian's python3, where python3-uvloop lives
 
 peers=0
 if [[ ${1:-} == --peers ]]; then peers=1; shift; fi
 workloads=("$@")
-((${#workloads[@]})) || workloads=(echo http spawn pingpong sleepers)
+((${#workloads[@]})) || workloads=(echo http spawn pingpong sleepers procs readfile offload)
 
 die() { echo "run.sh: $*" >&2; exit 1; }
 [[ -x $TIDE_BUILD/bin/tide ]] || die "no $TIDE_BUILD/bin/tide: run make first"
@@ -57,6 +63,19 @@ runtimes() {
   [[ $w == pingpong ]] && echo "tide-future|$TIDE bench/pingpong/tide.lua $PINGPONG_N future"
   ((peers)) || return 0
   case $w in
+  procs)
+    echo "luv|lua5.4 bench/$w/luv.lua"
+    echo "node|node bench/$w/node.js"
+    echo "asyncio|$PY bench/$w/py.py"
+    echo "uvloop|$PY bench/$w/py.py --uvloop"
+    ;;
+  readfile)
+    echo "luv|lua5.4 bench/$w/luv.lua"
+    echo "node|node bench/$w/node.js"
+    ;;
+  offload)
+    echo "luv|lua5.4 bench/$w/luv.lua"
+    ;;
   echo | http)
     echo "luv|lua5.4 bench/$w/luv.lua"
     echo "cqueues|lua5.4 bench/$w/cqueues.lua"
@@ -78,7 +97,10 @@ runtimes() {
 }
 
 size_of() {
-  case $1 in spawn) echo "$SPAWN_N" ;; pingpong) echo "$PINGPONG_N" ;; sleepers) echo "$SLEEPERS_N" ;; esac
+  case $1 in
+  spawn) echo "$SPAWN_N" ;; pingpong) echo "$PINGPONG_N" ;; sleepers) echo "$SLEEPERS_N" ;;
+  procs) echo "$PROCS_N" ;; readfile) echo "$READFILE_N" ;; offload) echo "$OFFLOAD_N" ;;
+  esac
 }
 
 mkdir -p "$OUT"
@@ -98,16 +120,21 @@ trap 'exit 130' INT TERM
 # (tide-future) get it again, harmlessly ignored after theirs.
 run_inproc() { # workload name cmd size -> the result line
   local w=$1 name=$2 cmd=$3 n=$4 line
+  local cpus=0
+  [[ $w == offload ]] && cpus=0-$(($(nproc) - 1))
   if [[ $name == tide-future ]]; then cmd="$TIDE bench/pingpong/tide.lua $n future"
   else cmd="$cmd $n"; fi
-  line=$(taskset -c 0 bash -c "exec $cmd" 2>"$tmp/err" | grep '^result ' | tail -1) || true
+  line=$(taskset -c "$cpus" bash -c "exec $cmd" 2>"$tmp/err" | grep '^result ' | tail -1) || true
   [[ -n $line ]] || { cat "$tmp/err" >&2; die "$w/$name: no result line from: $cmd"; }
   echo "$line"
 }
 
 check_inproc() { # the check= value must be what the workload implies
   local w=$1 name=$2 cmd=$3 n line got want
-  case $w in spawn) n=1000 want=$((n * (n + 1) / 2)) ;; pingpong) n=1000 want=1000 ;; sleepers) n=1000 want=1000 ;; esac
+  case $w in
+  spawn) n=1000 want=$((n * (n + 1) / 2)) ;; pingpong) n=1000 want=1000 ;; sleepers) n=1000 want=1000 ;;
+  procs) n=50 want=100 ;; readfile) n=500 want=1000 ;; offload) n=200 want=200 ;;
+  esac
   line=$(run_inproc "$w" "$name" "$cmd" "$n")
   got=$(sed -n 's/.*check=\([0-9]*\).*/\1/p' <<<"$line")
   [[ $got == "$want" ]] || die "$w/$name: check failed: '$line' (want check=$want)"
@@ -243,7 +270,7 @@ for w in "${workloads[@]}"; do
   case $w in
   echo) bench_echo ;;
   http) bench_http ;;
-  spawn | pingpong | sleepers) bench_inproc "$w" ;;
+  spawn | pingpong | sleepers | procs | readfile | offload) bench_inproc "$w" ;;
   *) die "unknown workload $w" ;;
   esac
 done

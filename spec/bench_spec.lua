@@ -21,6 +21,9 @@ describe("bench scripts", function()
     {"pingpong", "100", "check=100"},
     {"pingpong", "100 future", "check=100"},
     {"sleepers", "20", "check=20"},
+    {"procs", "5", "check=10"},
+    {"readfile", "20", "check=40"},
+    {"offload", "20", "check=20"},
   }
   for _, c in ipairs(cases) do
     for _, runner in ipairs({"lua5.4", tide_bin}) do

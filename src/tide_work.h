@@ -31,6 +31,7 @@ struct tide__job_s {
   int state;                /* TIDE__JOB_* (mutex) */
   int interrupt;            /* 0, or why it should stop soon (mutex) */
   int taken;                /* the pool closed before it ran */
+  void *runner;             /* running: the context of its thread (mutex) */
 };
 
 struct tide__pool_s {
@@ -40,6 +41,7 @@ struct tide__pool_s {
   uv_mutex_t mu;
   uv_cond_t cond;           /* signalled when work is queued or on stop */
   tide__link_t queue;       /* jobs waiting for a thread (mu) */
+  int nqueued;              /* ... how many (mu) */
   tide__link_t running;     /* jobs being run (mu) */
   tide__link_t done;        /* jobs run, for the loop to complete (mu) */
   uv_async_t *async;        /* wakes the loop for done jobs; malloc'd */
@@ -62,6 +64,10 @@ struct tide__pool_s {
   void *ud;                 /* for init: the binding's data (owned by the
                                pool: freed with free_ud when it is freed) */
   void (*free_ud)(void *ud);
+  /* Called (with the mutex held) when a running job is asked to stop,
+   * with the context of the thread running it: a job that only checks
+   * tide__job_interrupted now and then can be told at once. NULL: none. */
+  void (*interrupt)(void *ctx);
 };
 
 /* Makes a pool of at most size threads (started when jobs need them) and

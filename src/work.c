@@ -92,8 +92,10 @@ static void pool_thread(void *arg) {
     if (tide__link_empty(&p->queue)) break; /* stopping */
     job = TIDE__CONTAINER_OF(p->queue.next, tide__job_t, link);
     tide__link_remove(&job->link);
+    p->nqueued--;
     tide__link_insert_tail(&p->running, &job->link);
     job->state = TIDE__JOB_RUNNING;
+    job->runner = ctx;
     uv_mutex_unlock(&p->mu);
     job->run(job, ctx);
     uv_mutex_lock(&p->mu);
@@ -215,9 +217,11 @@ static int job_on_cancel(tide__future_t *f) {
   queued = job->state == TIDE__JOB_QUEUED;
   if (queued) {
     tide__link_remove(&job->link);
+    p->nqueued--;
     job->state = TIDE__JOB_RAN;
   } else {
     job->interrupt = TIDE__JOB_CANCELLED;
+    if (p->interrupt != NULL) p->interrupt(job->runner);
   }
   uv_mutex_unlock(&p->mu);
   if (queued) {
@@ -238,8 +242,12 @@ int tide__pool_submit(tide__pool_t *p, tide__job_t *job) {
   uv_mutex_lock(&p->mu);
   job->state = TIDE__JOB_QUEUED;
   tide__link_insert_tail(&p->queue, &job->link);
+  p->nqueued++;
   if (p->idle > 0) uv_cond_signal(&p->cond);
-  else if (p->nthreads < p->size) start = 1;
+  /* A thread more when the idle ones (woken or not yet) cannot take every
+   * queued job: counting idle threads alone would see a thread that was
+   * just signalled as free for the next job too. */
+  if (p->nqueued > p->idle && p->nthreads < p->size) start = 1;
   uv_mutex_unlock(&p->mu);
   if (start) {
     err = uv_thread_create(&p->threads[p->nthreads], pool_thread, p);
@@ -249,6 +257,7 @@ int tide__pool_submit(tide__pool_t *p, tide__job_t *job) {
       /* No thread at all to run it: take it back. */
       uv_mutex_lock(&p->mu);
       tide__link_remove(&job->link);
+      p->nqueued--;
       uv_mutex_unlock(&p->mu);
       job->refs = 1;
       return err;
@@ -280,9 +289,13 @@ void tide__pool_close(tide__pool_t *p, int block) {
       job->taken = 1;
       tide__link_insert_tail(&p->done, &job->link);
     }
+    p->nqueued = 0;
     /* Running ones are asked to stop. */
-    for (l = p->running.next; l != &p->running; l = l->next)
-      TIDE__CONTAINER_OF(l, tide__job_t, link)->interrupt = TIDE__JOB_CLOSING;
+    for (l = p->running.next; l != &p->running; l = l->next) {
+      tide__job_t *job = TIDE__CONTAINER_OF(l, tide__job_t, link);
+      job->interrupt = TIDE__JOB_CLOSING;
+      if (p->interrupt != NULL) p->interrupt(job->runner);
+    }
     uv_cond_broadcast(&p->cond);
     uv_mutex_unlock(&p->mu);
     pool_drain_done(p);

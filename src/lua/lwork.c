@@ -11,9 +11,14 @@
  * stay for the next jobs of that thread.
  *
  * Cancelling the waiting task takes a queued job back (it never runs); a
- * running one is interrupted: a count hook checks its flag every
- * WORK__HOOK_COUNT instructions and raises there. A job busy inside one C
- * call (a huge string.rep, os.execute) only stops when the call returns.
+ * running one is interrupted the way lua.c stops a script on Ctrl-C: a
+ * signal (WORK__SIGNAL, a real-time one) sent to the worker's thread runs a
+ * handler there that sets a count hook, and the hook raises in the job.
+ * A hook set for good would cost every job dearly: with any count hook,
+ * Lua 5.4 calls into its hook machinery at every instruction (about twice
+ * the time of plain Lua code), so it is set only when a job is to stop.
+ * A job busy inside one C call (a huge string.rep, os.execute) only stops
+ * when the call returns.
  *
  * tide.offload uses the runtime's default pool, made at its first use with
  * as many threads as libuv counts CPUs (uv_available_parallelism); a
@@ -22,12 +27,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <pthread.h>
+#include <signal.h>
+
 #include <lualib.h>
 
 #include "../tide_work.h"
 
 #define TIDE__MT_POOL "tide.worker_pool"
-#define WORK__HOOK_COUNT 1000
+/* The signal that tells a worker thread to look at its job's flag. */
+#define WORK__SIGNAL (SIGRTMIN + 4)
 
 void tide__xfer_encode(lua_State *L, int first, int n, const char *what,
                        int base, char **out, size_t *outlen);
@@ -36,6 +45,7 @@ char *tide__xfer_encode_error(const char *msg, const char *tb,
 int tide__xfer_decode(lua_State *L, const char *p, size_t len);
 
 static char default_pool_key[1]; /* registry: the default pool's box */
+static uv_once_t handler_once = UV_ONCE_INIT; /* WORK__SIGNAL's handler */
 static const char *const tb_key = "tide.offload.traceback";
 
 typedef struct {
@@ -50,6 +60,7 @@ typedef struct {
 typedef struct {
   lua_State *W;
   tide__job_t *current; /* the job it runs, for the hook */
+  pthread_t thread;     /* the thread, for WORK__SIGNAL */
 } worker_t;
 
 /* What the threads need from the loop's state, copied at the pool's
@@ -64,28 +75,66 @@ typedef struct {
 
 /* ------------------------------------------------------------ in a thread */
 
-/* The count hook of every worker state. Once the job is to stop it raises,
- * and from then on checks at every instruction: a pcall in the job catches
- * the error, but the next instruction outside that pcall raises again, so
- * the job unwinds however many pcalls it nests. */
+/* The count hook, set by the signal handler below. If the job is to stop
+ * it raises, and stays to raise again at every instruction: a pcall in the
+ * job catches the error, but the next instruction outside that pcall
+ * raises again, so the job unwinds however many pcalls it nests. A stale
+ * signal (its job already over) just removes the hook. */
 static void work_hook(lua_State *W, lua_Debug *ar) {
   worker_t *w = *(worker_t **)lua_getextraspace(W);
-  int why;
+  int why = w->current != NULL ? tide__job_interrupted(w->current) : 0;
   (void)ar;
-  if (w->current == NULL) return;
-  why = tide__job_interrupted(w->current);
-  if (why == 0) return;
-  lua_sethook(W, work_hook, LUA_MASKCOUNT, 1);
+  if (why == 0) {
+    lua_sethook(W, NULL, 0, 0);
+    return;
+  }
   if (why == TIDE__JOB_CLOSING)
     luaL_error(W, "tide: offloaded job interrupted: the worker pool is "
                   "closing");
   luaL_error(W, "tide: offloaded job interrupted: its task was cancelled");
 }
 
+/* Runs on the worker's own thread, which the signal interrupted: only
+ * lua_sethook, which Lua allows from a signal handler (lua.c's laction). */
+static void work_on_signal(int sig, siginfo_t *si, void *uc) {
+  worker_t *w = si->si_value.sival_ptr;
+  (void)sig;
+  (void)uc;
+  if (w != NULL && w->W != NULL) lua_sethook(w->W, work_hook, LUA_MASKCOUNT, 1);
+}
+
+/* The pool's interrupt hook (its mutex held, the job running on w's
+ * thread, which therefore has not ended). */
+static void work_interrupt(void *ctx) {
+  worker_t *w = ctx;
+  union sigval v;
+  if (w == NULL) return;
+  v.sival_ptr = w;
+  pthread_sigqueue(w->thread, WORK__SIGNAL, v);
+}
+
+static void work_install_handler(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_sigaction = work_on_signal;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART; /* a job's system calls go on */
+  sigemptyset(&sa.sa_mask);
+  sigaction(WORK__SIGNAL, &sa, NULL);
+}
+
+static void work_signal_mask(int how) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, WORK__SIGNAL);
+  pthread_sigmask(how, &set, NULL);
+}
+
 static void *work_init(tide__pool_t *pool) {
   pool_ud_t *ud = pool->ud;
   worker_t *w = calloc(1, sizeof(*w));
   if (w == NULL) return NULL;
+  w->thread = pthread_self();
+  work_signal_mask(SIG_UNBLOCK);
   w->W = luaL_newstate();
   if (w->W == NULL) return w;
   *(worker_t **)lua_getextraspace(w->W) = w;
@@ -100,12 +149,14 @@ static void *work_init(tide__pool_t *pool) {
     lua_setfield(w->W, -2, "cpath");
   }
   lua_settop(w->W, 0);
-  lua_sethook(w->W, work_hook, LUA_MASKCOUNT, WORK__HOOK_COUNT);
   return w;
 }
 
 static void work_fini(void *ctx) {
   worker_t *w = ctx;
+  /* A signal still on its way must not meet a closed state: blocked, it
+   * is dropped when the thread ends. */
+  work_signal_mask(SIG_BLOCK);
   if (w == NULL) return;
   if (w->W != NULL) lua_close(w->W);
   free(w);
@@ -170,7 +221,7 @@ static void work_run(tide__job_t *job, void *ctx) {
     else if ((msg = lua_tostring(W, -1)) == NULL)
       msg = "tide: offloaded job failed";
     w->current = NULL;
-    lua_sethook(W, work_hook, LUA_MASKCOUNT, WORK__HOOK_COUNT);
+    lua_sethook(W, NULL, 0, 0); /* the hook of an interruption, if any */
     if (msg != NULL) {
       /* The answer itself could not be made (a result that does not copy,
        * no memory): the job fails with why. */
@@ -233,6 +284,8 @@ static tide__pool_t *pool_make(lua_State *L, int size, int run_scoped) {
   box->pool = p;
   p->slot = (void **)&box->pool;
   p->res.run_scoped = run_scoped != 0;
+  p->interrupt = work_interrupt;
+  uv_once(&handler_once, work_install_handler);
   return p;
 }
 
