@@ -263,15 +263,18 @@ static int l_file_read(lua_State *L) {
 
 /* lines: upvalues 1 runtime box, 2 file, 3 keep, 4 max_line. */
 static int lines_step(lua_State *L);
+static int dir_step(lua_State *L);
 
-static int lines_k(lua_State *L, int status, lua_KContext ctx) {
+/* The continuation of the iterators (lines, dir): after their read job,
+ * the next step (the object at index 1). */
+static int iter_k(lua_State *L, int status, lua_KContext ctx) {
   tide__fs_t *r = (tide__fs_t *)ctx;
-  int err = r->status;
+  int err = r->status, op = r->op;
   (void)status;
   file_take_token(L, r);
   tide__fs_release(r);
   if (err != 0) return file_raise(L, err, 1);
-  return lines_step(L);
+  return op == TIDE__FS_READDIR ? dir_step(L) : lines_step(L);
 }
 
 static int lines_step(lua_State *L) {
@@ -307,7 +310,7 @@ static int lines_step(lua_State *L) {
   tide__lua_await_begin(L);
   err = tide__file_op(f, TIDE__FS_READ, -1, LFILE_CHUNK, NULL, &r);
   if (err != 0) return file_raise(L, err, 1);
-  return tide__lua_await_yield(L, &r->fut, (lua_KContext)r, lines_k);
+  return tide__lua_await_yield(L, &r->fut, (lua_KContext)r, iter_k);
 too_long:
   return luaL_error(L, "tide: line longer than %d bytes (lines' max_line)",
                     (int)max_line);
@@ -512,18 +515,6 @@ static int l_file_tostring(lua_State *L) {
 /* ------------------------------------------------------------ directories */
 
 /* dir iterator: upvalues 1 runtime box, 2 the directory stream. */
-static int dir_step(lua_State *L);
-
-static int dir_k(lua_State *L, int status, lua_KContext ctx) {
-  tide__fs_t *r = (tide__fs_t *)ctx;
-  int err = r->status;
-  (void)status;
-  file_take_token(L, r);
-  tide__fs_release(r);
-  if (err != 0) return file_raise(L, err, 1);
-  return dir_step(L);
-}
-
 static int dir_step(lua_State *L) {
   lfile_t *box = lua_touserdata(L, 1);
   tide__file_t *f = box->f;
@@ -546,7 +537,7 @@ static int dir_step(lua_State *L) {
   tide__lua_await_begin(L);
   err = tide__file_op(f, TIDE__FS_READDIR, -1, 0, NULL, &r);
   if (err != 0) return file_raise(L, err, 1);
-  return tide__lua_await_yield(L, &r->fut, (lua_KContext)r, dir_k);
+  return tide__lua_await_yield(L, &r->fut, (lua_KContext)r, iter_k);
 }
 
 static int l_dir_iter(lua_State *L) {

@@ -202,34 +202,41 @@ static void check_opts(lua_State *L, int idx, const char *fname,
 
 /* ------------------------------------------------------------ functions */
 
-/* fs.stat(path) -> {type=, size=, mode=, mtime=, ...} | nil, err, name */
-static int l_fs_stat(lua_State *L) {
+/* The operations that take one path, or two, and no options: each is
+ * this function with its operation as upvalue 2 (upvalue 1 is the runtime
+ * box):
+ *   fs.stat(path) -> {type=, size=, mode=, mtime=, ...} (lstat: of a link
+ *     itself)
+ *   fs.unlink(path), fs.rename(from, to), fs.symlink(target, path) -> true
+ *     (symlink: path becomes a link to target)
+ *   fs.realpath(path) -> the absolute path without links, "." or ".."
+ *   fs.readlink(path) -> the link's target
+ *   fs.mkdtemp(prefix) -> a new directory named prefix and six random
+ *     characters (mode 700)
+ *   fs.scandir(path) -> {{name=, type=}, ...} sorted by name, without "."
+ *     and ".."; type: "file", "directory", "link", "fifo", "socket",
+ *     "char", "block" or "unknown"
+ *   fs.readfile(path) -> the whole file (one job opens, stats, reads and
+ *     closes)
+ * Each returns nil, err, name on failure. */
+static int l_fs_path_op(lua_State *L) {
+  int op = (int)lua_tointeger(L, lua_upvalueindex(2));
+  int two = op == TIDE__FS_RENAME || op == TIDE__FS_SYMLINK;
+  const char *path2 = two ? luaL_checkstring(L, 2) : NULL;
   luaL_checkstring(L, 1);
-  lua_settop(L, 1);
-  return fs_run(L, TIDE__FS_STAT, NULL, 0, 0);
+  lua_settop(L, two ? 2 : 1);
+  return fs_run(L, op, path2, 0, 0);
 }
 
-/* fs.lstat(path): stat of a link itself. */
-static int l_fs_lstat(lua_State *L) {
-  luaL_checkstring(L, 1);
-  lua_settop(L, 1);
-  return fs_run(L, TIDE__FS_LSTAT, NULL, 0, 0);
-}
-
-/* fs.rename(from, to) -> true | nil, err, name */
-static int l_fs_rename(lua_State *L) {
-  const char *to = luaL_checkstring(L, 2);
-  luaL_checkstring(L, 1);
-  lua_settop(L, 2);
-  return fs_run(L, TIDE__FS_RENAME, to, 0, 0);
-}
-
-/* fs.unlink(path) -> true | nil, err, name */
-static int l_fs_unlink(lua_State *L) {
-  luaL_checkstring(L, 1);
-  lua_settop(L, 1);
-  return fs_run(L, TIDE__FS_UNLINK, NULL, 0, 0);
-}
+static const struct {
+  const char *name;
+  int op;
+} path_ops[] = {{"stat", TIDE__FS_STAT},         {"lstat", TIDE__FS_LSTAT},
+                {"unlink", TIDE__FS_UNLINK},     {"rename", TIDE__FS_RENAME},
+                {"symlink", TIDE__FS_SYMLINK},   {"realpath", TIDE__FS_REALPATH},
+                {"readlink", TIDE__FS_READLINK}, {"mkdtemp", TIDE__FS_MKDTEMP},
+                {"scandir", TIDE__FS_SCANDIR},   {"readfile", TIDE__FS_READFILE},
+                {NULL, 0}};
 
 /* fs.mkdir(path [, {parents=, mode=}]) -> true | nil, err, name. parents:
  * make the missing parents too, and succeed if the directory exists (mkdir
@@ -258,13 +265,6 @@ static int l_fs_rmdir(lua_State *L) {
   return fs_run(L, TIDE__FS_RMDIR, NULL, flags, 0);
 }
 
-/* fs.realpath(path) -> the absolute path without links, "." or "..". */
-static int l_fs_realpath(lua_State *L) {
-  luaL_checkstring(L, 1);
-  lua_settop(L, 1);
-  return fs_run(L, TIDE__FS_REALPATH, NULL, 0, 0);
-}
-
 /* fs.chmod(path, mode) -> true | nil, err, name. mode: 420 or "644". */
 static int l_fs_chmod(lua_State *L) {
   int mode;
@@ -273,30 +273,6 @@ static int l_fs_chmod(lua_State *L) {
   mode = tide__lua_check_perm(L, 2, "tide.fs.chmod");
   lua_settop(L, 1);
   return fs_run(L, TIDE__FS_CHMOD, NULL, 0, mode);
-}
-
-/* fs.symlink(target, path) -> true | nil, err, name: path becomes a link
- * to target. */
-static int l_fs_symlink(lua_State *L) {
-  const char *path = luaL_checkstring(L, 2);
-  luaL_checkstring(L, 1);
-  lua_settop(L, 2);
-  return fs_run(L, TIDE__FS_SYMLINK, path, 0, 0);
-}
-
-/* fs.readlink(path) -> the link's target. */
-static int l_fs_readlink(lua_State *L) {
-  luaL_checkstring(L, 1);
-  lua_settop(L, 1);
-  return fs_run(L, TIDE__FS_READLINK, NULL, 0, 0);
-}
-
-/* fs.mkdtemp(prefix) -> the path of a new directory named prefix followed
- * by six random characters (mode 700). */
-static int l_fs_mkdtemp(lua_State *L) {
-  luaL_checkstring(L, 1);
-  lua_settop(L, 1);
-  return fs_run(L, TIDE__FS_MKDTEMP, NULL, 0, 0);
 }
 
 /* fs.copyfile(from, to [, {excl=}]) -> true | nil, err, name. excl: fail
@@ -310,23 +286,6 @@ static int l_fs_copyfile(lua_State *L) {
   flags = opt_bool(L, 3, "excl") ? TIDE__FS_EXCL : 0;
   lua_settop(L, 2);
   return fs_run(L, TIDE__FS_COPYFILE, to, flags, 0);
-}
-
-/* fs.scandir(path) -> {{name=, type=}, ...} sorted by name, without "."
- * and "..". type: "file", "directory", "link", "fifo", "socket", "char",
- * "block" or "unknown". */
-static int l_fs_scandir(lua_State *L) {
-  luaL_checkstring(L, 1);
-  lua_settop(L, 1);
-  return fs_run(L, TIDE__FS_SCANDIR, NULL, 0, 0);
-}
-
-/* fs.readfile(path) -> the whole file | nil, err, name. One job of the
- * pool opens, stats, reads and closes. */
-static int l_fs_readfile(lua_State *L) {
-  luaL_checkstring(L, 1);
-  lua_settop(L, 1);
-  return fs_run(L, TIDE__FS_READFILE, NULL, 0, 0);
 }
 
 /* fs.access(path [, how]) -> true | nil, err, name. how: a string of "r",
@@ -374,20 +333,10 @@ static int l_fs_writefile(lua_State *L) {
 }
 
 static const luaL_Reg funcs[] = {
-    {"stat", l_fs_stat},
-    {"lstat", l_fs_lstat},
-    {"rename", l_fs_rename},
-    {"unlink", l_fs_unlink},
     {"mkdir", l_fs_mkdir},
     {"rmdir", l_fs_rmdir},
-    {"realpath", l_fs_realpath},
     {"chmod", l_fs_chmod},
-    {"symlink", l_fs_symlink},
-    {"readlink", l_fs_readlink},
-    {"mkdtemp", l_fs_mkdtemp},
     {"copyfile", l_fs_copyfile},
-    {"scandir", l_fs_scandir},
-    {"readfile", l_fs_readfile},
     {"writefile", l_fs_writefile},
     {"access", l_fs_access},
     {NULL, NULL}};
@@ -398,10 +347,17 @@ void tide__lua_open_watch(lua_State *L, tide_runtime_t *rt); /* lwatch.c */
 /* Adds module._fs (for lua/tide/fs.lua) to the module table at the top of
  * L; the runtime box is at the top - 1. */
 void tide__lua_open_fs(lua_State *L, tide_runtime_t *rt) {
+  int i;
   lua_pushvalue(L, -2); /* box */
   lua_newtable(L);
   lua_pushvalue(L, -2);
   luaL_setfuncs(L, funcs, 1);
+  for (i = 0; path_ops[i].name != NULL; i++) {
+    lua_pushvalue(L, -2);
+    lua_pushinteger(L, path_ops[i].op);
+    lua_pushcclosure(L, l_fs_path_op, 2);
+    lua_setfield(L, -2, path_ops[i].name);
+  }
   tide__lua_open_file(L, rt);
   tide__lua_open_watch(L, rt);
   lua_setfield(L, -3, "_fs");
