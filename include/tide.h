@@ -89,8 +89,9 @@ typedef struct tide_runtime_s tide_runtime_t;
 TIDE_EXTERN int tide_runtime_new(tide_runtime_t **out, uv_loop_t *loop,
                                  lua_State *L);
 
-/* Cancels the pending tasks and lets them run their cleanup (<close>
- * variables, pcall handlers), reports task errors nobody retrieved, closes
+/* Cancels the pending tasks and waits (up to the cleanup grace period, see
+ * tide_runtime_set_grace) for their cleanup (<close> variables, awaits in
+ * them included), reports task errors nobody retrieved, closes
  * every handle tide made and frees the runtime. The host's loop and Lua
  * state stay usable. On the host's loop, the handles' close callbacks (and
  * the final free) run on the host's next uv_run; a loop tide made is run
@@ -102,6 +103,22 @@ TIDE_EXTERN int tide_runtime_close(tide_runtime_t *rt);
  * It must not be called from a libuv callback of the host's either, since
  * it runs the loop to let the cancelled tasks clean up: call it once the
  * host's uv_run has returned. Close the runtime before the Lua state.) */
+
+/* Makes the first SIGINT or SIGTERM cancel the task at index idx of the
+ * runtime's Lua stack (its cleanup then runs, within the grace period); a
+ * second one ends the process by the signal's default action. idx 0 stops
+ * watching and restores the dispositions the process had before. The tide
+ * command does this for its script. Returns 0, TIDE_EINVAL or a libuv
+ * error. */
+TIDE_EXTERN int tide_runtime_catch_signals(tide_runtime_t *rt, int idx);
+/* The signal (SIGINT, SIGTERM) that interrupted the watched task, or 0. */
+TIDE_EXTERN int tide_runtime_interrupted(tide_runtime_t *rt);
+
+/* Sets the cleanup grace period, in seconds (default 5): after a
+ * cancellation, <close> handlers may await that long before their awaits
+ * fail too; tide_runtime_close and the end of a run wait that long for the
+ * cancelled tasks' cleanup. Returns 0 or TIDE_EINVAL (negative or NaN). */
+TIDE_EXTERN int tide_runtime_set_grace(tide_runtime_t *rt, double seconds);
 
 TIDE_EXTERN lua_State *tide_runtime_lua(tide_runtime_t *rt);
 TIDE_EXTERN uv_loop_t *tide_runtime_uv(tide_runtime_t *rt);

@@ -195,20 +195,6 @@ describe("tasks", function()
     end)
   end)
 
-  it("counts cancellation requests (cancelling/uncancel)", function()
-    H.run(function()
-      local t = tide.spawn(function() tide.sleep(10) end)
-      tide.yield()
-      assert.equal(0, t:cancelling())
-      t:cancel(); t:cancel()
-      assert.equal(2, t:cancelling())
-      assert.equal(1, t:uncancel())
-      assert.is_false(pcall(t.await, t))
-      assert.equal(0, t:uncancel())
-      assert.equal(0, t:uncancel()) -- never below zero
-    end)
-  end)
-
   it("names the user's call as the spawn site, not tide's own files", function()
     H.run(function()
       local list

@@ -162,6 +162,7 @@ int tide__runtime_create(lua_State *L, uv_loop_t *uv, int owned,
   lua_pop(L, 1);
   rt->errh = runtime_default_errh;
   rt->errh_ref = LUA_NOREF;
+  rt->grace_ns = TIDE__GRACE_NS;
   tide__link_init(&rt->tasks);
   tide__link_init(&rt->failed);
   tide__link_init(&rt->resources);
@@ -189,18 +190,52 @@ int tide__runtime_create(lua_State *L, uv_loop_t *uv, int owned,
   return 0;
 }
 
-/* Cancels every pending task and runs the loop until they have finished,
- * giving up after a bounded number of rounds on tasks that keep ignoring
- * the request. */
+/* The shutdown's clock: fires once the grace period is over. */
+typedef struct {
+  tide__timer_t timer;
+  int fired;
+} shutdown_clock_t;
+
+static void shutdown_on_timer(tide__timer_t *timer) {
+  ((shutdown_clock_t *)timer)->fired = 1;
+}
+
+/* Cancels every pending task that is not cancelled yet (tasks spawned
+ * during the shutdown are cancelled before they start); with again, a
+ * second time, which ends the grace period of their cleanup. */
+static void runtime_cancel_pending(tide_runtime_t *rt, int again) {
+  tide__link_t *l = rt->tasks.next;
+  while (l != &rt->tasks) {
+    tide__task_t *t = TIDE__CONTAINER_OF(l, tide__task_t, link);
+    l = l->next; /* cancelling never unlinks: tasks finish from the loop */
+    if (again) t->grace_over = 1;
+    if (again || !t->cs.root_cancelled) tide__task_cancel(t, rt->L, 0);
+  }
+}
+
+/* Cancels every pending task once, then runs the loop until they have all
+ * finished their cleanup (awaits in <close> handlers included), at most for
+ * the grace period. Then a second cancellation ends what cleanup is left;
+ * tasks that still have not finished after a few more turns are left
+ * pending (tide_runtime_close drops them). */
 void tide__runtime_cancel_all(tide_runtime_t *rt) {
+  shutdown_clock_t clock;
   int round;
+  if (rt->ntasks == 0) return;
+  tide__timer_init(&clock.timer, shutdown_on_timer);
+  clock.fired = 0;
+  if (tide__timer_start(&rt->loop, &clock.timer,
+                        tide__loop_now(&rt->loop) + rt->grace_ns) != 0)
+    clock.fired = 1;
+  while (rt->ntasks > 0 && !clock.fired) {
+    runtime_cancel_pending(rt, 0);
+    tide__loop_run_once(&rt->loop, 0); /* the clock bounds the wait */
+  }
+  tide__timer_stop(&rt->loop, &clock.timer);
   for (round = 0; round < 100 && rt->ntasks > 0; round++) {
-    tide__link_t *l;
-    for (l = rt->tasks.next; l != &rt->tasks; l = l->next) {
-      tide__task_t *t = TIDE__CONTAINER_OF(l, tide__task_t, link);
-      if (!t->must_cancel) tide__task_cancel(t, rt->L, 0);
-    }
-    tide__loop_run_once(&rt->loop, 0);
+    if (round == 0) runtime_cancel_pending(rt, 1);
+    else runtime_cancel_pending(rt, 0);
+    tide__loop_run_once(&rt->loop, 1);
   }
 }
 
@@ -213,6 +248,7 @@ static void runtime_drop_all(tide_runtime_t *rt) {
     if (t->waiting != NULL) tide__future_unwait(&t->waiter);
     t->waiting = NULL;
     tide__timer_stop(&rt->loop, &t->timer);
+    tide__task_release(t);
     luaL_unref(rt->L, LUA_REGISTRYINDEX, t->ref); /* the pin's release */
     t->ref = LUA_NOREF;
     rt->ntasks--;
@@ -255,6 +291,7 @@ int tide_runtime_close(tide_runtime_t *rt) {
     rt->closing = 1;
   }
   if (!lua_usable) tide__task_report_unobserved(rt);
+  tide__interrupt_close(rt);
   runtime_drop_all(rt);
   /* Close what is still open (each close unlinks its resource). */
   while (!tide__link_empty(&rt->resources)) {
@@ -324,6 +361,26 @@ int tide_runtime_new(tide_runtime_t **out, uv_loop_t *loop, lua_State *L) {
     return TIDE_ENOMEM;
   }
   *out = rt;
+  return 0;
+}
+
+int tide_runtime_catch_signals(tide_runtime_t *rt, int idx) {
+  tide__task_t *t = NULL;
+  if (rt == NULL || rt->closing || rt->loop.closing) return TIDE_EINVAL;
+  if (idx != 0) {
+    t = luaL_testudata(rt->L, idx, TIDE__MT_TASK);
+    if (t == NULL) return TIDE_EINVAL;
+  }
+  return tide__interrupt_watch(rt, t);
+}
+
+int tide_runtime_interrupted(tide_runtime_t *rt) {
+  return rt != NULL ? tide__interrupt_signal(rt) : 0;
+}
+
+int tide_runtime_set_grace(tide_runtime_t *rt, double seconds) {
+  if (rt == NULL || !(seconds >= 0)) return TIDE_EINVAL;
+  rt->grace_ns = seconds >= 1e9 ? (uint64_t)1e18 : (uint64_t)(seconds * 1e9);
   return 0;
 }
 

@@ -11,6 +11,7 @@
  * Lifetime: a pending task is pinned by a registry reference; finishing
  * unpins it, and from then on it lives as long as Lua references it. Its
  * coroutine is taken at its first step and given back when it finishes. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "tide_lua.h"
@@ -22,6 +23,7 @@ char tide__token_notask[1];
 
 static void task_on_wake(void *data, uintptr_t gen);
 static int task_cancel_hook(tide__future_t *f);
+static void task_interrupt(tide__cstack_t *cs);
 static lua_State *task_take_coroutine(lua_State *L, tide_runtime_t *rt);
 void tide__runtime_pushbox(lua_State *L);
 
@@ -176,6 +178,7 @@ tide__task_t *tide__task_new(lua_State *L, tide_runtime_t *rt, int nargs) {
   tide__link_init(&t->waiter.link);
   tide__timer_init(&t->timer, NULL);
   tide__future_init(&t->sleep, &rt->loop);
+  tide__cstack_init(&t->cs, &rt->loop, task_interrupt);
   luaL_setmetatable(L, TIDE__MT_TASK);
   task_record_spawner(L, t);
   /* Keep the function and its arguments until the first step: the
@@ -294,6 +297,7 @@ static void task_finish(lua_State *L, tide__task_t *t, int state, int nres) {
   luaL_unref(L, LUA_REGISTRYINDEX, t->ref); /* the pin's release */
   t->ref = LUA_NOREF;
   if (t->co != NULL) task_release_coroutine(L, t);
+  tide__task_release(t);
   lua_settop(L, tidx - 1);
   tide__future_complete(&t->aw.fut, state);
 }
@@ -389,7 +393,7 @@ static void task_step(tide__task_t *t) {
   t->scheduled = 0;
   if (!t->started) {
     t->started = 1;
-    if (t->must_cancel) {
+    if (t->cs.root_cancelled) {
       /* Cancelled before it ever ran: the body never starts. */
       tide__task_push(L, t);
       tide__lua_pusherror(L, "cancelled", "tide: task cancelled before it "
@@ -402,9 +406,9 @@ static void task_step(tide__task_t *t) {
     nargs = t->nargs + 1;
   } else {
     if (!lua_checkstack(co, 1)) luaL_error(L, "tide: stack overflow");
-    lua_pushlightuserdata(co, t->must_cancel ? tide__token_cancel
+    lua_pushlightuserdata(co, t->cancel_wake ? tide__token_cancel
                                              : tide__token_wake);
-    t->must_cancel = 0;
+    t->cancel_wake = 0;
     nargs = 1;
   }
   prev = rt->current;
@@ -462,16 +466,69 @@ static void task_step(tide__task_t *t) {
 static void task_on_wake(void *data, uintptr_t gen) {
   tide__task_t *t = data;
   if (gen != t->gen || t->aw.fut.state != TIDE__PENDING) return;
+  if (t->propagated) {
+    /* The task we awaited has ended after we passed our cancellation on to
+     * it. If it ended with results, they are ours (nothing is lost);
+     * otherwise our own cancellation is raised, so that the scope that
+     * asked for it (a deadline of wait_for) sees its own error. It is a
+     * task, anchored by our await's frame: still alive. */
+    t->propagated = 0;
+    if (t->waiting != NULL && t->waiting->state != TIDE__DONE)
+      t->cancel_wake = 1;
+  }
   t->waiting = NULL;
+  t->cleanup = 0;
   task_step(t);
 }
 
-/* Requests cancellation: delivered at the task's next await point (at once
- * if it is waiting now). The message at msg_idx (0: none) goes with it.
- * Cancelling a done task does nothing. */
+/* Wakes the waiting task t with a cancellation, or leaves it bound to what
+ * it awaits when that is a task which takes the cancellation over (asyncio's
+ * rule: cancelling a task that awaits another cancels that one too, and
+ * waits until it has finished, so its cleanup completes first). A task that
+ * is running, or whose wake-up is queued, meets the cancellation at its
+ * next await instead. */
+static void task_wake_cancel(tide__task_t *t) {
+  tide__future_t *f = t->waiting;
+  if (f == NULL || t->scheduled || t->propagated) return;
+  /* While our waiter is registered, f is pending and alive (whoever owns it
+   * keeps it until its waiters are woken). Once f has completed, the waiter
+   * is off its list and only a wake-up is queued: f may be gone already (a
+   * closed stream frees its memory), so it is not touched. */
+  if (!tide__link_empty(&t->waiter.link)) {
+    /* A task that is itself passing a cancellation on to us (a cycle of
+     * awaits) is not asked again: we wake now instead of waiting for it. */
+    int cycle = f->cancel == task_cancel_hook &&
+                ((tide__task_t *)f)->in_cancel;
+    if (f->cancel != NULL && !cycle) {
+      int took;
+      t->in_cancel = 1;
+      took = tide__future_cancel(f);
+      t->in_cancel = 0;
+      if (took && f->state == TIDE__PENDING &&
+          !tide__link_empty(&t->waiter.link)) {
+        t->propagated = 1;
+        return;
+      }
+    }
+    if (!tide__link_empty(&t->waiter.link)) tide__future_unwait(&t->waiter);
+  }
+  t->cancel_wake = 1;
+  task_schedule(t);
+}
+
+/* The scope stack's interrupt: a cancellation reaches the point where the
+ * task waits. During a cleanup await (a <close> handler after a
+ * cancellation) this is a second cancellation: the grace period is over. */
+static void task_interrupt(tide__cstack_t *cs) {
+  tide__task_t *t = TIDE__CONTAINER_OF(cs, tide__task_t, cs);
+  if (t->aw.fut.state != TIDE__PENDING || !t->started) return;
+  if (t->cleanup) t->grace_over = 1;
+  task_wake_cancel(t);
+}
+
 void tide__task_cancel(tide__task_t *t, lua_State *L, int msg_idx) {
   if (t->aw.fut.state != TIDE__PENDING) return;
-  if (msg_idx != 0) {
+  if (msg_idx != 0 && L != NULL) {
     msg_idx = lua_absindex(L, msg_idx);
     tide__task_push(L, t);
     tide__task_pushinfo(L, -1);
@@ -479,33 +536,66 @@ void tide__task_cancel(tide__task_t *t, lua_State *L, int msg_idx) {
     lua_setfield(L, -2, "cancel_message");
     lua_pop(L, 2);
   }
-  t->must_cancel = 1;
-  t->cancel_requests++;
-  if (t->waiting != NULL) {
-    tide__future_t *f = t->waiting;
-    /* While our waiter is registered, f is pending and alive (whoever owns
-     * it keeps it until its waiters are woken). Once f has completed, the
-     * waiter is off its list and only a wake-up is queued: f may be gone
-     * already (a closed stream frees its memory), so it is not touched. */
-    if (!tide__link_empty(&t->waiter.link)) {
-      /* Pass the request down (a task we await is cancelled too, asyncio's
-       * rule). If the awaited thing took the request over, stay bound to
-       * it: we wake when it has finished cancelling, so its cleanup
-       * completes before ours runs. Otherwise wake now. */
-      if (f->cancel != NULL && tide__future_cancel(f) &&
-          f->state == TIDE__PENDING)
-        return;
-      tide__future_unwait(&t->waiter);
-    }
-    task_schedule(t);
-  }
+  /* Cancelling a task already cancelled is a second cancellation: it ends
+   * the grace period of the cleanup it may be waiting in. */
+  if (!tide__cstack_cancel_root(&t->cs) && t->cleanup) task_interrupt(&t->cs);
 }
 
-/* The cancel hook of a task's own future. */
+/* The cancel hook of a task's own future: someone awaiting the task is
+ * cancelled (or cancels the future): the task is cancelled, and completes
+ * later, once it has unwound. */
 static int task_cancel_hook(tide__future_t *f) {
   tide__task_t *t = (tide__task_t *)f;
-  tide__task_cancel(t, t->rt->L, 0);
+  tide__task_cancel(t, NULL, 0);
   return 1;
+}
+
+/* ------------------------------------------------------------ grace */
+
+/* The grace period of a task's cleanup: awaits in <close> handlers that run
+ * because of a cancellation go on, shielded, until it ends (or a second
+ * cancellation comes); then they fail too. */
+typedef struct tide__grace_s {
+  tide__timer_t timer;
+  tide__task_t *task;
+} task_grace_t;
+
+static void task_grace_on_timer(tide__timer_t *timer) {
+  task_grace_t *g = (task_grace_t *)timer;
+  tide__task_t *t = g->task;
+  t->grace_over = 1;
+  if (t->cleanup) task_wake_cancel(t);
+}
+
+int tide__task_grace_start(tide__task_t *t) {
+  task_grace_t *g = t->grace;
+  tide_loop_t *loop = &t->rt->loop;
+  if (g == NULL) {
+    g = malloc(sizeof(*g));
+    if (g == NULL) return TIDE_ENOMEM;
+    tide__timer_init(&g->timer, task_grace_on_timer);
+    g->task = t;
+    t->grace = g;
+  }
+  if (!tide__timer_armed(&g->timer) && !t->grace_over)
+    return tide__timer_start(loop, &g->timer,
+                             tide__loop_now(loop) + t->rt->grace_ns);
+  return 0;
+}
+
+void tide__task_grace_reset(tide__task_t *t) {
+  if (t->grace != NULL) {
+    tide__timer_stop(&t->rt->loop, &t->grace->timer);
+    free(t->grace);
+    t->grace = NULL;
+  }
+  t->grace_over = 0;
+}
+
+void tide__task_release(tide__task_t *t) {
+  tide__task_grace_reset(t);
+  tide__cstack_clear(&t->cs);
+  t->cleanup = 0;
 }
 
 /* Pushes a done task's results (the task at idx); returns their count.

@@ -63,12 +63,17 @@ struct tide_runtime_s {
   int failed_ref;            /* registry: weak table task ptr -> failed task
                                 whose error nobody has seen */
   int errh_ref;              /* registry: Lua error handler, or LUA_NOREF */
+  uint64_t grace_ns;         /* cleanup grace period after a cancellation
+                                (tide.cleanup_grace; default 5 s) */
   /* The host's error handler (default: print to stderr). */
   void (*errh)(tide_runtime_t *rt, const char *msg, void *ud);
   void *errh_ud;
   /* The host's hook called once the runtime is fully closed. */
   void (*on_free)(tide_runtime_t *rt);
   void *userdata;            /* for the embedding host */
+  struct tide__interrupt_s *intr; /* interrupt.c: SIGINT/SIGTERM cancel a
+                                task (tide command, tide.run); NULL until
+                                first used */
   struct tide__hub_s *hub;   /* host.c/post.c: host futures and posting
                                 from other threads (src/tide_host.h); NULL
                                 until the embedding API first needs it */
@@ -96,6 +101,7 @@ typedef struct {
 #define TIDE__UV_SPAWNER 4   /* task: the function that called spawn */
 #define TIDE__TASK_NUV 4
 #define TIDE__COPOOL_MAX 1024 /* finished coroutines kept for reuse */
+#define TIDE__GRACE_NS (5 * (uint64_t)1000000000) /* cleanup grace period */
 
 struct tide__task_s {
   tide__awaitable_t aw;      /* the task's own future; first member */
@@ -107,6 +113,9 @@ struct tide__task_s {
   uintptr_t gen;             /* bumped per wake-up: stale ones are ignored */
   tide__link_t link;         /* in rt->tasks while pending, rt->failed while
                                 failed and unobserved */
+  tide__cstack_t cs;         /* its cancel scopes; the task is the root */
+  struct tide__grace_s *grace; /* the cleanup grace period's timer, made
+                                on first need (task.c) */
   int nres;                  /* done: how many results (UV 1: the value, or
                                 a table of them) */
   int nargs;                 /* before the first step: how many arguments
@@ -116,12 +125,18 @@ struct tide__task_s {
   uint64_t id;               /* 1, 2, ...: names the task in reports */
   uint64_t parent_id;        /* the task that spawned it, 0 if none */
   int spawn_line;            /* line of the spawn call, or -1 */
-  int cancel_requests;       /* task:cancel() calls not yet taken back with
-                                task:uncancel() (asyncio's cancelling()) */
   unsigned started : 1;      /* the coroutine has been resumed once */
-  unsigned must_cancel : 1;  /* deliver a cancellation at the next await */
   unsigned observed : 1;     /* someone has seen its error */
   unsigned scheduled : 1;    /* a wake-up is queued */
+  unsigned cancel_wake : 1;  /* ... and it delivers a cancellation */
+  unsigned in_cancel : 1;    /* passing its cancellation on to what it
+                                awaits (breaks cycles of awaits) */
+  unsigned propagated : 1;   /* the task it awaits took its cancellation
+                                over: it wakes when that one has ended */
+  unsigned cleanup : 1;      /* it waits in a <close> handler run by a
+                                cancellation: the grace period applies */
+  unsigned grace_over : 1;   /* the grace period ended, or a second
+                                cancellation came: cleanup awaits fail */
   /* tide.sleep's timer and future: a task awaits one thing at a time, so
    * one of each per task is enough and sleeping allocates nothing. */
   tide__timer_t timer;
@@ -142,13 +157,35 @@ int tide__runtime_pcall(tide_runtime_t *rt, lua_CFunction fn, void *ud);
  * as its second argument. */
 void tide__runtime_report(tide_runtime_t *rt, lua_State *L, int task_idx);
 
+/* interrupt.c */
+/* Watches SIGINT and SIGTERM for task t (NULL: stop watching): the first
+ * signal cancels t, a second one ends the process (default action). The
+ * previous dispositions are restored when watching stops. Returns 0 or a
+ * libuv error. */
+int tide__interrupt_watch(tide_runtime_t *rt, tide__task_t *t);
+/* The signal that interrupted the watched task (0: none), reset by the
+ * next watch. */
+int tide__interrupt_signal(tide_runtime_t *rt);
+/* Closes the watchers (the runtime's close). */
+void tide__interrupt_close(tide_runtime_t *rt);
+
 /* task.c */
 tide__task_t *tide__task_new(lua_State *L, tide_runtime_t *rt, int nargs);
 /* The C function at the bottom of every task's coroutine (it runs the
  * task's function under a yieldable pcall). */
 int tide__task_body(lua_State *L);
 tide__task_t *tide__task_check(lua_State *L, int idx);
+/* task:cancel(): cancels the task's root scope (the message at msg_idx of
+ * L goes with it; 0: none). A second cancel interrupts its cleanup. */
 void tide__task_cancel(tide__task_t *t, lua_State *L, int msg_idx);
+/* Frees what a task holds outside Lua (its grace timer) and closes its
+ * scopes: the task has finished or is being dropped. */
+void tide__task_release(tide__task_t *t);
+/* Starts the grace period of a task's cleanup (if not started); returns 0
+ * or TIDE_ENOMEM. */
+int tide__task_grace_start(tide__task_t *t);
+/* Ends the grace period bookkeeping: the cancellation is gone. */
+void tide__task_grace_reset(tide__task_t *t);
 int tide__task_results(lua_State *L, int idx);
 int tide__task_push_results(lua_State *L, int idx, tide__task_t *t);
 void tide__task_push_traceback(lua_State *L, int idx);
@@ -171,6 +208,7 @@ void tide__lua_open_coro(lua_State *L, tide_runtime_t *rt);
 void tide__lua_open_timer(lua_State *L, tide_runtime_t *rt);
 void tide__lua_open_signal(lua_State *L, tide_runtime_t *rt);
 void tide__lua_open_opts(lua_State *L, tide_runtime_t *rt); /* lopts.c */
+void tide__lua_open_scope(lua_State *L, tide_runtime_t *rt); /* lscope.c */
 /* Raises "fname: unknown option 'k' (known: ...)" if the table at idx (any
  * other value is ignored) has a key not in known (NULL-terminated). */
 void tide__lua_check_options(lua_State *L, int idx, const char *fname,

@@ -588,7 +588,7 @@ TEST(close_with_pending_work) {
                 "  local ok, err = pcall(host.get)\n"
                 "  log = log .. (tide.is_cancelled(err) and 'cancelled;' or "
                 "'?;')\n"
-                "  tide.sleep(0)\n" /* cleanup may still await */
+                "  tide.cleanup(tide.sleep, 0)\n" /* cleanup may still await */
                 "  log = log .. 'cleanup done;'\n"
                 "end)\n"
                 "tide.sleep(3600)\n",

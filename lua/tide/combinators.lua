@@ -184,9 +184,13 @@ function M.first(...)
     end
     for i = 1, n do list[i]:remove_done_callback(on_done) end
   end
-  -- Losers: cancel and wait for them, so none outlives this call.
+  -- Losers: cancel and wait for them, so none outlives this call (in a
+  -- shielded scope: they have been cancelled, so they end at their next
+  -- await, even if this task is being cancelled too).
   cancel_pending(list, n)
+  local shield = core.open_scope("shield", nil, "tide.first")
   local ok, err = pcall(wait_children, list, n, false)
+  shield:close()
   for i = 1, n do
     local x = list[i]
     if x ~= winner and is_error(x:error(), "cancelled") then x:error() end

@@ -13,6 +13,7 @@
 -- the block, errors and cancellation included:
 --   local _ <close> = lock:acquire()
 local waitq = require "tide.waitq"
+local open_scope = require("tide.core").open_scope
 
 local wait, pop, wake_all = waitq.wait, waitq.pop, waitq.wake_all
 local error, setmetatable, type = error, setmetatable, type
@@ -219,12 +220,12 @@ function Condition:wait()
   lock:release()
   local ok, err, woken = wait(self.waiters)
   if not ok and woken then self:notify(1, true) end
-  -- Take the lock back, whatever happens meanwhile.
-  while true do
-    local got, e = pcall(lock.acquire, lock)
-    if got then break end
-    if ok then ok, err = false, e end
-  end
+  -- Take the lock back, whatever happens meanwhile: in a shielded scope,
+  -- since a cancelled task's every await would fail (Trio does the same).
+  local shield = open_scope("shield", nil, "Condition:wait")
+  local got, e = pcall(lock.acquire, lock)
+  shield:close()
+  if not got then error(e, 0) end
   if not ok then error(err, 0) end
   return true
 end

@@ -2,6 +2,7 @@
  * now, yield, run). Futures, tasks and the coroutine tunnel register
  * themselves from their own files. */
 #include <math.h>
+#include <signal.h>
 #include <string.h>
 
 #include "../tide_host.h"
@@ -71,15 +72,40 @@ static int l_now(lua_State *L) {
 
 /* ------------------------------------------------------------ run */
 
-/* tide.run(fn, ...): runs fn as the root task until it finishes, then
- * cancels the tasks it left behind and waits for them (as asyncio.run
- * does). Returns fn's values or raises its error. Raises if the loop is
- * already running, or if the root task can never finish (every task waits
- * and nothing can wake them: a deadlock). */
+/* Raises the error of a run that SIGINT or SIGTERM interrupted: kind
+ * "interrupted", with the signal's name and the exit status a shell
+ * expects (130, 143). */
+static int run_interrupted(lua_State *L, int signum) {
+  const char *name = signum == SIGINT ? "SIGINT" : "SIGTERM";
+  lua_pushfstring(L, "tide: interrupted by %s", name);
+  tide__lua_pusherror(L, "interrupted", lua_tostring(L, -1));
+  lua_pushstring(L, name);
+  lua_setfield(L, -2, "signal");
+  lua_pushinteger(L, 128 + signum);
+  lua_setfield(L, -2, "status");
+  return lua_error(L);
+}
+
+/* tide.run([opts,] fn, ...): runs fn as the root task until it finishes,
+ * then cancels the tasks it left behind and waits for their cleanup (as
+ * asyncio.run does). Returns fn's values or raises its error. Raises if the
+ * loop is already running, or if the root task can never finish (every
+ * task waits and nothing can wake them: a deadlock). opts.signals (default
+ * true): SIGINT/SIGTERM cancel the root task, whose cleanup runs, and the
+ * run raises an error of kind "interrupted" (.signal, .status = 128+n); a
+ * second signal ends the process. */
 static int l_run(lua_State *L) {
+  static const char *const known[] = {"signals", NULL};
   tide_runtime_t *rt = tide__runtime_from(L);
   tide__task_t *t;
-  int deadlock = 0;
+  int deadlock = 0, signals = 1, signum;
+  if (lua_type(L, 1) == LUA_TTABLE) {
+    tide__lua_check_options(L, 1, "tide.run", known);
+    if (lua_getfield(L, 1, "signals") != LUA_TNIL)
+      signals = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    lua_remove(L, 1);
+  }
   luaL_checktype(L, 1, LUA_TFUNCTION);
   if (rt->loop.running || rt->current != NULL) {
     /* No position: the caller is the facade's tide.run. */
@@ -88,6 +114,7 @@ static int l_run(lua_State *L) {
     return lua_error(L);
   }
   t = tide__task_new(L, rt, lua_gettop(L) - 1); /* stack: [task] */
+  if (signals && tide__interrupt_watch(rt, t) != 0) signals = 0;
   while (t->aw.fut.state == TIDE__PENDING) {
     if (!tide__loop_run_once(&rt->loop, 0) &&
         t->aw.fut.state == TIDE__PENDING) {
@@ -98,6 +125,8 @@ static int l_run(lua_State *L) {
   }
   tide__task_mark_observed(t);
   tide__runtime_cancel_all(rt);
+  signum = tide__interrupt_signal(rt);
+  if (signals) tide__interrupt_watch(rt, NULL);
   /* What belonged to this run ends with it (as asyncio.run closes its
    * loop): streams still flushing after their close(), callbacks not yet
    * due. */
@@ -108,6 +137,8 @@ static int l_run(lua_State *L) {
     return luaL_error(L, "tide.run: deadlock: the main task waits for "
                          "something that can never happen (no task is "
                          "ready, no timer or I/O is pending)");
+  if (signals && signum != 0 && t->aw.fut.state == TIDE__CANCELLED)
+    return run_interrupted(L, signum);
   return t->aw.results(L, 1);
 }
 
@@ -143,9 +174,11 @@ static int l_stats(lua_State *L) {
   lua_pushinteger(L, (lua_Integer)rt->loop.heap_len);
   lua_setfield(L, -2, "timers");
   /* Less the runtime's own: the loop's check, idle and timer handles, the
-   * virtual clock's prepare handle, the embedding hub's async handle. */
+   * virtual clock's prepare handle, the embedding hub's async handle, the
+   * two signal watchers of interrupt.c. */
   lua_pushinteger(L, rt->loop.handles - 3 - (rt->loop.prepare != NULL) -
-                         (rt->hub != NULL && rt->hub->async != NULL));
+                         (rt->hub != NULL && rt->hub->async != NULL) -
+                         (rt->intr != NULL ? 2 : 0));
   lua_setfield(L, -2, "handles");
   return 1;
 }
@@ -197,6 +230,7 @@ int luaopen_tide_core(lua_State *L) {
   tide__lua_open_timer(L, rt);
   tide__lua_open_signal(L, rt);
   tide__lua_open_opts(L, rt);
+  tide__lua_open_scope(L, rt);
   tide__lua_open_net(L, rt); /* tcp, unix, pipes, udp, dns: ltcp.c */
   lua_pushvalue(L, -2);
   luaL_setfuncs(L, funcs, 1);

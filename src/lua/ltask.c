@@ -123,25 +123,6 @@ static int l_task_cancel(lua_State *L) {
   return 1;
 }
 
-/* task:cancelling() -> how many cancellation requests are pending: each
- * task:cancel() of a pending task adds one, task:uncancel() takes one back.
- * A deadline that catches the cancellation it asked for uncancels, and
- * passes the error on if the count is still above zero: someone else wants
- * the task cancelled too (asyncio's rule). */
-static int l_task_cancelling(lua_State *L) {
-  tide__task_t *t = tide__task_check(L, 1);
-  lua_pushinteger(L, t->cancel_requests);
-  return 1;
-}
-
-/* task:uncancel() -> the count after taking one request back. */
-static int l_task_uncancel(lua_State *L) {
-  tide__task_t *t = tide__task_check(L, 1);
-  if (t->cancel_requests > 0) t->cancel_requests--;
-  lua_pushinteger(L, t->cancel_requests);
-  return 1;
-}
-
 /* task:traceback() -> the traceback of a failed or cancelled task, or nil. */
 static int l_task_traceback(lua_State *L) {
   tide__task_t *t = tide__task_check(L, 1);
@@ -191,6 +172,7 @@ static int l_task_gc(lua_State *L) {
     if (t->waiting != NULL) tide__future_unwait(&t->waiter);
     t->waiting = NULL;
     tide__timer_stop(&rt->loop, &t->timer);
+    tide__task_release(t);
   } else if (t->aw.fut.state == TIDE__FAILED && !t->observed) {
     t->observed = 1;
     tide__link_remove(&t->link);
@@ -202,8 +184,6 @@ static int l_task_gc(lua_State *L) {
 /* Task methods (spawn lives in the module). */
 static const luaL_Reg task_methods[] = {
     {"cancel", l_task_cancel},
-    {"cancelling", l_task_cancelling},
-    {"uncancel", l_task_uncancel},
     {"name", l_task_name},
     {"set_name", l_task_set_name},
     {"id", l_task_id},
