@@ -63,30 +63,28 @@ static void task_record_spawner(lua_State *L, tide__task_t *t) {
 }
 
 void tide__task_pushlabel(lua_State *L, tide__task_t *t, int idx) {
-  luaL_Buffer b;
+  int top, n = 1;
   idx = lua_absindex(L, idx);
-  luaL_buffinit(L, &b);
+  luaL_checkstack(L, 6, NULL);
   lua_pushfstring(L, "task #%I", (lua_Integer)t->id);
-  luaL_addvalue(&b);
+  top = lua_gettop(L);
   if (lua_getiuservalue(L, idx, TIDE__UV_INFO) == LUA_TTABLE &&
       lua_getfield(L, -1, "name") == LUA_TSTRING) {
     lua_pushfstring(L, " '%s'", lua_tostring(L, -1));
-    lua_remove(L, -2);
-    lua_remove(L, -2);
-    luaL_addvalue(&b);
-  } else {
-    lua_pop(L, lua_type(L, -1) == LUA_TTABLE ? 2 : 1);
+    lua_replace(L, top + 1);
+    n++;
   }
+  lua_settop(L, top + n - 1);
   if (t->spawn_line > 0 &&
       lua_getiuservalue(L, idx, TIDE__UV_SPAWNER) == LUA_TFUNCTION) {
     lua_Debug ar;
-    lua_getinfo(L, ">S", &ar);
+    lua_getinfo(L, ">S", &ar); /* pops the function */
     lua_pushfstring(L, " (spawned at %s:%d)", ar.short_src, t->spawn_line);
-    luaL_addvalue(&b);
+    n++;
   } else if (t->spawn_line > 0) {
     lua_pop(L, 1);
   }
-  luaL_pushresult(&b);
+  lua_concat(L, n);
 }
 
 int tide__task_pushwhere(lua_State *L, tide__task_t *t) {

@@ -54,7 +54,8 @@ struct tide__stream_s {
   const char *rsep;         /* RSEP: the separator (anchored on the reader's
                                stack while it waits) */
   size_t rseplen;
-  size_t rscan;             /* RSEP: bytes already searched without a match */
+  size_t rscan;             /* RSEP: bytes the waiting reader has searched
+                               without a match (reset per wait) */
   tide__future_t rfut;      /* pending exactly while a reader waits */
   tide__timer_t rtimer;     /* the reader's timeout */
   uint64_t rtimeout;        /* ns; 0: none */
@@ -99,8 +100,8 @@ static inline size_t tide__stream_buffered(const tide__stream_t *s) {
 }
 /* Drops n buffered bytes (the reader has copied them). */
 void tide__stream_consume(tide__stream_t *s, size_t n);
-/* Finds the separator in the buffer, resuming after s->rscan; returns its
- * offset from rstart, or -1 (and advances s->rscan). */
+/* Finds the separator in the buffer; returns its offset from rstart, or
+ * -1. */
 long tide__stream_find(tide__stream_t *s, const char *sep, size_t seplen);
 /* Prepares rfut for a reader that needs mode (n bytes, or sep): resets it,
  * arms the read timer, makes sure the stream reads. */

@@ -514,6 +514,18 @@ static int l_future_error(lua_State *L) {
   return 1;
 }
 
+/* __gc: a future collected while tasks are still registered on it (their
+ * await's frame anchored it; only a coroutine closed or abandoned under
+ * them can lose it) lets go of them, so that a later cancel of such a task
+ * never reads freed memory. Nothing can complete the future any more: a
+ * task left waiting is a deadlock tide.run reports. */
+static int l_future_gc(lua_State *L) {
+  lfuture_t *f = lua_touserdata(L, 1);
+  while (!tide__link_empty(&f->aw.fut.waiters))
+    tide__link_remove(f->aw.fut.waiters.next);
+  return 0;
+}
+
 static int l_future_tostring(lua_State *L) {
   tide__awaitable_t *aw = lua_touserdata(L, 1);
   lua_pushfstring(L, "tide.future: %p (%s)", (void *)aw,
@@ -562,6 +574,8 @@ void tide__lua_open_future(lua_State *L, tide_runtime_t *rt) {
   lua_setfield(L, -2, "__index");
   lua_pushcfunction(L, l_future_tostring);
   lua_setfield(L, -2, "__tostring");
+  lua_pushcfunction(L, l_future_gc);
+  lua_setfield(L, -2, "__gc");
   lua_pop(L, 1);
 
   lua_pushvalue(L, -2);
