@@ -14,9 +14,11 @@ static void task_setname(lua_State *L, int idx) {
 /* tide.spawn([opts,] fn, ...) -> task. The task starts on the loop's next
  * turn. opts is a table: {name = "worker 3"}. */
 static int l_spawn(lua_State *L) {
+  static const char *const known[] = {"name", NULL};
   tide_runtime_t *rt = tide__runtime_from(L);
   int named = 0;
   if (lua_type(L, 1) == LUA_TTABLE) {
+    tide__lua_check_options(L, 1, "tide.spawn", known);
     lua_getfield(L, 1, "name");
     if (!lua_isnil(L, -1)) {
       luaL_argexpected(L, lua_type(L, -1) == LUA_TSTRING, 1,
