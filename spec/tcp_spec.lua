@@ -609,6 +609,7 @@ describe("tide.tcp", function()
         end
       end
       print("dropped", dropped)
+      print("accept_errors", tide.stats().accept_errors)
       local c = assert(tide.tcp.connect("127.0.0.1", port))
       assert(c:readline() == "hi")
       c:close()
@@ -621,6 +622,10 @@ describe("tide.tcp", function()
     assert.equal(0, code, err)
     assert.matches("exhausted\ttrue", out)
     assert.matches("dropped\t5", out)
+    assert.matches("accept_errors\t5", out)
     assert.matches("ok\n$", out)
+    -- Reported once for the burst, on stderr (the default error handler).
+    local _, reports = err:gsub("connection%(s%) refused: too many open files", "")
+    assert.equal(1, reports, err)
   end)
 end)

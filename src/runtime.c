@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <lualib.h>
 
 #include "tide_lua.h"
@@ -163,6 +166,7 @@ int tide__runtime_create(lua_State *L, uv_loop_t *uv, int owned,
   rt->errh = runtime_default_errh;
   rt->errh_ref = LUA_NOREF;
   rt->grace_ns = TIDE__GRACE_NS;
+  rt->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   tide__link_init(&rt->tasks);
   tide__link_init(&rt->failed);
   tide__link_init(&rt->resources);
@@ -318,6 +322,8 @@ int tide_runtime_close(tide_runtime_t *rt) {
   }
   rt->failed_ref = rt->errh_ref = LUA_NOREF;
   rt->copool_ref = LUA_NOREF;
+  if (rt->reserve_fd >= 0) close(rt->reserve_fd);
+  rt->reserve_fd = -1;
   rt->copool_n = 0;
   if (rt->owns_L) {
     rt->L = NULL;

@@ -90,14 +90,20 @@ void tide__task_pushlabel(lua_State *L, tide__task_t *t, int idx) {
 int tide__task_pushwhere(lua_State *L, tide__task_t *t) {
   lua_Debug ar;
   int level;
-  if (t->aw.fut.state != TIDE__PENDING || !t->started) return 0;
+  /* The first Lua frame of the user's: a task waiting in a Queue, a Lock
+   * or a group waits in tide's own Lua files, but where it matters is the
+   * line that called them. */
+  int found = 0;
+  if (t->aw.fut.state != TIDE__PENDING || !t->started || t->co == NULL)
+    return 0;
   for (level = 0; lua_getstack(t->co, level, &ar); level++) {
-    if (lua_getinfo(t->co, "Sl", &ar) && ar.currentline > 0) {
-      lua_pushfstring(L, "%s:%d", ar.short_src, ar.currentline);
-      return 1;
-    }
+    if (!lua_getinfo(t->co, "Sl", &ar) || ar.currentline <= 0) continue;
+    if (found) lua_pop(L, 1); /* a tide file's line: only a fallback */
+    lua_pushfstring(L, "%s:%d", ar.short_src, ar.currentline);
+    found = 1;
+    if (!task_is_tide_source(ar.source)) break;
   }
-  return 0;
+  return found;
 }
 
 /* Queues the next step. gen tells this wake-up from stale ones. */

@@ -63,6 +63,13 @@ struct tide_runtime_s {
   int failed_ref;            /* registry: weak table task ptr -> failed task
                                 whose error nobody has seen */
   int errh_ref;              /* registry: Lua error handler, or LUA_NOREF */
+  int reserve_fd;            /* a descriptor kept to give back when out of
+                                them: servers refuse what they cannot
+                                accept (tcp.c); -1 if none */
+  uint64_t accept_errors;    /* accepts that failed, all servers */
+  uint64_t emfile_refused;   /* ... for want of descriptors (EMFILE/ENFILE),
+                                not yet reported */
+  uint64_t emfile_said;      /* loop time of the last EMFILE report */
   uint64_t grace_ns;         /* cleanup grace period after a cancellation
                                 (tide.cleanup_grace; default 5 s) */
   /* The host's error handler (default: print to stderr). */

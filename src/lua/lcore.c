@@ -162,11 +162,13 @@ static int l_set_error_handler(lua_State *L) {
   return 1;
 }
 
-/* tide.stats() -> {tasks=, ready=, timers=, handles=}: counts for specs
- * and introspection; handles counts libuv handles tide has open. */
+/* tide.stats() -> {tasks=, ready=, timers=, handles=, accept_errors=}:
+ * counts for specs and introspection; handles counts libuv handles tide has
+ * open; accept_errors the connections servers failed to accept (EMFILE and
+ * others). */
 static int l_stats(lua_State *L) {
   tide_runtime_t *rt = tide__runtime_from(L);
-  lua_createtable(L, 0, 4);
+  lua_createtable(L, 0, 5);
   lua_pushinteger(L, rt->ntasks);
   lua_setfield(L, -2, "tasks");
   lua_pushinteger(L, (lua_Integer)rt->loop.ready_count);
@@ -180,6 +182,8 @@ static int l_stats(lua_State *L) {
                          (rt->hub != NULL && rt->hub->async != NULL) -
                          (rt->intr != NULL ? 2 : 0));
   lua_setfield(L, -2, "handles");
+  lua_pushinteger(L, (lua_Integer)rt->accept_errors);
+  lua_setfield(L, -2, "accept_errors");
   return 1;
 }
 

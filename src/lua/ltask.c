@@ -125,9 +125,16 @@ static int l_task_cancel(lua_State *L) {
   return 1;
 }
 
-/* task:traceback() -> the traceback of a failed or cancelled task, or nil. */
+/* task:traceback() -> the traceback of a failed or cancelled task; for a
+ * task waiting in an await, the stack where it waits; nil otherwise. */
 static int l_task_traceback(lua_State *L) {
   tide__task_t *t = tide__task_check(L, 1);
+  if (t->aw.fut.state == TIDE__PENDING) {
+    /* A waiting task: where it waits, as debug.traceback shows it. */
+    if (!t->started || t->co == NULL || t == t->rt->current) return 0;
+    luaL_traceback(L, t->co, "waiting", 0);
+    return 1;
+  }
   if (t->aw.fut.state != TIDE__FAILED && t->aw.fut.state != TIDE__CANCELLED)
     return 0;
   tide__task_push_traceback(L, 1);

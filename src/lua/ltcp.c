@@ -101,10 +101,37 @@ static int server_spawn(lua_State *L) {
   return 0;
 }
 
+/* In protected mode: reports a burst of connections refused for want of
+ * descriptors. */
+static int server_report_emfile(lua_State *L) {
+  tide_runtime_t *rt = lua_touserdata(L, 1);
+  lua_pushfstring(L, "tide: %I connection(s) refused: too many open files "
+                     "(EMFILE); raise the limit (ulimit -n) or lower the "
+                     "load",
+                  (lua_Integer)rt->emfile_refused);
+  rt->emfile_refused = 0;
+  tide__runtime_report(rt, L, 0);
+  return 0;
+}
+
 static void server_on_conn(tide__server_t *srv, tide__stream_t *s,
                            int status) {
+  tide_runtime_t *rt = srv->rt;
   accept_ctx_t ctx;
-  if (status != 0 || s == NULL) return; /* counted in accept_errors */
+  if (status != 0 || s == NULL) {
+    rt->accept_errors++;
+    if (status == UV_EMFILE || status == UV_ENFILE) {
+      /* libuv has accepted and closed the connection (its reserve
+       * descriptor): say so, once a second at most, not once each. */
+      uint64_t now = tide__loop_now(&rt->loop);
+      rt->emfile_refused++;
+      if (rt->emfile_said == 0 || now - rt->emfile_said >= 1000000000) {
+        rt->emfile_said = now;
+        if (!rt->closing) tide__runtime_pcall(rt, server_report_emfile, rt);
+      }
+    }
+    return;
+  }
   ctx.srv = srv;
   ctx.s = s;
   if (!srv->rt->closing && srv->ref != LUA_NOREF)
@@ -161,8 +188,7 @@ static int l_tcp_listen(lua_State *L) {
   struct sockaddr_storage ss;
   tide__server_t *srv;
   lua_Integer backlog;
-  unsigned flags = 0;
-  int err;
+  int flags = 0, err;
   luaL_checktype(L, 3, LUA_TFUNCTION);
   if (!lua_isnoneornil(L, 4)) luaL_checktype(L, 4, LUA_TTABLE);
   lua_settop(L, 4);
@@ -172,12 +198,12 @@ static int l_tcp_listen(lua_State *L) {
   backlog = opt_backlog(L, 4);
   if (lua_istable(L, 4)) {
     lua_getfield(L, 4, "ipv6only");
-    if (lua_toboolean(L, -1)) flags = UV_TCP_IPV6ONLY;
+    if (lua_toboolean(L, -1)) flags |= TIDE__BIND_IPV6ONLY;
     lua_pop(L, 1);
   }
   srv = tide__server_new(rt, TIDE__TCP, &err);
   if (srv == NULL) return tide__lua_fail(L, err, NULL);
-  err = uv_tcp_bind(&srv->u.tcp, (struct sockaddr *)&ss, flags);
+  err = tide__server_bind(srv, (struct sockaddr *)&ss, flags);
   if (err == 0) err = tide__server_listen(srv, (int)backlog);
   if (err != 0) {
     tide__server_close(srv);
@@ -195,16 +221,13 @@ static int l_server_address(lua_State *L) {
   lserver_t *box = server_check(L);
   struct sockaddr_storage ss;
   char buf[512];
-  size_t len = sizeof(buf);
-  int sslen = sizeof(ss), err, port;
+  int err, port;
   if (box->srv == NULL) return luaL_error(L, "tide: server is closed");
   if (box->srv->kind == TIDE__PIPE) {
-    err = uv_pipe_getsockname(&box->srv->u.pipe, buf, &len);
-    if (err != 0) return tide__lua_fail(L, err, NULL);
-    lua_pushlstring(L, buf, len);
+    lua_pushstring(L, box->srv->path != NULL ? box->srv->path : "");
     return 1;
   }
-  err = uv_tcp_getsockname(&box->srv->u.tcp, (struct sockaddr *)&ss, &sslen);
+  err = tide__server_sockname(box->srv, &ss);
   if (err != 0) return tide__lua_fail(L, err, NULL);
   port = tide__addr_name((struct sockaddr *)&ss, buf, sizeof(buf));
   lua_pushstring(L, buf);
