@@ -581,6 +581,7 @@ TEST(close_with_pending_work) {
                 "log = ''\n"
                 "tide.spawn(function()\n"
                 "  local c <close> = setmetatable({}, {__close = function()\n"
+                "    tide.sleep(0.01)\n" /* cleanup that awaits */
                 "    log = log .. 'closed;' end})\n"
                 "  tide.sleep(3600)\n"
                 "end)\n"
@@ -712,6 +713,39 @@ TEST(stop_ends_a_run_early) {
   CHECK_INT(tide_runtime_close(rt), 0);
 }
 
+/* tide_runtime_close waits for cleanup that awaits, but no longer than the
+ * grace period the host set: a handler that would sleep an hour is cut
+ * short (its await fails), and the close returns. */
+TEST(close_bounded_by_grace) {
+  lua_State *L = luaL_newstate();
+  tide_runtime_t *rt;
+  uint64_t t0;
+  luaL_openlibs(L);
+  CHECK_INT(tide_runtime_new(&rt, NULL, L), 0);
+  CHECK_INT(tide_runtime_set_grace(rt, -1), TIDE_EINVAL);
+  CHECK_INT(tide_runtime_set_grace(rt, 0.05), 0);
+  CHECK_INT(tide_runtime_spawn_string(
+                rt,
+                "local tide = require 'tide'\n"
+                "log = ''\n"
+                "tide.spawn(function()\n"
+                "  local c <close> = setmetatable({}, {__close = function()\n"
+                "    tide.sleep(0.001)\n" /* within the grace period */
+                "    local ok = pcall(tide.sleep, 3600)\n"
+                "    log = log .. (ok and 'slept;' or 'cut short;') end})\n"
+                "  tide.sleep(3600)\n"
+                "end)\n",
+                "=main", 0),
+            0);
+  CHECK_INT(tide_runtime_run_task(rt, -1), 0);
+  lua_pop(L, 1);
+  t0 = uv_hrtime();
+  CHECK_INT(tide_runtime_close(rt), 0);
+  CHECK(uv_hrtime() - t0 < (uint64_t)30e9); /* not the hour */
+  CHECK_STR(global_str(L, "log"), "cut short;");
+  lua_close(L);
+}
+
 int main(void) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   RUN(own_loop_and_state);
@@ -729,5 +763,6 @@ int main(void) {
   RUN(posts_queued_at_close_run);
   RUN(host_api_in_a_required_runtime);
   RUN(stop_ends_a_run_early);
+  RUN(close_bounded_by_grace);
   return test_summary("test_embed");
 }
