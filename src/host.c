@@ -6,13 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tide_host.h"
+#include <lualib.h>
 
-/* From runtime.c / lfuture.c (not in a header of theirs). */
-void tide__runtime_pushbox(lua_State *L);
-void *tide__lua_newfuture(lua_State *L, tide_runtime_t *rt);
-int tide__lua_future_resolve(lua_State *L, int idx, int n);
-int tide__lua_future_reject(lua_State *L, int idx);
+#include "tide_host.h"
 
 /* Is Lua running on the runtime's main thread (a task, a callback, a host
  * function)? Driving or closing the loop from there would run it
@@ -23,6 +19,39 @@ static int host_in_lua(tide_runtime_t *rt) {
 }
 
 /* ---------------------------------------------------------------- runtime */
+
+int tide_runtime_new(tide_runtime_t **out, uv_loop_t *loop, lua_State *L) {
+  tide_runtime_t *rt;
+  int owns_L = 0, err;
+  if (out == NULL) return TIDE_EINVAL;
+  *out = NULL;
+  if (L == NULL) {
+    L = luaL_newstate();
+    if (L == NULL) return TIDE_ENOMEM;
+    luaL_openlibs(L);
+    owns_L = 1;
+  }
+  err = tide__runtime_create(L, loop, 0, &rt);
+  if (err != 0) {
+    if (owns_L) lua_close(L);
+    return err;
+  }
+  rt->owns_L = owns_L;
+  /* require "tide.core" finds this runtime through the registry. */
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+  lua_pushcfunction(L, luaopen_tide_core);
+  lua_setfield(L, -2, "tide.core");
+  lua_pop(L, 1);
+  tide__lua_preload_embedded(L);
+  /* The embedding layer (src/post.c) now, so that other threads can post
+   * to the runtime from the moment the host has it. */
+  if (tide__hub_get(rt) == NULL) {
+    tide_runtime_close(rt);
+    return TIDE_ENOMEM;
+  }
+  *out = rt;
+  return 0;
+}
 
 tide_runtime_t *tide_runtime_from_lua(lua_State *L) {
   tide_runtime_t **box;
@@ -205,7 +234,7 @@ int tide_future_new(lua_State *L, tide_future_t **out) {
   /* The future's metatable comes with tide.core. */
   luaL_requiref(L, "tide.core", luaopen_tide_core, 0);
   lua_pop(L, 1);
-  f->fut = &((tide__awaitable_t *)tide__lua_newfuture(L, rt))->fut;
+  f->fut = &tide__lua_newfuture(L, rt)->aw.fut;
   lua_pushvalue(L, -1);
   f->lref = luaL_ref(L, LUA_REGISTRYINDEX); /* released in detach */
   f->hub = hub;
@@ -242,24 +271,6 @@ int tide_future_push(tide_future_t *f, lua_State *L) {
   if (!lua_checkstack(L, 1)) return TIDE_ENOMEM;
   lua_rawgeti(L, LUA_REGISTRYINDEX, f->lref);
   return 0;
-}
-
-int tide__hostfut_complete(tide_future_t *f, lua_State *L, int n) {
-  int err;
-  if (!lua_checkstack(L, 2)) {
-    lua_pop(L, n < 0 ? 1 : n);
-    return TIDE_ENOMEM;
-  }
-  lua_rawgeti(L, LUA_REGISTRYINDEX, f->lref);
-  if (n >= 0) {
-    lua_insert(L, -(n + 1));
-    err = tide__lua_future_resolve(L, -(n + 1), n);
-  } else {
-    lua_insert(L, -2);
-    err = tide__lua_future_reject(L, -2);
-  }
-  lua_pop(L, 1);
-  return err;
 }
 
 /* Completes f from the loop thread: n values, or the error when n < 0. */
@@ -299,9 +310,3 @@ int tide_future_state(tide_future_t *f) {
   return f->fut->state;
 }
 
-void tide__hostfut_abandon(tide_future_t *f, lua_State *L) {
-  if (f->fut->state != TIDE__PENDING) return;
-  lua_pushliteral(L, "tide: the host released the future without "
-                     "completing it");
-  tide__hostfut_complete(f, L, -1);
-}

@@ -17,6 +17,10 @@
 #include "tide_lua.h"
 
 typedef struct tide__interrupt_s {
+  tide__resource_t res;    /* in rt->resources: the runtime's close closes
+                              the watchers (after the cleanup it waits for:
+                              a second signal still ends the process) */
+  tide_runtime_t *rt;
   uv_signal_t *h[2];       /* SIGINT, SIGTERM; freed in their close cb */
   struct sigaction old[2]; /* the dispositions before watching */
   tide__task_t *task;      /* cancelled by the first signal; NULL: none */
@@ -81,6 +85,10 @@ static void interrupt_on_signal(uv_signal_t *h, int signum) {
   }
 }
 
+static void interrupt_res_close(tide__resource_t *res) {
+  tide__interrupt_close(TIDE__CONTAINER_OF(res, interrupt_t, res)->rt);
+}
+
 int tide__interrupt_watch(tide_runtime_t *rt, tide__task_t *t) {
   interrupt_t *in = rt->intr;
   int i, err;
@@ -104,6 +112,9 @@ int tide__interrupt_watch(tide_runtime_t *rt, tide__task_t *t) {
       tide__loop_handle_open(&rt->loop);
       uv_unref((uv_handle_t *)in->h[i]);
     }
+    in->rt = rt;
+    in->res.close = interrupt_res_close;
+    tide__link_insert_tail(&rt->resources, &in->res.link);
     rt->intr = in;
   }
   in->task = t;
@@ -144,6 +155,7 @@ void tide__interrupt_close(tide_runtime_t *rt) {
   int i;
   if (in == NULL) return;
   tide__interrupt_watch(rt, NULL);
+  tide__link_remove(&in->res.link);
   for (i = 0; i < 2; i++) {
     in->h[i]->data = &rt->loop;
     uv_close((uv_handle_t *)in->h[i], tide__loop_close_free_cb);
@@ -151,3 +163,20 @@ void tide__interrupt_close(tide_runtime_t *rt) {
   free(in);
   rt->intr = NULL;
 }
+
+/* ------------------------------------------------------------ public */
+
+int tide_runtime_catch_signals(tide_runtime_t *rt, int idx) {
+  tide__task_t *t = NULL;
+  if (rt == NULL || rt->closing || rt->loop.closing) return TIDE_EINVAL;
+  if (idx != 0) {
+    t = luaL_testudata(rt->L, idx, TIDE__MT_TASK);
+    if (t == NULL) return TIDE_EINVAL;
+  }
+  return tide__interrupt_watch(rt, t);
+}
+
+int tide_runtime_interrupted(tide_runtime_t *rt) {
+  return rt != NULL ? tide__interrupt_signal(rt) : 0;
+}
+

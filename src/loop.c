@@ -21,10 +21,6 @@ static void loop_on_idle(uv_idle_t *idle) {
   (void)idle; /* Exists only to keep the poll phase from blocking. */
 }
 
-static void loop_on_uvtimer(uv_timer_t *t) {
-  tide__timers_run(t->data);
-}
-
 /* Allocates one of the loop's own handles. Handle memory is malloc'd (never
  * embedded in memory someone else frees) and released in its close callback,
  * tide__loop_close_free_cb. */
@@ -148,9 +144,6 @@ static void loop_on_check(uv_check_t *check) {
     tide__loop_drain(loop);
 }
 
-uint64_t tide__loop_now(const tide_loop_t *loop) {
-  return uv_hrtime() - loop->time_base + loop->time_skew;
-}
 
 void tide__loop_handle_open(tide_loop_t *loop) {
   loop->handles++;
@@ -253,20 +246,4 @@ int tide__loop_set_autojump(tide_loop_t *loop, int on) {
   loop->autojump = on;
   if (!on) tide__timers_rearm(loop);
   return was;
-}
-
-/* The timer heap's libuv side: one uv_timer_t armed for the earliest due
- * timer. Rounds up to whole milliseconds (libuv's resolution) so a timer
- * never fires early; tide__timers_run rearms if the clock lags. */
-void tide__timers_rearm(tide_loop_t *loop) {
-  uint64_t due, now, ms;
-  if (loop->closing) return;
-  if (!tide__timers_next(loop, &due)) {
-    uv_timer_stop(loop->uvtimer);
-    return;
-  }
-  now = tide__loop_now(loop);
-  ms = due > now ? (due - now + 999999) / 1000000 : 0;
-  uv_update_time(loop->uv);
-  uv_timer_start(loop->uvtimer, loop_on_uvtimer, ms, 0);
 }

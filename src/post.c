@@ -95,10 +95,42 @@ void tide__hostfut_detach(tide_future_t *f) {
 
 /* ---------------------------------------------------------------- apply */
 
+int tide__hostfut_complete(tide_future_t *f, lua_State *L, int n) {
+  int err;
+  if (!lua_checkstack(L, 2)) {
+    lua_pop(L, n < 0 ? 1 : n);
+    return TIDE_ENOMEM;
+  }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, f->lref);
+  if (n >= 0) {
+    lua_insert(L, -(n + 1));
+    err = tide__lua_future_resolve(L, -(n + 1), n);
+  } else {
+    lua_insert(L, -2);
+    err = tide__lua_future_reject(L, -2);
+  }
+  lua_pop(L, 1);
+  return err;
+}
+
+void tide__hostfut_abandon(tide_future_t *f, lua_State *L) {
+  if (f->fut->state != TIDE__PENDING) return;
+  lua_pushliteral(L, "tide: the host released the future without "
+                     "completing it");
+  tide__hostfut_complete(f, L, -1);
+}
+
+
+
+typedef struct {
+  tide_runtime_t *rt;
+  tide__post_t *it;
+} post_call_t;
+
 static int post_call_p(lua_State *L) {
-  tide__post_t *it = lua_touserdata(L, 1);
+  post_call_t *c = lua_touserdata(L, 1);
   lua_settop(L, 0);
-  it->fn.call(tide_runtime_from_lua(L), it->arg);
+  c->it->fn.call(c->rt, c->it->arg);
   return 0;
 }
 
@@ -172,9 +204,11 @@ static void release_on_loop(tide_future_t *f) {
 static void post_apply(tide__hub_t *hub, tide__post_t *it) {
   tide_future_t *f = it->f;
   switch (it->kind) {
-  case POST_CALL:
-    tide__runtime_pcall(hub->rt, post_call_p, it);
+  case POST_CALL: {
+    post_call_t c = {hub->rt, it};
+    tide__runtime_pcall(hub->rt, post_call_p, &c);
     break;
+  }
   case POST_RELEASE:
     release_on_loop(f);
     break;

@@ -103,6 +103,34 @@ void tide__runtime_report(tide_runtime_t *rt, lua_State *L, int task_idx) {
   lua_settop(L, top - 1);
 }
 
+/* Reports the failed task t (its userdata at idx) to the error handler:
+ * "task #3 'name' (spawned at f.lua:12): error was never retrieved:" and
+ * the traceback. */
+void tide__task_report_failed(lua_State *L, tide__task_t *t, int idx) {
+  idx = lua_absindex(L, idx);
+  tide__task_pushlabel(L, t, idx);
+  tide__task_push_traceback(L, idx);
+  lua_pushfstring(L, "%s: error was never retrieved: %s", lua_tostring(L, -2),
+                  lua_tostring(L, -1));
+  lua_replace(L, -3);
+  lua_pop(L, 1);
+  tide__runtime_report(t->rt, L, idx);
+}
+
+/* Reports every failed task whose error nobody has seen, once. */
+void tide__task_report_unobserved(tide_runtime_t *rt) {
+  lua_State *L = rt->L;
+  while (!tide__link_empty(&rt->failed)) {
+    tide__task_t *t = TIDE__CONTAINER_OF(rt->failed.next, tide__task_t, link);
+    t->observed = 1;
+    tide__link_remove(&t->link);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, rt->failed_ref);
+    if (lua_rawgetp(L, -1, t) == LUA_TUSERDATA)
+      tide__task_report_failed(L, t, -1);
+    lua_pop(L, 2);
+  }
+}
+
 /* Box metamethods. */
 static int box_gc(lua_State *L) {
   runtime_box_t *box = lua_touserdata(L, 1);
@@ -138,8 +166,6 @@ static void runtime_on_loop_closed(tide_loop_t *loop) {
   free(rt);
 }
 
-/* Makes the runtime for L and its box (left in the registry, not on the
- * stack). uv is the host's loop, or NULL for a loop of our own. */
 int tide__runtime_create(lua_State *L, uv_loop_t *uv, int owned,
                          tide_runtime_t **out) {
   tide_runtime_t *rt;
@@ -175,6 +201,7 @@ int tide__runtime_create(lua_State *L, uv_loop_t *uv, int owned,
 
   lua_newtable(L);
   rt->copool_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  tide__task_setup(L, rt);
   lua_newtable(L);
   lua_createtable(L, 0, 1);
   lua_pushliteral(L, "v");
@@ -295,7 +322,6 @@ int tide_runtime_close(tide_runtime_t *rt) {
     rt->closing = 1;
   }
   if (!lua_usable) tide__task_report_unobserved(rt);
-  tide__interrupt_close(rt);
   runtime_drop_all(rt);
   /* Close what is still open (each close unlinks its resource). */
   while (!tide__link_empty(&rt->resources)) {
@@ -313,6 +339,7 @@ int tide_runtime_close(tide_runtime_t *rt) {
     lua_rawsetp(L, LUA_REGISTRYINDEX, runtime_key);
     luaL_unref(L, LUA_REGISTRYINDEX, rt->failed_ref);
     luaL_unref(L, LUA_REGISTRYINDEX, rt->copool_ref);
+    luaL_unref(L, LUA_REGISTRYINDEX, rt->body_ref);
     luaL_unref(L, LUA_REGISTRYINDEX, rt->errh_ref);
   } else {
     lua_rawgetp(L, LUA_REGISTRYINDEX, runtime_key);
@@ -321,7 +348,7 @@ int tide_runtime_close(tide_runtime_t *rt) {
     lua_pop(L, 1);
   }
   rt->failed_ref = rt->errh_ref = LUA_NOREF;
-  rt->copool_ref = LUA_NOREF;
+  rt->copool_ref = rt->body_ref = LUA_NOREF;
   if (rt->reserve_fd >= 0) close(rt->reserve_fd);
   rt->reserve_fd = -1;
   rt->copool_n = 0;
@@ -334,55 +361,7 @@ int tide_runtime_close(tide_runtime_t *rt) {
 
 /* ---------------------------------------------------------------- public */
 
-void tide__lua_preload_embedded(lua_State *L);
-struct tide__hub_s *tide__hub_get(tide_runtime_t *rt); /* post.c */
 
-int tide_runtime_new(tide_runtime_t **out, uv_loop_t *loop, lua_State *L) {
-  tide_runtime_t *rt;
-  int owns_L = 0, err;
-  if (out == NULL) return TIDE_EINVAL;
-  *out = NULL;
-  if (L == NULL) {
-    L = luaL_newstate();
-    if (L == NULL) return TIDE_ENOMEM;
-    luaL_openlibs(L);
-    owns_L = 1;
-  }
-  err = tide__runtime_create(L, loop, 0, &rt);
-  if (err != 0) {
-    if (owns_L) lua_close(L);
-    return err;
-  }
-  rt->owns_L = owns_L;
-  /* require "tide.core" finds this runtime through the registry. */
-  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
-  lua_pushcfunction(L, luaopen_tide_core);
-  lua_setfield(L, -2, "tide.core");
-  lua_pop(L, 1);
-  tide__lua_preload_embedded(L);
-  /* The embedding layer (src/post.c) now, so that other threads can post
-   * to the runtime from the moment the host has it. */
-  if (tide__hub_get(rt) == NULL) {
-    tide_runtime_close(rt);
-    return TIDE_ENOMEM;
-  }
-  *out = rt;
-  return 0;
-}
-
-int tide_runtime_catch_signals(tide_runtime_t *rt, int idx) {
-  tide__task_t *t = NULL;
-  if (rt == NULL || rt->closing || rt->loop.closing) return TIDE_EINVAL;
-  if (idx != 0) {
-    t = luaL_testudata(rt->L, idx, TIDE__MT_TASK);
-    if (t == NULL) return TIDE_EINVAL;
-  }
-  return tide__interrupt_watch(rt, t);
-}
-
-int tide_runtime_interrupted(tide_runtime_t *rt) {
-  return rt != NULL ? tide__interrupt_signal(rt) : 0;
-}
 
 int tide_runtime_set_grace(tide_runtime_t *rt, double seconds) {
   if (rt == NULL || !(seconds >= 0)) return TIDE_EINVAL;

@@ -25,7 +25,6 @@ static void task_on_wake(void *data, uintptr_t gen);
 static int task_cancel_hook(tide__future_t *f);
 static void task_interrupt(tide__cstack_t *cs);
 static lua_State *task_take_coroutine(lua_State *L, tide_runtime_t *rt);
-void tide__runtime_pushbox(lua_State *L);
 
 /* Pushes a pending task's userdata (through its pin), nil for others. */
 void tide__task_push(lua_State *L, tide__task_t *t) {
@@ -120,13 +119,8 @@ static void task_schedule(tide__task_t *t) {
  * the traceback at the point of the error, before the stack unwinds. The
  * body returns true and the results, or false and the error. */
 static int task_msgh(lua_State *L) {
-  tide_runtime_t *rt;
-  void **box;
+  tide_runtime_t *rt = lua_touserdata(L, lua_upvalueindex(1));
   const char *msg;
-  tide__runtime_pushbox(L);
-  box = lua_touserdata(L, -1);
-  lua_pop(L, 1);
-  rt = box != NULL ? *box : NULL;
   if (rt == NULL || rt->current == NULL) return 1;
   if (lua_type(L, 1) == LUA_TSTRING) {
     msg = lua_tostring(L, 1);
@@ -154,12 +148,22 @@ static int task_body_k(lua_State *L, int status, lua_KContext ctx) {
 }
 
 int tide__task_body(lua_State *L) {
-  lua_pushcfunction(L, task_msgh);
+  lua_pushvalue(L, lua_upvalueindex(2)); /* task_msgh */
   lua_insert(L, 1);
   return task_body_k(L,
                      lua_pcallk(L, lua_gettop(L) - 2, LUA_MULTRET, 1, 0,
                                 task_body_k),
                      0);
+}
+
+void tide__task_setup(lua_State *L, tide_runtime_t *rt) {
+  /* The body and its message handler know their runtime by an upvalue:
+   * made once per runtime, so that starting a task allocates no closure. */
+  lua_pushlightuserdata(L, rt);
+  lua_pushlightuserdata(L, rt);
+  lua_pushcclosure(L, task_msgh, 1);
+  lua_pushcclosure(L, tide__task_body, 2);
+  rt->body_ref = luaL_ref(L, LUA_REGISTRYINDEX); /* released at close */
 }
 
 /* Creates a task running the function below the nargs arguments on top of
@@ -372,7 +376,7 @@ static lua_State *task_start(lua_State *L, tide__task_t *t) {
   lua_getiuservalue(L, -1, TIDE__UV_VALUES); /* co, task, fn | {fn, args} */
   lua_pushvalue(L, -3);
   lua_setiuservalue(L, -3, TIDE__UV_VALUES);
-  lua_pushcfunction(co, tide__task_body);
+  lua_rawgeti(co, LUA_REGISTRYINDEX, t->rt->body_ref);
   if (t->nargs > 0) {
     int i, tbl = lua_gettop(L);
     for (i = 1; i <= n; i++) lua_rawgeti(L, tbl, i);
@@ -644,30 +648,3 @@ void tide__task_push_traceback(lua_State *L, int idx) {
   }
 }
 
-/* Reports the failed task t (its userdata at idx) to the error handler:
- * "task #3 'name' (spawned at f.lua:12): error was never retrieved:" and
- * the traceback. */
-void tide__task_report_failed(lua_State *L, tide__task_t *t, int idx) {
-  idx = lua_absindex(L, idx);
-  tide__task_pushlabel(L, t, idx);
-  tide__task_push_traceback(L, idx);
-  lua_pushfstring(L, "%s: error was never retrieved: %s", lua_tostring(L, -2),
-                  lua_tostring(L, -1));
-  lua_replace(L, -3);
-  lua_pop(L, 1);
-  tide__runtime_report(t->rt, L, idx);
-}
-
-/* Reports every failed task whose error nobody has seen, once. */
-void tide__task_report_unobserved(tide_runtime_t *rt) {
-  lua_State *L = rt->L;
-  while (!tide__link_empty(&rt->failed)) {
-    tide__task_t *t = TIDE__CONTAINER_OF(rt->failed.next, tide__task_t, link);
-    t->observed = 1;
-    tide__link_remove(&t->link);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, rt->failed_ref);
-    if (lua_rawgetp(L, -1, t) == LUA_TUSERDATA)
-      tide__task_report_failed(L, t, -1);
-    lua_pop(L, 2);
-  }
-}

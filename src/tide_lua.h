@@ -58,6 +58,7 @@ struct tide_runtime_s {
   tide__link_t resources;    /* tide__resource_t still open */
   int ntasks;                /* length of tasks */
   int copool_ref;            /* registry: array of coroutines to reuse */
+  int body_ref;              /* registry: the task body closure (task.c) */
   int copool_n;              /* its length */
   uint64_t next_task_id;     /* the id the next task gets */
   int failed_ref;            /* registry: weak table task ptr -> failed task
@@ -97,6 +98,13 @@ typedef struct {
   int cbref;                 /* registry: pins the object while Lua callbacks
                                 wait; owner cbwaiter, released after they run */
 } tide__awaitable_t;
+
+/* A Lua future (tide.future(), a host future): src/awaitable.c. */
+typedef struct {
+  tide__awaitable_t aw;      /* first: a future is an awaitable */
+  int nvalues;               /* done: how many values (1 is kept bare in UV
+                                1, more in a table) */
+} tide__lfuture_t;
 
 /* User value slots of awaitable userdata. */
 #define TIDE__UV_VALUES 1    /* its value(s) or error; a pending task's
@@ -151,6 +159,18 @@ struct tide__task_s {
 };
 
 /* runtime.c */
+/* Makes the runtime for L and its box (left in the registry). uv is the
+ * host's loop, or NULL for a loop of our own; owned: the box's __gc closes
+ * the runtime (a runtime made by require). */
+int tide__runtime_create(lua_State *L, uv_loop_t *uv, int owned,
+                         tide_runtime_t **out);
+/* Pushes the box of L's runtime (nil if none): a userdata whose first
+ * field is the runtime pointer, NULL once it has closed. */
+void tide__runtime_pushbox(lua_State *L);
+/* Cancels every pending task and waits for their cleanup (the grace
+ * period at most). */
+void tide__runtime_cancel_all(tide_runtime_t *rt);
+/* The runtime of the running code, raising if it is closed. */
 tide_runtime_t *tide__runtime_from(lua_State *L);
 /* Closes the run-scoped resources (at the end of tide.run); returns how
  * many. */
@@ -163,6 +183,9 @@ int tide__runtime_pcall(tide_runtime_t *rt, lua_CFunction fn, void *ud);
  * the Lua handler, or the host's, or stderr; task (may be NULL) is pushed
  * as its second argument. */
 void tide__runtime_report(tide_runtime_t *rt, lua_State *L, int task_idx);
+
+/* build/gen/embed.c (tools/embed.lua): preloads tide's Lua files. */
+void tide__lua_preload_embedded(lua_State *L);
 
 /* interrupt.c */
 /* Watches SIGINT and SIGTERM for task t (NULL: stop watching): the first
@@ -181,6 +204,8 @@ tide__task_t *tide__task_new(lua_State *L, tide_runtime_t *rt, int nargs);
 /* The C function at the bottom of every task's coroutine (it runs the
  * task's function under a yieldable pcall). */
 int tide__task_body(lua_State *L);
+/* Makes the runtime's task body closure (rt->body_ref). */
+void tide__task_setup(lua_State *L, tide_runtime_t *rt);
 tide__task_t *tide__task_check(lua_State *L, int idx);
 /* task:cancel(): cancels the task's root scope (the message at msg_idx of
  * L goes with it; 0: none). A second cancel interrupts its cleanup. */
@@ -196,6 +221,8 @@ void tide__task_grace_reset(tide__task_t *t);
 int tide__task_results(lua_State *L, int idx);
 int tide__task_push_results(lua_State *L, int idx, tide__task_t *t);
 void tide__task_push_traceback(lua_State *L, int idx);
+/* runtime.c: reports failed tasks whose error nobody has seen (all of them,
+ * or the one at idx). */
 void tide__task_report_unobserved(tide_runtime_t *rt);
 void tide__task_report_failed(lua_State *L, tide__task_t *t, int idx);
 void tide__task_mark_observed(tide__task_t *t);
@@ -208,7 +235,8 @@ void tide__task_pushlabel(lua_State *L, tide__task_t *t, int idx);
 /* Pushes the file:line where a pending task waits, or nil. */
 int tide__task_pushwhere(lua_State *L, tide__task_t *t);
 
-/* lfuture.c (await and errors) */
+/* awaitable.c (futures' values, errors), await.c (the await protocol),
+ * the l*.c bindings */
 void tide__lua_open_future(lua_State *L, tide_runtime_t *rt);
 void tide__lua_open_task(lua_State *L, tide_runtime_t *rt);
 void tide__lua_open_coro(lua_State *L, tide_runtime_t *rt);
@@ -220,8 +248,20 @@ void tide__lua_open_scope(lua_State *L, tide_runtime_t *rt); /* lscope.c */
  * other value is ignored) has a key not in known (NULL-terminated). */
 void tide__lua_check_options(lua_State *L, int idx, const char *fname,
                              const char *const known[]);
-void tide__lua_open_net(lua_State *L, tide_runtime_t *rt); /* ltcp.c */
+/* The networking bindings, each into the _net table at the top of L (the
+ * runtime box at top - 1): lstream.c, ltcp.c, lpipe.c, ludp.c, ldns.c. */
+void tide__lua_open_stream(lua_State *L, tide_runtime_t *rt);
+void tide__lua_open_tcp(lua_State *L, tide_runtime_t *rt);
+void tide__lua_open_pipe(lua_State *L, tide_runtime_t *rt);
+void tide__lua_open_udp(lua_State *L, tide_runtime_t *rt);
+void tide__lua_open_dns(lua_State *L, tide_runtime_t *rt);
 tide__awaitable_t *tide__lua_toawaitable(lua_State *L, int idx);
+/* Pushes a new pending Lua future of rt. */
+tide__lfuture_t *tide__lua_newfuture(lua_State *L, tide_runtime_t *rt);
+/* Completes the future at idx with the n values above it (popped), or fails
+ * it with the error at the top (popped). TIDE_ESTATE if it was done. */
+int tide__lua_future_resolve(lua_State *L, int idx, int n);
+int tide__lua_future_reject(lua_State *L, int idx);
 /* Yields the running task to wait for f, continuing in k (with ctx). Raises
  * "await outside a task" from the main thread; raises the pending
  * cancellation of the current task instead of waiting. */

@@ -114,3 +114,29 @@ void tide__timers_free(tide_loop_t *loop) {
   loop->heap = NULL;
   loop->heap_len = loop->heap_cap = 0;
 }
+
+/* Loop time in nanoseconds: monotonic, starting at 0 when the loop was
+ * made, with the virtual clock's jumps added. */
+uint64_t tide__loop_now(const tide_loop_t *loop) {
+  return uv_hrtime() - loop->time_base + loop->time_skew;
+}
+
+static void timer_on_uvtimer(uv_timer_t *t) {
+  tide__timers_run(t->data);
+}
+
+/* The timer heap's libuv side: one uv_timer_t armed for the earliest due
+ * timer. Rounds up to whole milliseconds (libuv's resolution) so a timer
+ * never fires early; tide__timers_run rearms if the clock lags. */
+void tide__timers_rearm(tide_loop_t *loop) {
+  uint64_t due, now, ms;
+  if (loop->closing) return;
+  if (!tide__timers_next(loop, &due)) {
+    uv_timer_stop(loop->uvtimer);
+    return;
+  }
+  now = tide__loop_now(loop);
+  ms = due > now ? (due - now + 999999) / 1000000 : 0;
+  uv_update_time(loop->uv);
+  uv_timer_start(loop->uvtimer, timer_on_uvtimer, ms, 0);
+}

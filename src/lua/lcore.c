@@ -8,10 +8,6 @@
 #include "../tide_host.h"
 #include "../tide_lua.h"
 
-int tide__runtime_create(lua_State *L, uv_loop_t *uv, int owned,
-                         tide_runtime_t **out);
-void tide__runtime_pushbox(lua_State *L);
-void tide__runtime_cancel_all(tide_runtime_t *rt);
 
 /* ------------------------------------------------------------ sleep */
 
@@ -210,6 +206,20 @@ static const luaL_Reg funcs[] = {
     {"stats", l_stats},
     {NULL, NULL}};
 
+/* Adds module._net (the networking functions, for the Lua facades) to the
+ * module table at the top of L; the runtime box is at the top - 1. */
+static void open_net(lua_State *L, tide_runtime_t *rt) {
+  lua_pushvalue(L, -2); /* box */
+  lua_newtable(L);      /* _net */
+  tide__lua_open_stream(L, rt);
+  tide__lua_open_tcp(L, rt);
+  tide__lua_open_pipe(L, rt);
+  tide__lua_open_udp(L, rt);
+  tide__lua_open_dns(L, rt);
+  lua_setfield(L, -3, "_net");
+  lua_pop(L, 1);
+}
+
 /* require "tide.core": the module of L's runtime, made with a loop of its
  * own unless a host made the runtime first. */
 int luaopen_tide_core(lua_State *L) {
@@ -235,7 +245,7 @@ int luaopen_tide_core(lua_State *L) {
   tide__lua_open_signal(L, rt);
   tide__lua_open_opts(L, rt);
   tide__lua_open_scope(L, rt);
-  tide__lua_open_net(L, rt); /* tcp, unix, pipes, udp, dns: ltcp.c */
+  open_net(L, rt); /* streams, tcp, unix, pipes, udp, dns */
   lua_pushvalue(L, -2);
   luaL_setfuncs(L, funcs, 1);
   lua_pushliteral(L, TIDE_VERSION_STRING);

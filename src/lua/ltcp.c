@@ -16,10 +16,6 @@ typedef struct {
   tide__server_t *srv; /* NULL once closed */
 } lserver_t;
 
-void tide__lua_open_stream(lua_State *L, tide_runtime_t *rt);
-void tide__lua_open_pipe(lua_State *L, tide_runtime_t *rt);
-void tide__lua_open_udp(lua_State *L, tide_runtime_t *rt);
-void tide__lua_open_dns(lua_State *L, tide_runtime_t *rt);
 
 static uint64_t seconds_arg(lua_State *L, int idx) {
   lua_Number v = luaL_optnumber(L, idx, 0);
@@ -323,14 +319,11 @@ static void ignore_sigpipe(void) {
   }
 }
 
-/* Adds module._net (the networking functions, for the Lua facades) to the
- * module table at the top of L; the runtime box is at the top - 1. */
-void tide__lua_open_net(lua_State *L, tide_runtime_t *rt) {
+/* Registers the server metatable and the TCP functions into the _net table
+ * at the top of L; the runtime box is at the top - 1. */
+void tide__lua_open_tcp(lua_State *L, tide_runtime_t *rt) {
   reserve_emfile_fd(rt);
   ignore_sigpipe();
-  lua_pushvalue(L, -2); /* box */
-  lua_newtable(L);      /* _net */
-  tide__lua_open_stream(L, rt);
   luaL_newmetatable(L, TIDE__MT_SERVER);
   lua_newtable(L);
   lua_pushvalue(L, -4);
@@ -348,9 +341,4 @@ void tide__lua_open_net(lua_State *L, tide_runtime_t *rt) {
   lua_pop(L, 1);
   lua_pushvalue(L, -2);
   luaL_setfuncs(L, funcs, 1);
-  tide__lua_open_pipe(L, rt);
-  tide__lua_open_udp(L, rt);
-  tide__lua_open_dns(L, rt);
-  lua_setfield(L, -3, "_net");
-  lua_pop(L, 1);
 }
