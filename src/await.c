@@ -103,16 +103,21 @@ static int in_cancel_cleanup(lua_State *L, tide__scope_t *owner) {
   return found;
 }
 
-tide__task_t *tide__lua_await_begin(lua_State *L) {
+tide__task_t *tide__lua_await_begin_uncancellable(lua_State *L) {
   tide_runtime_t *rt = tide__runtime_from(L);
   tide__task_t *t = rt->current;
-  tide__scope_t *owner;
   if (t == NULL)
     luaL_error(L, "tide: await outside a task (use tide.run or tide.spawn)");
   if (!lua_isyieldable(L))
     luaL_error(L, "tide: cannot await across a C call boundary (inside a "
                   "metamethod or a C function's callback)");
   t->cleanup = 0;
+  return t;
+}
+
+tide__task_t *tide__lua_await_begin(lua_State *L) {
+  tide__task_t *t = tide__lua_await_begin_uncancellable(L);
+  tide__scope_t *owner;
   if (t->cs.ncancelled == 0) {
     if (t->grace != NULL || t->grace_over) tide__task_grace_reset(t);
   } else if (tide__cstack_cancelled(&t->cs, &owner)) {

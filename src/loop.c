@@ -14,7 +14,10 @@
 #include "tide_int.h"
 
 #define TIDE__READY_MIN 64
-#define TIDE__BATCHES 8
+/* Entries one loop iteration may run (in whole batches) before libuv polls
+ * I/O again: a hand-off between tasks costs no poll, and a task yielding in
+ * a loop still lets I/O in every 1024 turns (a few hundred µs). */
+#define TIDE__DRAIN_BUDGET 1024
 
 static void loop_on_check(uv_check_t *check);
 static void loop_on_idle(uv_idle_t *idle) {
@@ -109,18 +112,19 @@ int tide__loop_call_soon(tide_loop_t *loop, tide__ready_fn fn, void *data,
 }
 
 /* Runs the ready queue in batches: each batch is the entries queued when it
- * began, in order; entries queued during a batch wait for the next one. Up
- * to TIDE__BATCHES batches run per loop iteration before libuv polls I/O
- * again (without blocking, while entries remain): tasks handing work to each
- * other do not pay a poll per hand-off, and I/O is never starved. The
- * position is kept in the loop, so a drain interrupted by an error (the
- * runtime's protected call catches it) resumes where it stopped. */
+ * began, in order; entries queued during a batch wait for the next one.
+ * Batches go on while the iteration's budget lasts (TIDE__DRAIN_BUDGET
+ * entries; a batch that began always ends) before libuv polls I/O again,
+ * without blocking while entries remain: tasks handing work to each other
+ * do not pay a poll per hand-off, and I/O is never starved. The position is
+ * kept in the loop, so a drain interrupted by an error (the runtime's
+ * protected call catches it) resumes where it stopped. */
 void tide__loop_drain(tide_loop_t *loop) {
   for (;;) {
     if (loop->drain_left == 0) {
-      if (loop->ready_count == 0 || loop->batches_left == 0) break;
-      loop->batches_left--;
+      if (loop->ready_count == 0 || loop->budget_left <= 0) break;
       loop->drain_left = loop->ready_count;
+      loop->budget_left -= (long)loop->ready_count;
     }
     while (loop->drain_left > 0 && loop->ready_count > 0) {
       tide__ready_t e = loop->ready[loop->ready_head];
@@ -136,7 +140,7 @@ void tide__loop_drain(tide_loop_t *loop) {
 
 static void loop_on_check(uv_check_t *check) {
   tide_loop_t *loop = check->data;
-  loop->batches_left = TIDE__BATCHES;
+  loop->budget_left = TIDE__DRAIN_BUDGET;
   loop->drain_left = 0;
   if (loop->protect != NULL)
     loop->protect(loop);

@@ -186,6 +186,7 @@ tide__task_t *tide__task_new(lua_State *L, tide_runtime_t *rt, int nargs) {
   tide__link_init(&t->waiter.link);
   tide__timer_init(&t->timer, NULL);
   tide__future_init(&t->sleep, &rt->loop);
+  tide__link_init(&t->qlink);
   tide__cstack_init(&t->cs, &rt->loop, task_interrupt);
   luaL_setmetatable(L, TIDE__MT_TASK);
   task_record_spawner(L, t);
@@ -600,7 +601,79 @@ void tide__task_grace_reset(tide__task_t *t) {
   t->grace_over = 0;
 }
 
+/* ------------------------------------------------------------ parking */
+
+void tide__waitq_init(tide__waitq_t *q) {
+  tide__link_init(&q->tasks);
+  q->n = 0;
+}
+
+/* The cancel hook of a parked task's wait: it leaves its queue (the future
+ * is then cancelled), in O(1), keeping the others' order. */
+static int task_park_on_cancel(tide__future_t *f) {
+  tide__task_t *t = TIDE__CONTAINER_OF(f, tide__task_t, sleep);
+  if (!tide__link_empty(&t->qlink)) {
+    t->parkq->n--;
+    tide__link_remove(&t->qlink);
+  }
+  t->parkq = NULL;
+  return 0;
+}
+
+tide__future_t *tide__task_park(tide__task_t *t, tide__waitq_t *q) {
+  tide__future_reset(&t->sleep);
+  t->sleep.cancel = task_park_on_cancel;
+  tide__link_insert_tail(&q->tasks, &t->qlink);
+  t->parkq = q;
+  q->n++;
+  return &t->sleep;
+}
+
+/* The cancel hook of an uncancellable park: the task stays parked (it took
+ * the request over, to end only when it is woken: task.c's propagated
+ * path), and its wake-up delivers the wake token. */
+static int task_park_stays(tide__future_t *f) {
+  (void)f;
+  return 1;
+}
+
+tide__future_t *tide__task_park_uncancellable(tide__task_t *t,
+                                              tide__waitq_t *q) {
+  tide__future_t *f = tide__task_park(t, q);
+  f->cancel = task_park_stays;
+  return f;
+}
+
+tide__task_t *tide__waitq_wake_as(tide__waitq_t *q, int state) {
+  tide__task_t *t;
+  if (tide__link_empty(&q->tasks)) return NULL;
+  t = TIDE__CONTAINER_OF(q->tasks.next, tide__task_t, qlink);
+  tide__link_remove(&t->qlink);
+  t->parkq = NULL;
+  q->n--;
+  tide__future_complete(&t->sleep, state);
+  return t;
+}
+
+tide__task_t *tide__waitq_wake(tide__waitq_t *q) {
+  return tide__waitq_wake_as(q, TIDE__DONE);
+}
+
+void tide__waitq_clear(tide__waitq_t *q) {
+  while (!tide__link_empty(&q->tasks)) {
+    tide__task_t *t = TIDE__CONTAINER_OF(q->tasks.next, tide__task_t, qlink);
+    tide__link_remove(&t->qlink);
+    t->parkq = NULL;
+  }
+  q->n = 0;
+}
+
 void tide__task_release(tide__task_t *t) {
+  if (!tide__link_empty(&t->qlink)) { /* dropped while parked */
+    t->parkq->n--;
+    tide__link_remove(&t->qlink);
+    t->parkq = NULL;
+  }
   tide__task_grace_reset(t);
   tide__cstack_clear(&t->cs);
   t->cleanup = 0;

@@ -73,7 +73,7 @@ struct tide_loop_s {
   tide__ready_t *ready;
   size_t ready_head, ready_count, ready_mask;
   size_t drain_left;    /* entries left in the batch being drained */
-  int batches_left;     /* batches this iteration may still run */
+  long budget_left;     /* entries this iteration may still start */
   /* Runs tide__loop_drain in a protected context (the runtime's pcall). */
   void (*protect)(tide_loop_t *loop);
   uv_check_t *check;    /* drains the ready queue after each poll */

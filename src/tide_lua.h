@@ -152,11 +152,23 @@ struct tide__task_s {
                                 cancellation: the grace period applies */
   unsigned grace_over : 1;   /* the grace period ended, or a second
                                 cancellation came: cleanup awaits fail */
-  /* tide.sleep's timer and future: a task awaits one thing at a time, so
-   * one of each per task is enough and sleeping allocates nothing. */
+  /* tide.sleep's timer and the task's own wait future (a sleep, or a park
+   * on a wait queue, with qlink in the queue): a task awaits one thing at a
+   * time, so one of each per task is enough, and sleeping or waiting on a
+   * lock or a queue allocates nothing. */
   tide__timer_t timer;
   tide__future_t sleep;
+  tide__link_t qlink;        /* in a wait queue's list while parked */
+  struct tide__waitq_s *parkq; /* ... that queue, or NULL */
 };
+
+/* A FIFO of parked tasks (Lock, Semaphore, Event, Queue ...): the tasks
+ * themselves are the nodes (qlink), so waiting allocates nothing, and a
+ * cancelled waiter leaves in O(1). */
+typedef struct tide__waitq_s {
+  tide__link_t tasks;        /* parked tasks, oldest first */
+  int n;                     /* how many */
+} tide__waitq_t;
 
 /* runtime.c */
 /* Makes the runtime for L and its box (left in the registry). uv is the
@@ -213,6 +225,30 @@ void tide__task_cancel(tide__task_t *t, lua_State *L, int msg_idx);
 /* Frees what a task holds outside Lua (its grace timer) and closes its
  * scopes: the task has finished or is being dropped. */
 void tide__task_release(tide__task_t *t);
+void tide__waitq_init(tide__waitq_t *q);
+/* Parks the running task t on q: returns the future to yield on (its own
+ * wait future, reset). A cancellation takes it off q. */
+tide__future_t *tide__task_park(tide__task_t *t, tide__waitq_t *q);
+/* Wakes the oldest task parked on q (taken off it); returns it, or NULL if
+ * none. Its await completes normally (the wake token), unless a
+ * cancellation reaches it before it runs: then its continuation sees the
+ * CANCEL token and tide__task_was_woken tells it that it had been woken,
+ * so it can pass on what it was handed. */
+tide__task_t *tide__waitq_wake(tide__waitq_t *q);
+/* The same, ending the park in state: TIDE__DONE (handed what it waited
+ * for) or TIDE__FAILED (woken without it: a queue closed, say). */
+tide__task_t *tide__waitq_wake_as(tide__waitq_t *q, int state);
+/* A park that no cancellation ends (Condition taking its lock back): the
+ * task waits until it is woken; its cancellation is raised after. */
+tide__future_t *tide__task_park_uncancellable(tide__task_t *t,
+                                              tide__waitq_t *q);
+/* Lets go of every task parked on q (the queue's owner is collected): they
+ * are never woken. */
+void tide__waitq_clear(tide__waitq_t *q);
+static inline int tide__task_was_woken(const tide__task_t *t) {
+  return t->sleep.state == TIDE__DONE;
+}
+
 /* Starts the grace period of a task's cleanup (if not started); returns 0
  * or TIDE_ENOMEM. */
 int tide__task_grace_start(tide__task_t *t);
@@ -244,6 +280,8 @@ void tide__lua_open_timer(lua_State *L, tide_runtime_t *rt);
 void tide__lua_open_signal(lua_State *L, tide_runtime_t *rt);
 void tide__lua_open_opts(lua_State *L, tide_runtime_t *rt); /* lopts.c */
 void tide__lua_open_scope(lua_State *L, tide_runtime_t *rt); /* lscope.c */
+void tide__lua_open_sync(lua_State *L, tide_runtime_t *rt);  /* lsync.c */
+void tide__lua_open_queue(lua_State *L, tide_runtime_t *rt); /* lqueue.c */
 /* Raises "fname: unknown option 'k' (known: ...)" if the table at idx (any
  * other value is ignored) has a key not in known (NULL-terminated). */
 void tide__lua_check_options(lua_State *L, int idx, const char *fname,
@@ -271,11 +309,30 @@ int tide__lua_await(lua_State *L, tide__future_t *f, lua_KContext ctx,
  * the await will happen: _begin raises if it cannot (and returns the
  * running task), _yield yields. */
 tide__task_t *tide__lua_await_begin(lua_State *L);
+/* The same without the cancellation check: for a wait that must happen
+ * whatever (an uncancellable park). */
+tide__task_t *tide__lua_await_begin_uncancellable(lua_State *L);
 int tide__lua_await_yield(lua_State *L, tide__future_t *f, lua_KContext ctx,
                           lua_KFunction k);
 /* For continuations: checks the wake token at the top of the stack, pops
  * it, and raises if the task was cancelled or resumed by hand. */
 void tide__lua_check_wake(lua_State *L);
+/* The userdata at idx, whose metatable must be the one at upvalue mtup of
+ * the running C function; raises a type error naming tname otherwise. For
+ * methods on the hot path: luaL_checkudata looks the metatable up in the
+ * registry by name, about ten times the cost. */
+static inline void *tide__lua_checkself(lua_State *L, int idx, int mtup,
+                                        const char *tname) {
+  void *p = lua_touserdata(L, idx);
+  if (p != NULL && lua_getmetatable(L, idx)) {
+    int same = lua_rawequal(L, -1, lua_upvalueindex(mtup));
+    lua_pop(L, 1);
+    if (same) return p;
+  }
+  luaL_typeerror(L, idx, tname);
+  return NULL;
+}
+
 /* Pushes a tide error object {kind=, message=}. */
 void tide__lua_pusherror(lua_State *L, const char *kind, const char *msg);
 int tide__lua_iserror(lua_State *L, int idx, const char *kind);

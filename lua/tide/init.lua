@@ -67,7 +67,10 @@ tide.Event = sync.Event
 tide.Semaphore = sync.Semaphore
 tide.BoundedSemaphore = sync.BoundedSemaphore
 tide.Condition = sync.Condition
+tide.Barrier = sync.Barrier
 tide.Queue = queue.Queue
+tide.LifoQueue = queue.LifoQueue
+tide.PriorityQueue = queue.PriorityQueue
 
 -- tide.dump() -> text: the pending tasks as a tree (a task under the task
 -- that spawned it), each with its state and where it waits. The tide
