@@ -289,3 +289,46 @@ describe("tasks", function()
     end)
   end)
 end)
+
+describe("eager tasks", function()
+  it("run at once up to their first await", function()
+    H.run(function()
+      local log = {}
+      local t = tide.spawn({eager = true, name = "e"}, function(x)
+        log[#log + 1] = "started " .. x
+        tide.yield()
+        log[#log + 1] = "resumed"
+        return "done"
+      end, 1)
+      log[#log + 1] = "spawn returned"
+      assert.equal("e", t:name())
+      assert.equal("done", t:await())
+      assert.same({"started 1", "spawn returned", "resumed"}, log)
+    end)
+  end)
+
+  it("that never await are done when spawn returns", function()
+    H.run(function()
+      local t = tide.spawn({eager = true}, function(a, b) return a + b end, 2, 3)
+      assert.is_true(t:done())
+      assert.equal(5, t:result())
+      local f = tide.spawn({eager = true}, error, "boom", 0)
+      assert.equal("failed", f:state())
+      assert.equal("boom", f:error())
+    end)
+  end)
+
+  it("nest without bound on the C stack", function()
+    H.run(function()
+      local depth = 0
+      local function nest(n)
+        depth = math.max(depth, n)
+        if n < 200 then
+          return tide.spawn({eager = true}, nest, n + 1):await()
+        end
+        return n
+      end
+      assert.equal(200, nest(1))
+    end)
+  end)
+end)

@@ -9,14 +9,29 @@
 /* Pushes the cancellation error of task t owned by owner (NULL: the task
  * itself, with the message given to task:cancel()). Its "scope" field names
  * the owner, so that the owner's exit knows the error for its own. */
+static char cancel_error_key[1]; /* registry: the shared plain error */
+
 static void push_cancel(lua_State *L, tide__task_t *t, tide__scope_t *owner) {
   const char *msg = NULL;
   luaL_checkstack(L, 6, NULL);
   if (owner == NULL) {
     tide__task_push(L, t);
     if (lua_getiuservalue(L, -1, TIDE__UV_INFO) == LUA_TTABLE &&
-        lua_getfield(L, -1, "cancel_message") == LUA_TSTRING)
+        lua_getfield(L, -1, "cancel_message") == LUA_TSTRING) {
       msg = lua_pushfstring(L, "tide: task cancelled: %s", lua_tostring(L, -1));
+    } else {
+      /* A task cancelled without a message: one error object serves them
+       * all, so cancelling a million tasks allocates no million errors. */
+      if (lua_rawgetp(L, LUA_REGISTRYINDEX, cancel_error_key) == LUA_TTABLE)
+        return;
+      lua_pop(L, 1);
+      tide__lua_pusherror(L, "cancelled", "tide: task cancelled");
+      lua_pushinteger(L, 0);
+      lua_setfield(L, -2, "scope");
+      lua_pushvalue(L, -1);
+      lua_rawsetp(L, LUA_REGISTRYINDEX, cancel_error_key);
+      return;
+    }
   } else {
     msg = lua_pushfstring(L, "tide: cancelled by %s", owner->reason);
   }

@@ -10,6 +10,8 @@
 
 #include "tide_lua.h"
 
+char tide__mt_task[1], tide__mt_future[1], tide__mt_error[1];
+
 /* ------------------------------------------------------------ errors */
 
 void tide__lua_pusherror(lua_State *L, const char *kind, const char *msg) {
@@ -18,13 +20,13 @@ void tide__lua_pusherror(lua_State *L, const char *kind, const char *msg) {
   lua_setfield(L, -2, "kind");
   lua_pushstring(L, msg);
   lua_setfield(L, -2, "message");
-  luaL_setmetatable(L, TIDE__MT_ERROR);
+  tide__lua_setmt(L, tide__mt_error);
 }
 
 int tide__lua_iserror(lua_State *L, int idx, const char *kind) {
   int is;
   if (lua_type(L, idx) != LUA_TTABLE || !lua_getmetatable(L, idx)) return 0;
-  luaL_getmetatable(L, TIDE__MT_ERROR);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, tide__mt_error);
   is = lua_rawequal(L, -1, -2);
   lua_pop(L, 2);
   if (!is || kind == NULL) return is;
@@ -37,8 +39,19 @@ int tide__lua_iserror(lua_State *L, int idx, const char *kind) {
 /* ------------------------------------------------------------ awaitables */
 
 tide__awaitable_t *tide__lua_toawaitable(lua_State *L, int idx) {
-  void *p = luaL_testudata(L, idx, TIDE__MT_TASK);
-  if (p == NULL) p = luaL_testudata(L, idx, TIDE__MT_FUTURE);
+  void *p = lua_touserdata(L, idx);
+  int which = 0;
+  if (p == NULL || !lua_getmetatable(L, idx)) return NULL;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, tide__mt_task);
+  if (lua_rawequal(L, -1, -2)) {
+    which = 1;
+  } else {
+    lua_pop(L, 1);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, tide__mt_future);
+    which = lua_rawequal(L, -1, -2);
+  }
+  lua_pop(L, 2);
+  if (!which) p = NULL;
   return p;
 }
 
@@ -69,8 +82,7 @@ tide__lfuture_t *tide__lua_newfuture(lua_State *L, tide_runtime_t *rt) {
   memset(f, 0, sizeof(*f));
   tide__future_init(&f->aw.fut, &rt->loop);
   f->aw.results = future_results;
-  f->aw.cbref = LUA_NOREF;
-  luaL_setmetatable(L, TIDE__MT_FUTURE);
+  tide__lua_setmt(L, tide__mt_future);
   return f;
 }
 

@@ -149,7 +149,7 @@ int tide_runtime_spawn_string(tide_runtime_t *rt, const char *code,
 int tide_task_state(tide_runtime_t *rt, int idx) {
   tide__task_t *t;
   if (rt == NULL || rt->L == NULL) return TIDE_EINVAL;
-  t = luaL_testudata(rt->L, idx, TIDE__MT_TASK);
+  t = tide__lua_testmt(rt->L, idx, tide__mt_task);
   if (t == NULL) return TIDE_EINVAL;
   return t->aw.fut.state; /* TIDE__PENDING.. match TIDE_STATE_* */
 }

@@ -170,7 +170,7 @@ int tide_runtime_catch_signals(tide_runtime_t *rt, int idx) {
   tide__task_t *t = NULL;
   if (rt == NULL || rt->closing || rt->loop.closing) return TIDE_EINVAL;
   if (idx != 0) {
-    t = luaL_testudata(rt->L, idx, TIDE__MT_TASK);
+    t = tide__lua_testmt(rt->L, idx, tide__mt_task);
     if (t == NULL) return TIDE_EINVAL;
   }
   return tide__interrupt_watch(rt, t);

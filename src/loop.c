@@ -14,6 +14,7 @@
 #include "tide_int.h"
 
 #define TIDE__READY_MIN 64
+#define TIDE__READY_SHRINK 4096 /* an empty ring larger than this shrinks */
 /* Entries one loop iteration may run (in whole batches) before libuv polls
  * I/O again: a hand-off between tasks costs no poll, and a task yielding in
  * a loop still lets I/O in every 1024 turns (a few hundred µs). */
@@ -135,7 +136,20 @@ void tide__loop_drain(tide_loop_t *loop) {
     }
     loop->drain_left = 0;
   }
-  if (loop->ready_count == 0 && !loop->closing) uv_idle_stop(loop->idle);
+  if (loop->ready_count == 0 && !loop->closing) {
+    uv_idle_stop(loop->idle);
+    /* After a burst (a million tasks woken at once) the ring goes back to
+     * its first size: it is empty, nothing to copy. */
+    if (loop->ready_mask + 1 > TIDE__READY_SHRINK) {
+      tide__ready_t *r = malloc(sizeof(*r) * TIDE__READY_MIN);
+      if (r != NULL) {
+        free(loop->ready);
+        loop->ready = r;
+        loop->ready_head = 0;
+        loop->ready_mask = TIDE__READY_MIN - 1;
+      }
+    }
+  }
 }
 
 static void loop_on_check(uv_check_t *check) {

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <unistd.h>
 
 #include <lualib.h>
@@ -131,6 +132,62 @@ void tide__task_report_unobserved(tide_runtime_t *rt) {
   }
 }
 
+/* ---------------------------------------------------------------- trim */
+
+/* Memory goes back after a burst. glibc keeps what Lua frees in its
+ * arenas, so a server that once held a million tasks would keep their RSS
+ * forever. A sentinel object, made anew each time it is collected, sees
+ * every full collection, and asks the loop's next drain to look at the
+ * heap (lua_gc answers nothing inside a finalizer): once the Lua heap has
+ * shrunk to a
+ * quarter of the peak seen (and that peak was large), malloc_trim hands the
+ * free pages back. */
+#define TIDE__TRIM_MIN_KB (32 * 1024) /* peaks below this are not worth it */
+
+static char sentinel_mt_key[1];
+
+static void runtime_new_sentinel(lua_State *L) {
+  lua_newuserdatauv(L, 1, 0);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, sentinel_mt_key);
+  lua_setmetatable(L, -2);
+  lua_pop(L, 1);
+}
+
+/* From the loop, after a collection: compare the heap with its peak. */
+static void runtime_heap_check(tide_runtime_t *rt) {
+  uint64_t kb;
+  rt->heap_check_queued = 0;
+  if (rt->closing || rt->L == NULL) return;
+  kb = (uint64_t)lua_gc(rt->L, LUA_GCCOUNT, 0);
+  if (kb > rt->heap_peak_kb) rt->heap_peak_kb = kb;
+  if (rt->heap_peak_kb >= TIDE__TRIM_MIN_KB && kb < rt->heap_peak_kb / 4) {
+    rt->heap_peak_kb = kb;
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+  }
+}
+
+static int runtime_sentinel_gc(lua_State *L) {
+  runtime_box_t *box = lua_touserdata(L, lua_upvalueindex(1));
+  tide_runtime_t *rt = box != NULL ? box->rt : NULL;
+  if (rt == NULL || rt->closing) return 0; /* no new sentinel: it ends */
+  rt->heap_check_queued = 1;
+  runtime_new_sentinel(L);
+  return 0;
+}
+
+/* Makes the sentinel's metatable (its __gc knows the box) and the first
+ * sentinel. The box is at the top of L. */
+static void runtime_watch_heap(lua_State *L) {
+  lua_createtable(L, 0, 1);
+  lua_pushvalue(L, -2);
+  lua_pushcclosure(L, runtime_sentinel_gc, 1);
+  lua_setfield(L, -2, "__gc");
+  lua_rawsetp(L, LUA_REGISTRYINDEX, sentinel_mt_key);
+  runtime_new_sentinel(L);
+}
+
 /* Box metamethods. */
 static int box_gc(lua_State *L) {
   runtime_box_t *box = lua_touserdata(L, 1);
@@ -155,8 +212,9 @@ static int runtime_drain_p(lua_State *L) {
 }
 
 static void runtime_protect_drain(tide_loop_t *loop) {
-  while (tide__runtime_pcall((tide_runtime_t *)loop, runtime_drain_p, loop) !=
-         LUA_OK)
+  tide_runtime_t *rt = (tide_runtime_t *)loop;
+  if (rt->heap_check_queued) runtime_heap_check(rt);
+  while (tide__runtime_pcall(rt, runtime_drain_p, loop) != LUA_OK)
     ;
 }
 
@@ -201,6 +259,8 @@ int tide__runtime_create(lua_State *L, uv_loop_t *uv, int owned,
 
   lua_newtable(L);
   rt->copool_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_newtable(L);
+  rt->pins_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   tide__task_setup(L, rt);
   lua_newtable(L);
   lua_createtable(L, 0, 1);
@@ -216,6 +276,7 @@ int tide__runtime_create(lua_State *L, uv_loop_t *uv, int owned,
   lua_pushcfunction(L, box_gc);
   lua_setfield(L, -2, "__gc");
   lua_setmetatable(L, -2);
+  runtime_watch_heap(L);
   lua_rawsetp(L, LUA_REGISTRYINDEX, runtime_key);
   *out = rt;
   return 0;
@@ -280,8 +341,7 @@ static void runtime_drop_all(tide_runtime_t *rt) {
     t->waiting = NULL;
     tide__timer_stop(&rt->loop, &t->timer);
     tide__task_release(t);
-    luaL_unref(rt->L, LUA_REGISTRYINDEX, t->ref); /* the pin's release */
-    t->ref = LUA_NOREF;
+    tide__task_unpin(rt->L, t);
     rt->ntasks--;
   }
 }
@@ -339,6 +399,7 @@ int tide_runtime_close(tide_runtime_t *rt) {
     lua_rawsetp(L, LUA_REGISTRYINDEX, runtime_key);
     luaL_unref(L, LUA_REGISTRYINDEX, rt->failed_ref);
     luaL_unref(L, LUA_REGISTRYINDEX, rt->copool_ref);
+    luaL_unref(L, LUA_REGISTRYINDEX, rt->pins_ref);
     luaL_unref(L, LUA_REGISTRYINDEX, rt->body_ref);
     luaL_unref(L, LUA_REGISTRYINDEX, rt->errh_ref);
   } else {
@@ -348,7 +409,7 @@ int tide_runtime_close(tide_runtime_t *rt) {
     lua_pop(L, 1);
   }
   rt->failed_ref = rt->errh_ref = LUA_NOREF;
-  rt->copool_ref = rt->body_ref = LUA_NOREF;
+  rt->copool_ref = rt->body_ref = rt->pins_ref = LUA_NOREF;
   if (rt->reserve_fd >= 0) close(rt->reserve_fd);
   rt->reserve_fd = -1;
   rt->copool_n = 0;

@@ -22,13 +22,58 @@ char tide__token_cancel[1];
 char tide__token_notask[1];
 
 static void task_on_wake(void *data, uintptr_t gen);
+static void task_step(tide__task_t *t);
 static int task_cancel_hook(tide__future_t *f);
 static void task_interrupt(tide__cstack_t *cs);
 static lua_State *task_take_coroutine(lua_State *L, tide_runtime_t *rt);
 
 /* Pushes a pending task's userdata (through its pin), nil for others. */
 void tide__task_push(lua_State *L, tide__task_t *t) {
-  lua_rawgeti(L, LUA_REGISTRYINDEX, t->ref);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, t->rt->pins_ref);
+  lua_rawgeti(L, -1, t->ref);
+  lua_replace(L, -2);
+}
+
+/* Pending tasks are pinned in a table of the runtime's own (rt->pins), by
+ * luaL_ref: the registry would do, but a table's array never shrinks, and
+ * a burst of a million tasks would keep 16 MB of empty slots for good.
+ * When fewer than a quarter of the peak remain pinned, the pins move to a
+ * fresh table (O(pinned), so amortised over the burst's unpins). */
+static void task_pin(lua_State *L, tide__task_t *t) {
+  tide_runtime_t *rt = t->rt;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->pins_ref);
+  lua_pushvalue(L, -2);
+  t->ref = luaL_ref(L, -2);
+  lua_pop(L, 1);
+  if (++rt->npinned > rt->pins_peak) rt->pins_peak = rt->npinned;
+}
+
+static void task_repin_all(lua_State *L, tide_runtime_t *rt) {
+  tide__link_t *l;
+  luaL_checkstack(L, 4, NULL);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->pins_ref); /* old */
+  lua_createtable(L, rt->npinned, 0);              /* new */
+  for (l = rt->tasks.next; l != &rt->tasks; l = l->next) {
+    tide__task_t *t = TIDE__CONTAINER_OF(l, tide__task_t, link);
+    if (t->ref == LUA_NOREF) continue;
+    lua_rawgeti(L, -2, t->ref);
+    t->ref = luaL_ref(L, -2);
+  }
+  lua_rawseti(L, LUA_REGISTRYINDEX, rt->pins_ref);
+  lua_pop(L, 1);
+  rt->pins_peak = rt->npinned;
+}
+
+void tide__task_unpin(lua_State *L, tide__task_t *t) {
+  tide_runtime_t *rt = t->rt;
+  if (t->ref == LUA_NOREF) return;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->pins_ref);
+  luaL_unref(L, -1, t->ref); /* the pin's release */
+  lua_pop(L, 1);
+  t->ref = LUA_NOREF;
+  rt->npinned--;
+  if (rt->pins_peak > 4096 && rt->npinned < rt->pins_peak / 4)
+    task_repin_all(L, rt);
 }
 
 /* Is src (a chunk name) one of tide's own Lua files (".../tide/x.lua")? */
@@ -45,14 +90,29 @@ static int task_is_tide_source(const char *src) {
  * a user value; its source is looked up only when a report needs it) and
  * the current line, skipping C functions and tide's own Lua files. The task
  * userdata is at the top of L. */
+/* Is the function at the top of L one of tide's own Lua files'? Asked per
+ * spawn, so the answer is cached by function (a few slots, direct-mapped):
+ * a spawn site in a loop pays for lua_getinfo's "S" (its chunk id) once. */
+static int task_fn_is_tide(lua_State *L, tide_runtime_t *rt) {
+  const void *fn = lua_topointer(L, -1);
+  unsigned slot = (unsigned)((uintptr_t)fn >> 4) % TIDE__SRCCACHE;
+  lua_Debug ar;
+  if (rt->srccache[slot].fn == fn) return rt->srccache[slot].tide;
+  lua_pushvalue(L, -1);
+  if (!lua_getinfo(L, ">S", &ar)) return 0;
+  rt->srccache[slot].fn = fn;
+  rt->srccache[slot].tide = task_is_tide_source(ar.source);
+  return rt->srccache[slot].tide;
+}
+
 static void task_record_spawner(lua_State *L, tide__task_t *t) {
   lua_Debug ar;
   int level;
   for (level = 1; level < 8 && lua_getstack(L, level, &ar); level++) {
-    if (!lua_getinfo(L, "Sfl", &ar)) break;
+    if (!lua_getinfo(L, "fl", &ar)) break;
     /* tide's own Lua (groups, combinators) spawns for the user: the site
      * worth naming is the user's call further up. */
-    if (ar.currentline > 0 && !task_is_tide_source(ar.source)) {
+    if (ar.currentline > 0 && !task_fn_is_tide(L, t->rt)) {
       t->spawn_line = ar.currentline;
       lua_setiuservalue(L, -2, TIDE__UV_SPAWNER);
       return;
@@ -122,6 +182,9 @@ static int task_msgh(lua_State *L) {
   tide_runtime_t *rt = lua_touserdata(L, lua_upvalueindex(1));
   const char *msg;
   if (rt == NULL || rt->current == NULL) return 1;
+  /* A cancellation is no failure: nothing to show where it happened, and
+   * cancelling a million tasks must not build a million tracebacks. */
+  if (tide__lua_iserror(L, 1, "cancelled")) return 1;
   if (lua_type(L, 1) == LUA_TSTRING) {
     msg = lua_tostring(L, 1);
   } else if (luaL_callmeta(L, 1, "__tostring") &&
@@ -168,10 +231,16 @@ void tide__task_setup(lua_State *L, tide_runtime_t *rt) {
 
 /* Creates a task running the function below the nargs arguments on top of
  * L's stack (popping them all) and pushes it. The first step is queued. */
-tide__task_t *tide__task_new(lua_State *L, tide_runtime_t *rt, int nargs) {
+static tide__task_t *task_create(lua_State *L, tide_runtime_t *rt,
+                                 int nargs) {
   tide__task_t *t;
+  int i, base = lua_gettop(L) - nargs; /* the function */
   luaL_checkstack(L, 4, NULL);
-  t = lua_newuserdatauv(L, sizeof(*t), TIDE__TASK_NUV);
+  /* The function and its arguments wait in user values until the first
+   * step (UV 1 and the slots after TIDE__TASK_NUV): the coroutine is only
+   * taken then, so a task that has not started costs no coroutine, and
+   * one that finished hands its coroutine to the next. */
+  t = lua_newuserdatauv(L, sizeof(*t), TIDE__TASK_NUV + nargs);
   memset(t, 0, sizeof(*t));
   t->id = ++rt->next_task_id;
   t->parent_id = rt->current != NULL ? rt->current->id : 0;
@@ -179,7 +248,6 @@ tide__task_t *tide__task_new(lua_State *L, tide_runtime_t *rt, int nargs) {
   tide__future_init(&t->aw.fut, &rt->loop);
   t->aw.fut.cancel = task_cancel_hook;
   t->aw.results = tide__task_results;
-  t->aw.cbref = LUA_NOREF;
   t->rt = rt;
   t->waiter.data = t;
   t->waiter.fn = task_on_wake;
@@ -188,32 +256,52 @@ tide__task_t *tide__task_new(lua_State *L, tide_runtime_t *rt, int nargs) {
   tide__future_init(&t->sleep, &rt->loop);
   tide__link_init(&t->qlink);
   tide__cstack_init(&t->cs, &rt->loop, task_interrupt);
-  luaL_setmetatable(L, TIDE__MT_TASK);
+  tide__lua_setmt(L, tide__mt_task);
   task_record_spawner(L, t);
-  /* Keep the function and its arguments until the first step: the
-   * coroutine is only taken then, so a task that has not started costs no
-   * coroutine, and one that finished hands its coroutine to the next. */
-  lua_insert(L, -(nargs + 2)); /* [task, fn, args...] */
-  if (nargs > 0) {
-    int i, tbl;
-    lua_createtable(L, nargs + 1, 0);
-    lua_insert(L, -(nargs + 2));
-    tbl = lua_gettop(L) - nargs - 1;
-    for (i = nargs + 1; i >= 1; i--) lua_rawseti(L, tbl, i);
+  for (i = 1; i <= nargs; i++) {
+    lua_pushvalue(L, base + i);
+    lua_setiuservalue(L, -2, TIDE__TASK_NUV + i);
   }
+  lua_pushvalue(L, base);
   lua_setiuservalue(L, -2, TIDE__UV_VALUES);
   t->nargs = nargs;
-  /* Pin while pending; released in task_finish. */
-  lua_pushvalue(L, -1);
-  t->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  task_pin(L, t); /* while pending; released in task_finish */
+  lua_replace(L, base); /* the task where the function was */
+  lua_settop(L, base);
   tide__link_insert_tail(&rt->tasks, &t->link);
   rt->ntasks++;
+  return t;
+}
+
+tide__task_t *tide__task_new(lua_State *L, tide_runtime_t *rt, int nargs) {
+  tide__task_t *t = task_create(L, rt, nargs);
   task_schedule(t);
   return t;
 }
 
+/* Eager tasks nest (an eager task spawning another eagerly): past this
+ * depth they start from the loop instead, so the C stack stays bounded. */
+#define TIDE__EAGER_DEPTH 16
+
+tide__task_t *tide__task_new_eager(lua_State *L, tide_runtime_t *rt,
+                                   int nargs) {
+  tide__task_t *t = task_create(L, rt, nargs);
+  if (rt->eager_depth >= TIDE__EAGER_DEPTH) {
+    task_schedule(t);
+    return t;
+  }
+  /* The first step runs now, from here: a task that ends without awaiting
+   * never goes through the ready queue. */
+  rt->eager_depth++;
+  task_step(t);
+  rt->eager_depth--;
+  return t;
+}
+
 tide__task_t *tide__task_check(lua_State *L, int idx) {
-  return luaL_checkudata(L, idx, TIDE__MT_TASK);
+  tide__task_t *t = tide__lua_testmt(L, idx, tide__mt_task);
+  if (t == NULL) luaL_typeerror(L, idx, TIDE__MT_TASK);
+  return t;
 }
 
 /* Marks the task's error as seen (it will not be reported). */
@@ -284,6 +372,9 @@ static void task_finish(lua_State *L, tide__task_t *t, int state, int nres) {
       lua_pushnil(L);
       lua_setiuservalue(L, tidx, TIDE__UV_VALUES);
     }
+  } else if (state == TIDE__CANCELLED && lua_type(L, -1) != LUA_TSTRING) {
+    lua_pop(L, 1); /* no traceback kept for a cancellation */
+    lua_setiuservalue(L, tidx, TIDE__UV_VALUES);
   } else {
     tide__task_pushinfo(L, tidx);
     lua_insert(L, -2);
@@ -303,8 +394,7 @@ static void task_finish(lua_State *L, tide__task_t *t, int state, int nres) {
     lua_rawsetp(L, -2, t);
     lua_pop(L, 1);
   }
-  luaL_unref(L, LUA_REGISTRYINDEX, t->ref); /* the pin's release */
-  t->ref = LUA_NOREF;
+  tide__task_unpin(L, t);
   if (t->co != NULL) task_release_coroutine(L, t);
   tide__task_release(t);
   lua_settop(L, tidx - 1);
@@ -368,22 +458,24 @@ static void task_fail(lua_State *L, tide__task_t *t) {
  * pool (or a new one). The coroutine is anchored in the task's user value,
  * where the function was. */
 static lua_State *task_start(lua_State *L, tide__task_t *t) {
-  int top = lua_gettop(L), n = t->nargs + 1;
+  int top = lua_gettop(L), n = t->nargs + 1, i, tidx;
   lua_State *co;
   luaL_checkstack(L, n + 4, "too many arguments");
   co = task_take_coroutine(L, t->rt);      /* L: co */
   if (!lua_checkstack(co, n + 2)) luaL_error(L, "tide: stack overflow");
   tide__task_push(L, t);                   /* co, task */
-  lua_getiuservalue(L, -1, TIDE__UV_VALUES); /* co, task, fn | {fn, args} */
-  lua_pushvalue(L, -3);
-  lua_setiuservalue(L, -3, TIDE__UV_VALUES);
+  tidx = top + 2;
   lua_rawgeti(co, LUA_REGISTRYINDEX, t->rt->body_ref);
-  if (t->nargs > 0) {
-    int i, tbl = lua_gettop(L);
-    for (i = 1; i <= n; i++) lua_rawgeti(L, tbl, i);
-    lua_xmove(L, co, n);
-  } else {
-    lua_xmove(L, co, 1);
+  lua_getiuservalue(L, tidx, TIDE__UV_VALUES); /* the function */
+  for (i = 1; i < n; i++) lua_getiuservalue(L, tidx, TIDE__TASK_NUV + i);
+  lua_xmove(L, co, n);
+  /* The coroutine takes the function's place (anchored); the arguments'
+   * slots let go of them. */
+  lua_pushvalue(L, top + 1);
+  lua_setiuservalue(L, tidx, TIDE__UV_VALUES);
+  for (i = 1; i < n; i++) {
+    lua_pushnil(L);
+    lua_setiuservalue(L, tidx, TIDE__TASK_NUV + i);
   }
   lua_settop(L, top);
   t->co = co;
@@ -456,14 +548,19 @@ static void task_step(tide__task_t *t) {
     tide__task_push(L, t);
     lua_xmove(co, L, 1);
     lua_settop(co, 0);
+    if (task_is_cancel(L, -1)) {
+      /* Cancelled: no traceback (task_msgh took none); the error alone. */
+      lua_pushnil(L);
+      task_finish(L, t, TIDE__CANCELLED, 0);
+      return;
+    }
     tide__task_push_traceback(L, -2);
     if (lua_isnil(L, -1)) {
       lua_pop(L, 1);
       luaL_tolstring(L, -1, NULL);
     }
     task_add_cause(L, t);
-    task_finish(L, t, task_is_cancel(L, -2) ? TIDE__CANCELLED : TIDE__FAILED,
-                0);
+    task_finish(L, t, TIDE__FAILED, 0);
   } else {
     tide__task_push(L, t);
     task_fail(L, t);
@@ -516,6 +613,14 @@ static void task_wake_cancel(tide__task_t *t) {
       if (took && f->state == TIDE__PENDING &&
           !tide__link_empty(&t->waiter.link)) {
         t->propagated = 1;
+        return;
+      }
+      if (tide__link_empty(&t->waiter.link) && f->state != TIDE__PENDING) {
+        /* Cancelling f woke its waiters, us among them: that wake-up,
+         * already queued with our generation, delivers the cancellation
+         * (one ready entry per cancelled task, not two). */
+        t->cancel_wake = 1;
+        t->scheduled = 1;
         return;
       }
     }

@@ -32,6 +32,8 @@ extern char tide__token_notask[1];
 
 typedef struct tide__task_s tide__task_t;
 
+#define TIDE__SRCCACHE 16 /* slots of the runtime's spawn-site cache */
+
 /* Something the runtime must close when it closes (a socket, a host
  * future's anchor, ...): its owner links it into rt->resources while it is
  * open and unlinks it when it closes by itself. close() must unlink it and
@@ -58,6 +60,8 @@ struct tide_runtime_s {
   tide__link_t resources;    /* tide__resource_t still open */
   int ntasks;                /* length of tasks */
   int copool_ref;            /* registry: array of coroutines to reuse */
+  int pins_ref;              /* registry: table pinning pending tasks */
+  int npinned, pins_peak;    /* pins held, and the most since its making */
   int body_ref;              /* registry: the task body closure (task.c) */
   int copool_n;              /* its length */
   uint64_t next_task_id;     /* the id the next task gets */
@@ -71,6 +75,10 @@ struct tide_runtime_s {
   uint64_t emfile_refused;   /* ... for want of descriptors (EMFILE/ENFILE),
                                 not yet reported */
   uint64_t emfile_said;      /* loop time of the last EMFILE report */
+  uint64_t heap_peak_kb;     /* the largest Lua heap seen at a collection
+                                since the last trim (runtime.c) */
+  int heap_check_queued;     /* the next drain looks at the heap */
+  int eager_depth;           /* eager first steps running, nested */
   uint64_t grace_ns;         /* cleanup grace period after a cancellation
                                 (tide.cleanup_grace; default 5 s) */
   /* The host's error handler (default: print to stderr). */
@@ -79,6 +87,11 @@ struct tide_runtime_s {
   /* The host's hook called once the runtime is fully closed. */
   void (*on_free)(tide_runtime_t *rt);
   void *userdata;            /* for the embedding host */
+  struct {                   /* task.c: is a spawning function tide's own
+                                Lua? cached by function pointer */
+    const void *fn;
+    int tide;
+  } srccache[TIDE__SRCCACHE];
   struct tide__interrupt_s *intr; /* interrupt.c: SIGINT/SIGTERM cancel a
                                 task (tide command, tide.run); NULL until
                                 first used */
@@ -94,10 +107,20 @@ typedef struct {
   /* Pushes the outcome of the (done) awaitable at index idx: its values,
    * returning their count; raises its error or the cancellation. */
   int (*results)(lua_State *L, int idx);
-  tide__waiter_t cbwaiter;   /* registration for Lua done-callbacks */
-  int cbref;                 /* registry: pins the object while Lua callbacks
-                                wait; owner cbwaiter, released after they run */
+  struct tide__cbblock_s *cb;/* the Lua done-callbacks' registration while
+                                some wait, or NULL (lfuture.c: malloc'd on
+                                the first add_done_callback, freed once they
+                                have run or the object is collected) */
 } tide__awaitable_t;
+
+/* The registration of an awaitable's Lua done-callbacks. */
+typedef struct tide__cbblock_s {
+  tide__waiter_t waiter;     /* on the awaitable's own future */
+  int ref;                   /* registry: pins the object until the
+                                callbacks have run; released then */
+} tide__cbblock_t;
+/* Frees an awaitable's callback block (__gc of futures and tasks). */
+void tide__lua_free_callbacks(tide__awaitable_t *aw);
 
 /* A Lua future (tide.future(), a host future): src/awaitable.c. */
 typedef struct {
@@ -135,7 +158,7 @@ struct tide__task_s {
                                 a table of them) */
   int nargs;                 /* before the first step: how many arguments
                                 (UV 1: the function, or {fn, args...}) */
-  int ref;                   /* registry: pins the task while it is pending
+  int ref;                   /* rt->pins: pins the task while it is pending
                                 (owner: the task; released by task_finish) */
   uint64_t id;               /* 1, 2, ...: names the task in reports */
   uint64_t parent_id;        /* the task that spawned it, 0 if none */
@@ -213,6 +236,11 @@ void tide__interrupt_close(tide_runtime_t *rt);
 
 /* task.c */
 tide__task_t *tide__task_new(lua_State *L, tide_runtime_t *rt, int nargs);
+/* The same, running the task's first step now, up to its first await
+ * (asyncio's eager task factory): a task that ends without awaiting never
+ * waits for the loop. */
+tide__task_t *tide__task_new_eager(lua_State *L, tide_runtime_t *rt,
+                                   int nargs);
 /* The C function at the bottom of every task's coroutine (it runs the
  * task's function under a yieldable pcall). */
 int tide__task_body(lua_State *L);
@@ -262,6 +290,8 @@ void tide__task_push_traceback(lua_State *L, int idx);
 void tide__task_report_unobserved(tide_runtime_t *rt);
 void tide__task_report_failed(lua_State *L, tide__task_t *t, int idx);
 void tide__task_mark_observed(tide__task_t *t);
+/* Releases a task's pin (it has finished, or is dropped). */
+void tide__task_unpin(lua_State *L, tide__task_t *t);
 /* Pushes a pending task's userdata (through its pin), or nil. */
 void tide__task_push(lua_State *L, tide__task_t *t);
 /* Pushes the info table of the task at idx, made if needed. */
@@ -317,6 +347,28 @@ int tide__lua_await_yield(lua_State *L, tide__future_t *f, lua_KContext ctx,
 /* For continuations: checks the wake token at the top of the stack, pops
  * it, and raises if the task was cancelled or resumed by hand. */
 void tide__lua_check_wake(lua_State *L);
+/* The metatables of tasks, futures and error objects, also kept in the
+ * registry under these keys (their addresses): fetching one by pointer is a
+ * plain hash lookup, where luaL_setmetatable and luaL_testudata intern the
+ * name first. Set by the bindings that make them (ltask.c, lfuture.c). */
+extern char tide__mt_task[1], tide__mt_future[1], tide__mt_error[1];
+
+static inline void tide__lua_setmt(lua_State *L, void *key) {
+  lua_rawgetp(L, LUA_REGISTRYINDEX, key);
+  lua_setmetatable(L, -2);
+}
+
+/* The userdata at idx if its metatable is the one under key, else NULL. */
+static inline void *tide__lua_testmt(lua_State *L, int idx, void *key) {
+  void *p = lua_touserdata(L, idx);
+  int same;
+  if (p == NULL || !lua_getmetatable(L, idx)) return NULL;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, key);
+  same = lua_rawequal(L, -1, -2);
+  lua_pop(L, 2);
+  return same ? p : NULL;
+}
+
 /* The userdata at idx, whose metatable must be the one at upvalue mtup of
  * the running C function; raises a type error naming tname otherwise. For
  * methods on the hot path: luaL_checkudata looks the metatable up in the

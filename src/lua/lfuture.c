@@ -2,6 +2,7 @@
  * methods every awaitable shares, done-callbacks, and the error objects'
  * metatable and functions. The values and errors themselves live in
  * src/awaitable.c; the await protocol in src/await.c. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "../tide_lua.h"
@@ -81,10 +82,12 @@ static int l_await(lua_State *L) {
 static int callbacks_run(lua_State *L) {
   tide__awaitable_t *aw = lua_touserdata(L, 1);
   tide_runtime_t *rt = (tide_runtime_t *)aw->fut.loop;
+  tide__cbblock_t *cb = aw->cb;
   int i, n;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, aw->cbref); /* 2: the object */
-  luaL_unref(L, LUA_REGISTRYINDEX, aw->cbref);  /* release the pin */
-  aw->cbref = LUA_NOREF;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, cb->ref); /* 2: the object */
+  luaL_unref(L, LUA_REGISTRYINDEX, cb->ref);  /* release the pin */
+  aw->cb = NULL;
+  free(cb);
   lua_getiuservalue(L, 2, TIDE__UV_CALLBACKS); /* 3: callbacks */
   lua_pushnil(L);
   lua_setiuservalue(L, 2, TIDE__UV_CALLBACKS);
@@ -116,13 +119,16 @@ static int l_add_done_callback(lua_State *L) {
   }
   lua_pushvalue(L, 2);
   lua_rawseti(L, -2, luaL_len(L, -2) + 1);
-  if (aw->cbref == LUA_NOREF) {
+  if (aw->cb == NULL) {
+    tide__cbblock_t *cb = malloc(sizeof(*cb));
+    if (cb == NULL) return luaL_error(L, "tide: %s", tide_strerror(TIDE_ENOMEM));
     lua_pushvalue(L, 1);
-    aw->cbref = luaL_ref(L, LUA_REGISTRYINDEX); /* released in callbacks_run */
-    aw->cbwaiter.fn = callbacks_on_done;
-    aw->cbwaiter.data = aw;
-    aw->cbwaiter.arg = 0;
-    tide__future_wait(&aw->fut, &aw->cbwaiter);
+    cb->ref = luaL_ref(L, LUA_REGISTRYINDEX); /* released in callbacks_run */
+    cb->waiter.fn = callbacks_on_done;
+    cb->waiter.data = aw;
+    cb->waiter.arg = 0;
+    aw->cb = cb;
+    tide__future_wait(&aw->fut, &cb->waiter);
   }
   return 0;
 }
@@ -156,7 +162,9 @@ static int l_remove_done_callback(lua_State *L) {
 /* ------------------------------------------------------------ futures */
 
 static tide__lfuture_t *check_future(lua_State *L, int idx) {
-  return luaL_checkudata(L, idx, TIDE__MT_FUTURE);
+  tide__lfuture_t *f = tide__lua_testmt(L, idx, tide__mt_future);
+  if (f == NULL) luaL_typeerror(L, idx, TIDE__MT_FUTURE);
+  return f;
 }
 
 static const char *state_name(int state) {
@@ -266,7 +274,18 @@ static int l_future_gc(lua_State *L) {
   tide__lfuture_t *f = lua_touserdata(L, 1);
   while (!tide__link_empty(&f->aw.fut.waiters))
     tide__link_remove(f->aw.fut.waiters.next);
+  tide__lua_free_callbacks(&f->aw);
   return 0;
+}
+
+void tide__lua_free_callbacks(tide__awaitable_t *aw) {
+  if (aw->cb == NULL) return;
+  /* Collected with callbacks still registered: only when its pin went
+   * with the whole Lua state (lua_close), or the loop closed before they
+   * ran. */
+  tide__link_remove(&aw->cb->waiter.link);
+  free(aw->cb);
+  aw->cb = NULL;
 }
 
 static int l_future_tostring(lua_State *L) {
@@ -304,11 +323,15 @@ static const luaL_Reg funcs[] = {
 void tide__lua_open_future(lua_State *L, tide_runtime_t *rt) {
   (void)rt;
   luaL_newmetatable(L, TIDE__MT_ERROR);
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, tide__mt_error);
   lua_pushcfunction(L, error_tostring);
   lua_setfield(L, -2, "__tostring");
   lua_pop(L, 1);
 
   luaL_newmetatable(L, TIDE__MT_FUTURE);
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, tide__mt_future);
   lua_newtable(L); /* __index */
   lua_pushvalue(L, -4);
   luaL_setfuncs(L, tide__awaitable_methods, 1);

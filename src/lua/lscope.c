@@ -38,8 +38,10 @@ typedef struct {
   unsigned closed : 1;
 } lscope_t;
 
+/* Methods and functions carry the runtime box (upvalue 1) and the scope
+ * metatable (2). */
 static lscope_t *scope_check(lua_State *L) {
-  return luaL_checkudata(L, 1, TIDE__MT_SCOPE);
+  return tide__lua_checkself(L, 1, 2, TIDE__MT_SCOPE);
 }
 
 /* Arms the deadline seconds from now (1e9 and more: none). */
@@ -83,7 +85,8 @@ static int l_open_scope(lua_State *L) {
   ls->rt = rt;
   ls->kind = kind;
   tide__scope_init(&ls->scope, kinds[kind].reason, kinds[kind].shield);
-  luaL_setmetatable(L, TIDE__MT_SCOPE);
+  lua_pushvalue(L, lua_upvalueindex(2));
+  lua_setmetatable(L, -2);
   tide__scope_open(&rt->current->cs, &ls->scope);
   scope_arm(L, ls, seconds);
   return 1;
@@ -262,7 +265,8 @@ void tide__lua_open_scope(lua_State *L, tide_runtime_t *rt) {
   luaL_newmetatable(L, TIDE__MT_SCOPE);
   lua_newtable(L);
   lua_pushvalue(L, -4);
-  luaL_setfuncs(L, scope_methods, 1);
+  lua_pushvalue(L, -3);
+  luaL_setfuncs(L, scope_methods, 2);
   lua_setfield(L, -2, "__index");
   lua_pushvalue(L, -3);
   lua_pushcclosure(L, l_scope_gc_close, 1);
@@ -271,7 +275,7 @@ void tide__lua_open_scope(lua_State *L, tide_runtime_t *rt) {
   lua_setfield(L, -2, "__gc");
   lua_pushcfunction(L, l_scope_tostring);
   lua_setfield(L, -2, "__tostring");
-  lua_pop(L, 1);
-  lua_pushvalue(L, -2);
-  luaL_setfuncs(L, funcs, 1);
+  lua_pushvalue(L, -3);
+  lua_insert(L, -2);
+  luaL_setfuncs(L, funcs, 2); /* upvalues: box, the metatable */
 }

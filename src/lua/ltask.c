@@ -12,13 +12,18 @@ static void task_setname(lua_State *L, int idx) {
 }
 
 /* tide.spawn([opts,] fn, ...) -> task. The task starts on the loop's next
- * turn. opts is a table: {name = "worker 3"}. */
+ * turn; with opts.eager it runs at once, up to its first await (asyncio
+ * 3.12's eager tasks: one that ends without awaiting costs no loop turn).
+ * opts: {name = "worker 3", eager = true}. */
 static int l_spawn(lua_State *L) {
-  static const char *const known[] = {"name", NULL};
+  static const char *const known[] = {"name", "eager", NULL};
   tide_runtime_t *rt = tide__runtime_from(L);
-  int named = 0;
+  int named = 0, eager = 0;
   if (lua_type(L, 1) == LUA_TTABLE) {
     tide__lua_check_options(L, 1, "tide.spawn", known);
+    lua_getfield(L, 1, "eager");
+    eager = lua_toboolean(L, -1);
+    lua_pop(L, 1);
     lua_getfield(L, 1, "name");
     if (!lua_isnil(L, -1)) {
       luaL_argexpected(L, lua_type(L, -1) == LUA_TSTRING, 1,
@@ -33,7 +38,10 @@ static int l_spawn(lua_State *L) {
   } else {
     luaL_checktype(L, 1, LUA_TFUNCTION);
   }
-  tide__task_new(L, rt, lua_gettop(L) - 1 - named);
+  if (eager)
+    tide__task_new_eager(L, rt, lua_gettop(L) - 1 - named);
+  else
+    tide__task_new(L, rt, lua_gettop(L) - 1 - named);
   if (named) {
     lua_pushvalue(L, 1);
     task_setname(L, -2);
@@ -173,6 +181,7 @@ static int l_task_gc(lua_State *L) {
   tide__task_t *t = lua_touserdata(L, 1);
   tide_runtime_t *rt;
   void **box = lua_touserdata(L, lua_upvalueindex(1));
+  tide__lua_free_callbacks(&t->aw);
   rt = box != NULL ? *box : NULL;
   if (rt == NULL) return 0;
   if (t->aw.fut.state == TIDE__PENDING) {
@@ -210,6 +219,8 @@ static const luaL_Reg funcs[] = {
 void tide__lua_open_task(lua_State *L, tide_runtime_t *rt) {
   (void)rt;
   luaL_newmetatable(L, TIDE__MT_TASK);
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, tide__mt_task);
   lua_newtable(L);
   lua_pushvalue(L, -4);
   luaL_setfuncs(L, tide__awaitable_methods, 1);
