@@ -69,7 +69,13 @@ static int future_results(lua_State *L, int idx) {
     return n;
   case TIDE__FAILED:
   case TIDE__CANCELLED:
-    lua_getiuservalue(L, idx, TIDE__UV_VALUES);
+    if (lua_getiuservalue(L, idx, TIDE__UV_VALUES) == LUA_TNIL &&
+        f->aw.fut.state == TIDE__CANCELLED) {
+      /* Cancelled by the cancellation of a task awaiting it (a host future
+       * with a cancel callback): the error is made here. */
+      lua_pop(L, 1);
+      tide__lua_pusherror(L, "cancelled", "tide: future cancelled");
+    }
     return lua_error(L);
   default:
     return luaL_error(L, "tide: future is not done");
@@ -108,7 +114,9 @@ int tide__lua_future_resolve(lua_State *L, int idx, int n) {
     lua_pop(L, n);
   }
   f->nvalues = n;
-  return tide__future_complete(&f->aw.fut, TIDE__DONE);
+  tide__future_complete(&f->aw.fut, TIDE__DONE);
+  if (f->settled != NULL) f->settled(f);
+  return 0;
 }
 
 /* Fails the future at idx with the error at the top (popped). */
@@ -120,6 +128,21 @@ int tide__lua_future_reject(lua_State *L, int idx) {
     return TIDE_ESTATE;
   }
   lua_setiuservalue(L, idx, TIDE__UV_VALUES);
-  return tide__future_complete(&f->aw.fut, TIDE__FAILED);
+  tide__future_complete(&f->aw.fut, TIDE__FAILED);
+  if (f->settled != NULL) f->settled(f);
+  return 0;
+}
+
+int tide__lua_future_cancel(lua_State *L, int idx) {
+  tide__lfuture_t *f = lua_touserdata(L, idx);
+  idx = lua_absindex(L, idx);
+  if (f->aw.fut.state != TIDE__PENDING) {
+    lua_pop(L, 1);
+    return TIDE_ESTATE;
+  }
+  lua_setiuservalue(L, idx, TIDE__UV_VALUES);
+  tide__future_cancel(&f->aw.fut); /* a host's cancel hook runs here */
+  if (f->settled != NULL) f->settled(f);
+  return 0;
 }
 

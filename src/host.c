@@ -94,23 +94,55 @@ static int host_check_drive(tide_runtime_t *rt) {
   return 0;
 }
 
-int tide_runtime_run(tide_runtime_t *rt, tide_run_mode mode) {
-  int err = host_check_drive(rt), alive;
-  if (err != 0) return err;
+/* Runs the loop in mode; reports the errors of failed tasks nobody has
+ * retrieved before it returns, so that a host sees them without waiting
+ * for a garbage collection. */
+static int host_run(tide_runtime_t *rt, tide_run_mode mode) {
+  int alive;
   rt->loop.stopped = 0;
   switch (mode) {
   case TIDE_RUN_DEFAULT:
     while ((alive = tide__loop_run_once(&rt->loop, 0)) != 0) {
-      if (rt->loop.stopped) return 1; /* tide_runtime_stop */
+      if (rt->loop.stopped) break; /* tide_runtime_stop */
     }
-    return 0;
+    break;
   case TIDE_RUN_ONCE:
-    return tide__loop_run_once(&rt->loop, 0) != 0;
+    alive = tide__loop_run_once(&rt->loop, 0) != 0;
+    break;
   case TIDE_RUN_NOWAIT:
-    return tide__loop_run_once(&rt->loop, 1) != 0;
+    alive = tide__loop_run_once(&rt->loop, 1) != 0;
+    break;
   default:
     return TIDE_EINVAL;
   }
+  tide__task_report_unobserved(rt);
+  return alive;
+}
+
+int tide_runtime_run(tide_runtime_t *rt, tide_run_mode mode) {
+  int err = host_check_drive(rt);
+  if (err != 0) return err;
+  return host_run(rt, mode);
+}
+
+int tide_runtime_backend_fd(tide_runtime_t *rt) {
+  if (rt == NULL || rt->loop.closing) return TIDE_EINVAL;
+  return uv_backend_fd(rt->loop.uv);
+}
+
+int tide_runtime_backend_timeout(tide_runtime_t *rt) {
+  if (rt == NULL || rt->loop.closing) return TIDE_EINVAL;
+  if (rt->loop.ready_count > 0) return 0;
+  /* libuv answers 0 when nothing is alive at all ("do not block"); for a
+   * host polling the descriptor, nothing alive means no timeout. */
+  if (!uv_loop_alive(rt->loop.uv)) return -1;
+  return uv_backend_timeout(rt->loop.uv);
+}
+
+int tide_runtime_step(tide_runtime_t *rt) {
+  int err = host_check_drive(rt);
+  if (err != 0) return err;
+  return host_run(rt, TIDE_RUN_NOWAIT);
 }
 
 /* Spawns the chunk loaded with status below the nargs arguments, or leaves
@@ -234,7 +266,11 @@ int tide_future_new(lua_State *L, tide_future_t **out) {
   /* The future's metatable comes with tide.core. */
   luaL_requiref(L, "tide.core", luaopen_tide_core, 0);
   lua_pop(L, 1);
-  f->fut = &tide__lua_newfuture(L, rt)->aw.fut;
+  {
+    tide__lfuture_t *lf = tide__lua_newfuture(L, rt);
+    f->fut = &lf->aw.fut;
+    tide__hostfut_hook(f, lf);
+  }
   lua_pushvalue(L, -1);
   f->lref = luaL_ref(L, LUA_REGISTRYINDEX); /* released in detach */
   f->hub = hub;
@@ -308,5 +344,107 @@ int tide_future_state(tide_future_t *f) {
   int err = host_check_future(f, NULL);
   if (err != 0) return err;
   return f->fut->state;
+}
+
+int tide_future_on_cancel(tide_future_t *f, tide_cancel_cb cb, void *data) {
+  int err = host_check_future(f, NULL);
+  if (err != 0) return err;
+  if (f->fut->state != TIDE__PENDING) return TIDE_ESTATE;
+  f->oncancel = cb;
+  f->oncancel_data = data;
+  tide__hostfut_hook(f, (tide__lfuture_t *)f->fut);
+  if (cb == NULL && f->fut->cancel != NULL) f->fut->cancel = NULL;
+  return 0;
+}
+
+/* ---------------------------------------------------------------- done */
+
+typedef struct {
+  tide__hostdone_t *d;
+  int state;
+} host_done_call_t;
+
+/* In protected mode: the host's callback, with the object at the top. */
+static int host_done_p(lua_State *L) {
+  host_done_call_t *c = lua_touserdata(L, 1);
+  tide__hostdone_t *d = c->d;
+  tide_runtime_t *rt = d->hub->rt;
+  lua_settop(L, 0);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, d->ref);
+  d->cb(rt, lua_gettop(L), c->state, d->data);
+  return 0;
+}
+
+/* Ready-queue callback: the object is done. */
+static void host_done_fire(void *data, uintptr_t arg) {
+  tide__hostdone_t *d = data;
+  tide_runtime_t *rt = d->hub->rt;
+  host_done_call_t c;
+  tide__awaitable_t *aw;
+  (void)arg;
+  tide__link_remove(&d->link);
+  lua_rawgeti(rt->L, LUA_REGISTRYINDEX, d->ref);
+  aw = lua_touserdata(rt->L, -1);
+  c.state = aw->fut.state;
+  lua_pop(rt->L, 1);
+  c.d = d;
+  tide__runtime_pcall(rt, host_done_p, &c);
+  luaL_unref(rt->L, LUA_REGISTRYINDEX, d->ref); /* the pin's release */
+  free(d);
+}
+
+void tide__hostdone_drop(tide__hostdone_t *d) {
+  tide__link_remove(&d->link);
+  if (!tide__link_empty(&d->waiter.link)) tide__future_unwait(&d->waiter);
+  if (d->hub->rt != NULL && d->hub->rt->L != NULL)
+    luaL_unref(d->hub->rt->L, LUA_REGISTRYINDEX, d->ref);
+  free(d);
+}
+
+/* Registers cb on the awaitable at the top of rt's stack (popped). */
+static int host_add_done(tide_runtime_t *rt, tide_done_cb cb, void *data) {
+  lua_State *L = rt->L;
+  tide__awaitable_t *aw = tide__lua_toawaitable(L, -1);
+  tide__hub_t *hub = tide__hub_get(rt);
+  tide__hostdone_t *d;
+  if (aw == NULL || cb == NULL) {
+    lua_pop(L, 1);
+    return TIDE_EINVAL;
+  }
+  if (hub == NULL || (d = calloc(1, sizeof(*d))) == NULL) {
+    lua_pop(L, 1);
+    return TIDE_ENOMEM;
+  }
+  d->hub = hub;
+  d->cb = cb;
+  d->data = data;
+  d->ref = luaL_ref(L, LUA_REGISTRYINDEX); /* released after the call */
+  d->waiter.fn = host_done_fire;
+  d->waiter.data = d;
+  d->waiter.arg = 0;
+  tide__link_insert_tail(&hub->dones, &d->link);
+  tide__future_wait(&aw->fut, &d->waiter);
+  return 0;
+}
+
+int tide_future_add_done(tide_future_t *f, tide_done_cb cb, void *data) {
+  lua_State *L = NULL;
+  int err = host_check_future(f, &L);
+  if (err != 0) return err;
+  if (cb == NULL) return TIDE_EINVAL;
+  if (!lua_checkstack(L, 1)) return TIDE_ENOMEM;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, f->lref);
+  return host_add_done(f->hub->rt, cb, data);
+}
+
+int tide_task_add_done(tide_runtime_t *rt, int idx, tide_done_cb cb,
+                       void *data) {
+  if (rt == NULL || rt->L == NULL || cb == NULL) return TIDE_EINVAL;
+  if (rt->closing || rt->loop.closing) return TIDE_ECLOSED;
+  if (rt->hub != NULL && !tide__hub_on_thread(rt->hub)) return TIDE_ETHREAD;
+  if (tide__lua_testmt(rt->L, idx, tide__mt_task) == NULL) return TIDE_EINVAL;
+  if (!lua_checkstack(rt->L, 1)) return TIDE_ENOMEM;
+  lua_pushvalue(rt->L, idx);
+  return host_add_done(rt, cb, data);
 }
 

@@ -458,7 +458,7 @@ int tide_runtime_spawn(tide_runtime_t *rt, int nargs) {
 }
 
 static tide__task_t *runtime_totask(tide_runtime_t *rt, int idx) {
-  return luaL_testudata(rt->L, idx, TIDE__MT_TASK);
+  return tide__lua_testmt(rt->L, idx, tide__mt_task);
 }
 
 int tide_runtime_run_task(tide_runtime_t *rt, int idx) {
@@ -473,8 +473,18 @@ int tide_runtime_run_task(tide_runtime_t *rt, int idx) {
   while (t->aw.fut.state == TIDE__PENDING) {
     if ((!tide__loop_run_once(&rt->loop, 0) || rt->loop.stopped) &&
         t->aw.fut.state == TIDE__PENDING)
-      return TIDE_ESTOPPED;
+      break;
   }
+  /* Other tasks' errors nobody retrieved go to the error handler now, not
+   * at some later collection; this task's own is the host's to read. */
+  if (t->aw.fut.state == TIDE__FAILED && !t->observed) {
+    tide__link_remove(&t->link);
+    tide__task_report_unobserved(rt);
+    tide__link_insert_tail(&rt->failed, &t->link);
+  } else {
+    tide__task_report_unobserved(rt);
+  }
+  if (t->aw.fut.state == TIDE__PENDING) return TIDE_ESTOPPED;
   return t->aw.fut.state == TIDE__DONE ? 0 : TIDE_ELUA;
 }
 

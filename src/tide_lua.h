@@ -123,11 +123,16 @@ typedef struct tide__cbblock_s {
 void tide__lua_free_callbacks(tide__awaitable_t *aw);
 
 /* A Lua future (tide.future(), a host future): src/awaitable.c. */
-typedef struct {
+typedef struct tide__lfuture_s tide__lfuture_t;
+struct tide__lfuture_s {
   tide__awaitable_t aw;      /* first: a future is an awaitable */
   int nvalues;               /* done: how many values (1 is kept bare in UV
                                 1, more in a table) */
-} tide__lfuture_t;
+  /* A host future's (post.c): told at once when Lua completes or cancels
+   * the future, so that later posts answer TIDE_ESTATE. */
+  void (*settled)(tide__lfuture_t *f);
+  void *host;                /* the host's tide_future_t, or NULL */
+};
 
 /* User value slots of awaitable userdata. */
 #define TIDE__UV_VALUES 1    /* its value(s) or error; a pending task's
@@ -330,6 +335,9 @@ tide__lfuture_t *tide__lua_newfuture(lua_State *L, tide_runtime_t *rt);
  * it with the error at the top (popped). TIDE_ESTATE if it was done. */
 int tide__lua_future_resolve(lua_State *L, int idx, int n);
 int tide__lua_future_reject(lua_State *L, int idx);
+/* Cancels the pending future at idx (the error at the top, popped, is what
+ * awaiting it raises; none: a cancellation made when asked). */
+int tide__lua_future_cancel(lua_State *L, int idx);
 /* Yields the running task to wait for f, continuing in k (with ctx). Raises
  * "await outside a task" from the main thread; raises the pending
  * cancellation of the current task instead of waiting. */

@@ -210,8 +210,7 @@ static int l_future_cancel(lua_State *L) {
   }
   if (msg != NULL) msg = lua_pushfstring(L, "tide: future cancelled: %s", msg);
   tide__lua_pusherror(L, "cancelled", msg ? msg : "tide: future cancelled");
-  lua_setiuservalue(L, 1, TIDE__UV_VALUES);
-  tide__future_cancel(&f->aw.fut);
+  tide__lua_future_cancel(L, 1);
   lua_pushboolean(L, 1);
   return 1;
 }
