@@ -16,8 +16,8 @@ describe("option tables", function()
       local srv = assert(tide.tcp.listen("127.0.0.1", 0, function() end))
       local host, port = srv:address()
       raises_unknown("tls", tide.tcp.connect, host, port, {tls = true})
-      raises_unknown("reuseport", tide.tcp.listen, "127.0.0.1", 0,
-        function() end, {reuseport = true})
+      raises_unknown("reuse_port", tide.tcp.listen, "127.0.0.1", 0,
+        function() end, {reuse_port = true})
       raises_unknown("daemon", tide.spawn, {daemon = true}, function() end)
       raises_unknown("signals_", tide.run, {signals_ = true}, function() end)
       raises_unknown("tiemout", tide.unix.connect, "/nonexistent",

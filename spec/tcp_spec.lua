@@ -629,3 +629,37 @@ describe("tide.tcp", function()
     assert.equal(1, reports, err)
   end)
 end)
+
+describe("tide.tcp.listen {reuseport}", function()
+  it("lets two servers share a port, both served", function()
+    H.run(function()
+      local served = {a = 0, b = 0}
+      local function handler(name)
+        return function(s)
+          served[name] = served[name] + 1
+          s:write(name .. "\n")
+        end
+      end
+      local a = assert(tide.tcp.listen("127.0.0.1", 0, handler("a"),
+        {reuseport = true}))
+      local _, port = a:address()
+      local b = assert(tide.tcp.listen("127.0.0.1", port, handler("b"),
+        {reuseport = true}))
+      -- Without the option, the port is taken.
+      local none, err, name = tide.tcp.listen("127.0.0.1", port, handler("c"))
+      assert.is_nil(none)
+      assert.equal("EADDRINUSE", name)
+      -- The kernel spreads connections by their source port: some reach
+      -- each server.
+      for _ = 1, 64 do
+        local c = assert(tide.tcp.connect("127.0.0.1", port))
+        c:readline()
+        c:close()
+        if served.a > 0 and served.b > 0 then break end
+      end
+      assert.is_true(served.a > 0 and served.b > 0)
+      a:close{wait = true}
+      b:close{wait = true}
+    end)
+  end)
+end)

@@ -23,6 +23,8 @@ char tide__token_notask[1];
 
 static void task_on_wake(void *data, uintptr_t gen);
 static void task_step(tide__task_t *t);
+static void task_inherit_context(lua_State *L, tide_runtime_t *rt,
+                                 tide__task_t *child, int child_idx);
 static int task_cancel_hook(tide__future_t *f);
 static void task_interrupt(tide__cstack_t *cs);
 static lua_State *task_take_coroutine(lua_State *L, tide_runtime_t *rt);
@@ -258,6 +260,7 @@ static tide__task_t *task_create(lua_State *L, tide_runtime_t *rt,
   tide__cstack_init(&t->cs, &rt->loop, task_interrupt);
   tide__lua_setmt(L, tide__mt_task);
   task_record_spawner(L, t);
+  task_inherit_context(L, rt, t, -1);
   for (i = 1; i <= nargs; i++) {
     lua_pushvalue(L, base + i);
     lua_setiuservalue(L, -2, TIDE__TASK_NUV + i);
@@ -452,6 +455,52 @@ static void task_fail(lua_State *L, tide__task_t *t) {
   cancelled = task_is_cancel(L, -2);
   task_finish(L, t, cancelled ? TIDE__CANCELLED : TIDE__FAILED, 0);
 }
+
+/* ------------------------------------------------------------ context */
+
+/* registry[&tide__ctx_root_key]: the context of code outside any task
+ * (src/lua/lcontext.c has the variables' API). */
+char tide__ctx_root_key[1];
+
+/* A new task (its userdata at child_idx) starts with the running code's
+ * context: the same table, shared (copied on its first write, by whichever
+ * task writes first); the root context is copied at once. */
+static void task_inherit_context(lua_State *L, tide_runtime_t *rt,
+                                 tide__task_t *child, int child_idx) {
+  tide__task_t *parent = rt->current;
+  child_idx = lua_absindex(L, child_idx);
+  if (parent != NULL && !parent->has_ctx) return;
+  luaL_checkstack(L, 4, NULL);
+  if (parent == NULL) {
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, tide__ctx_root_key) != LUA_TTABLE) {
+      lua_pop(L, 1);
+      return;
+    }
+    /* The root context is shared from now on: its next write copies. */
+    lua_newtable(L);
+    lua_pushnil(L);
+    while (lua_next(L, -3)) {
+      lua_pushvalue(L, -2);
+      lua_insert(L, -2);
+      lua_rawset(L, -4);
+    }
+    lua_remove(L, -2);
+  } else {
+    tide__task_push(L, parent);
+    tide__task_pushinfo(L, -1);
+    lua_getfield(L, -1, "context");
+    lua_replace(L, -3);
+    lua_pop(L, 1);
+    parent->ctx_shared = 1;
+    child->ctx_shared = 1;
+  }
+  tide__task_pushinfo(L, child_idx);
+  lua_insert(L, -2);
+  lua_setfield(L, -2, "context");
+  lua_pop(L, 1);
+  child->has_ctx = 1;
+}
+
 
 /* Gives a task that is about to start its coroutine: the task body, then
  * the function and arguments kept since spawn, on a coroutine from the

@@ -180,6 +180,9 @@ struct tide__task_s {
                                 cancellation: the grace period applies */
   unsigned grace_over : 1;   /* the grace period ended, or a second
                                 cancellation came: cleanup awaits fail */
+  unsigned has_ctx : 1;      /* its info table holds a context (lcontext.c) */
+  unsigned ctx_shared : 1;   /* ... shared with its spawner or a child:
+                                copied before a write */
   /* tide.sleep's timer and the task's own wait future (a sleep, or a park
    * on a wait queue, with qlink in the queue): a task awaits one thing at a
    * time, so one of each per task is enough, and sleeping or waiting on a
@@ -317,6 +320,9 @@ void tide__lua_open_opts(lua_State *L, tide_runtime_t *rt); /* lopts.c */
 void tide__lua_open_scope(lua_State *L, tide_runtime_t *rt); /* lscope.c */
 void tide__lua_open_sync(lua_State *L, tide_runtime_t *rt);  /* lsync.c */
 void tide__lua_open_queue(lua_State *L, tide_runtime_t *rt); /* lqueue.c */
+void tide__lua_open_context(lua_State *L, tide_runtime_t *rt); /* lcontext.c */
+/* registry key of the root context (task.c; see lcontext.c) */
+extern char tide__ctx_root_key[1];
 /* Raises "fname: unknown option 'k' (known: ...)" if the table at idx (any
  * other value is ignored) has a key not in known (NULL-terminated). */
 void tide__lua_check_options(lua_State *L, int idx, const char *fname,

@@ -19,7 +19,7 @@ local tcp = {}
 
 local check_options = core.check_options
 local CONNECT = stream.known("timeout", "family")
-local LISTEN = stream.known("backlog", "ipv6only", "family")
+local LISTEN = stream.known("backlog", "ipv6only", "family", "reuseport")
 
 local function check_args(host, port, opts, fname)
   if type(host) ~= "string" then

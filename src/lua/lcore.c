@@ -247,6 +247,7 @@ int luaopen_tide_core(lua_State *L) {
   tide__lua_open_scope(L, rt);
   tide__lua_open_sync(L, rt);
   tide__lua_open_queue(L, rt);
+  tide__lua_open_context(L, rt);
   open_net(L, rt); /* streams, tcp, unix, pipes, udp, dns */
   lua_pushvalue(L, -2);
   luaL_setfuncs(L, funcs, 1);

@@ -196,6 +196,11 @@ static int l_tcp_listen(lua_State *L) {
     lua_getfield(L, 4, "ipv6only");
     if (lua_toboolean(L, -1)) flags |= TIDE__BIND_IPV6ONLY;
     lua_pop(L, 1);
+    /* Several processes (or servers) on one port, the kernel spreading the
+     * connections among them (SO_REUSEPORT): workers of one server. */
+    lua_getfield(L, 4, "reuseport");
+    if (lua_toboolean(L, -1)) flags |= TIDE__BIND_REUSEPORT;
+    lua_pop(L, 1);
   }
   srv = tide__server_new(rt, TIDE__TCP, &err);
   if (srv == NULL) return tide__lua_fail(L, err, NULL);
