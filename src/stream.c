@@ -199,6 +199,7 @@ static void stream_on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf) {
   (void)buf;
   if (nread > 0) {
     s->rend += (size_t)nread;
+    s->loop->bytes_in += (uint64_t)nread;
   } else if (nread < 0) {
     s->rerr = (int)nread;
     uv_read_stop(h);
@@ -306,6 +307,7 @@ int tide__stream_write(tide__stream_t *s, const char *p, size_t len) {
   uv_buf_t buf;
   int err;
   if (len == 0) return 0;
+  s->loop->bytes_out += len;
   if (s->wqueued == 0) {
     buf = uv_buf_init((char *)p, (unsigned)len);
     err = uv_try_write(&s->u.stream, &buf, 1);
@@ -364,6 +366,7 @@ int tide__stream_shutdown(tide__stream_t *s) {
 static void stream_free(void *data, uintptr_t arg) {
   tide__stream_t *s = data;
   (void)arg;
+  if (s->accepted) s->loop->conns_active--;
   free(s->rbuf);
   free(s);
 }
