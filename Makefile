@@ -4,7 +4,6 @@
 #   make test         C tests and busted specs
 #   make asan         the same tests under AddressSanitizer + UBSan
 #   make valgrind     the C tests and a spec subset under valgrind
-#   make helgrind     the worker pool's C test under helgrind (threads)
 #   make install PREFIX=/usr/local    (and make uninstall)
 #   make deps         install the system packages (see deps/install.sh)
 #
@@ -43,7 +42,7 @@ TEST_BIN = $(patsubst test/%.c,$(BUILD)/test/%,$(TEST_SRC))
         bench bench-peers format demo
 
 all: $(BUILD)/libtide.a $(BUILD)/libtide.so $(BUILD)/tide/core.so $(BUILD)/bin/tide \
-     $(BUILD)/examples/embed_host
+     $(BUILD)/examples/embed_host $(BUILD)/examples/embed_poll_host
 
 $(BUILD)/obj/%.o: src/%.c $(HDRS)
 	@mkdir -p $(dir $@)
@@ -80,7 +79,12 @@ $(BUILD)/examples/embed_host: examples/embed/host.c $(BUILD)/libtide.a include/t
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libtide.a $(LDFLAGS_ALL) $(UV_LIBS) $(LUA_LIBS) -lm -lpthread
 
-examples: $(BUILD)/examples/embed_host
+# The example host whose own poll(2) loop drives tide (examples/embed_poll).
+$(BUILD)/examples/embed_poll_host: examples/embed_poll/host.c $(BUILD)/libtide.a include/tide.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libtide.a $(LDFLAGS_ALL) $(UV_LIBS) $(LUA_LIBS) -lm -lpthread
+
+examples: $(BUILD)/examples/embed_host $(BUILD)/examples/embed_poll_host
 
 $(BUILD)/test/%: test/%.c $(BUILD)/libtide.a test/test.h
 	@mkdir -p $(dir $@)
@@ -95,10 +99,12 @@ SPEC_ENV ?=
 
 test: all test-c test-lua
 
-test-c: $(TEST_BIN) $(BUILD)/examples/embed_host
+test-c: $(TEST_BIN) $(BUILD)/examples/embed_host $(BUILD)/examples/embed_poll_host
 	@set -e; for t in $(TEST_BIN); do echo "== $$t"; $$t; done
 	@echo "== $(BUILD)/examples/embed_host"; \
 	  $(BUILD)/examples/embed_host examples/embed/script.lua
+	@echo "== $(BUILD)/examples/embed_poll_host"; \
+	  $(BUILD)/examples/embed_poll_host examples/embed_poll/script.lua
 
 # make install into a scratch prefix, build the example host against it with
 # pkg-config, run it, run the installed Lua module, make uninstall.
@@ -127,12 +133,18 @@ valgrind: all $(TEST_BIN)
 	  --errors-for-leak-kinds=definite $(BUILD)/bin/tide examples/demo.lua >/dev/null
 	valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
 	  $(BUILD)/examples/embed_host examples/embed/script.lua >/dev/null
+	valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+	  $(BUILD)/examples/embed_poll_host examples/embed_poll/script.lua >/dev/null
 
-# Worker pools share queues, flags and jobs between threads: helgrind checks
-# that every access goes through the pool's mutex (test/test_work.c runs the
-# pool from C and tide.offload from Lua).
-helgrind: $(BUILD)/test/test_work
-	valgrind --tool=helgrind -q --error-exitcode=99 $(BUILD)/test/test_work
+# The tests that use threads, under helgrind (data races, lock order).
+# test_work: worker pools share queues, flags and jobs between threads
+# through the pool's mutex (the pool from C, and tide.offload from Lua).
+HELGRIND = valgrind -q --tool=helgrind --error-exitcode=99
+helgrind: all $(TEST_BIN)
+	$(HELGRIND) $(BUILD)/test/test_post
+	$(HELGRIND) $(BUILD)/test/test_work
+	$(HELGRIND) $(BUILD)/examples/embed_host examples/embed/script.lua >/dev/null
+	$(HELGRIND) $(BUILD)/examples/embed_poll_host examples/embed_poll/script.lua >/dev/null
 
 demo: all
 	$(BUILD)/bin/tide examples/demo.lua
