@@ -338,7 +338,7 @@ describe("tide.process.spawn", function()
       local tide = require "tide"
       local polite = assert(tide.process.spawn{"sleep", "30"})
       local stubborn = assert(tide.process.spawn{"sh", "-c",
-        "trap '' TERM; echo ready; sleep 30 & wait", stdout = "pipe",
+        "trap '' TERM; echo ready; while :; do sleep 0.05; done", stdout = "pipe",
         grace = 0.3})
       assert(stubborn.stdout:readline() == "ready")
       print(polite.pid, stubborn.pid)

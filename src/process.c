@@ -63,8 +63,13 @@ static void proc_close_handle(tide__process_t *p) {
 /* Exited and drained: the process is finished. */
 static void proc_check_done(tide__process_t *p) {
   if (p->exited && p->closed && p->pipes[1] == NULL && p->pipes[2] == NULL &&
-      p->done.state == TIDE__PENDING)
+      p->done.state == TIDE__PENDING) {
+    /* After the runtime's close (a child reaped while the host runs the
+     * loop to its end) the ready queue is gone: a waiter left by a task
+     * that was dropped must not be queued. */
+    if (p->loop->closing) tide__link_init(&p->done.waiters);
     tide__future_complete(&p->done, TIDE__DONE);
+  }
 }
 
 static void proc_on_pipe_end(tide__stream_t *s, void *data) {
