@@ -467,14 +467,16 @@ static int l_file_close(lua_State *L) {
   }
   rt = tide__runtime_from(L);
   tide__file_close(box->f, &r);
-  if (r == NULL || rt->current == NULL || !lua_isyieldable(L)) {
+  if (r == NULL || rt->current == NULL || !lua_isyieldable(L) ||
+      r->fut.state != TIDE__PENDING) {
     if (r != NULL) tide__fs_release(r);
     lua_pushboolean(L, 1);
     return 1;
   }
   /* The close has started whatever happens next: give up our reference
    * while await_begin may raise (a pending cancellation), take it back
-   * once we know we wait. The pool holds the job meanwhile. */
+   * once we know we wait. The pool holds the job meanwhile (it is pending:
+   * its after-work callback has not run, and cannot during this call). */
   tide__fs_release(r);
   tide__lua_await_begin(L);
   r->refs++;
