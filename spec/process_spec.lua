@@ -130,6 +130,9 @@ describe("tide.process.run", function()
       assert.has_error(function() process.run{"ls", {}} end)
       assert.has_error(function() process.run{"ls", env = {X = {}}} end)
       assert.has_error(function() process.spawn{"ls", grace = -1} end)
+      assert.has_error(function()
+        process.spawn{"sleep", "10", kill_on_cancel = "SIGNOPE"}
+      end)
     end)
   end)
 

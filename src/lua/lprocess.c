@@ -175,7 +175,7 @@ static int l_spawn(lua_State *L) {
   tide_runtime_t *rt = tide__runtime_from(L);
   tide__spawn_t o;
   tide__process_t *p;
-  int n, i, err, top;
+  int n, i, err, top, kill_sig = 0;
   lua_Number grace;
   luaL_checktype(L, 1, LUA_TTABLE);
   luaL_checktype(L, 2, LUA_TTABLE);
@@ -202,6 +202,19 @@ static int l_spawn(lua_State *L) {
   for (i = 0; i < 3; i++) proc_stdio_arg(L, 2, stdio_keys[i], &o.stdio[i]);
   lua_getfield(L, 2, "detached");
   o.detached = lua_toboolean(L, -1);
+  /* Checked before the spawn: a bad option must not leave a child behind. */
+  if (lua_getfield(L, 2, "kill_on_cancel") != LUA_TNIL &&
+      lua_toboolean(L, -1)) {
+    if (lua_isboolean(L, -1)) kill_sig = SIGKILL;
+    else if (lua_type(L, -1) == LUA_TSTRING)
+      kill_sig = tide__signal_number(lua_tostring(L, -1), NULL);
+    else if (lua_isinteger(L, -1) && lua_tointeger(L, -1) > 0 &&
+             lua_tointeger(L, -1) < 65)
+      kill_sig = (int)lua_tointeger(L, -1);
+    if (kill_sig == 0)
+      return luaL_error(L, "option 'kill_on_cancel': true or a signal "
+                           "expected");
+  }
   o.grace_ns = TIDE__PROC_GRACE_NS;
   if (lua_getfield(L, 2, "grace") != LUA_TNIL) {
     grace = luaL_checknumber(L, -1);
@@ -217,13 +230,8 @@ static int l_spawn(lua_State *L) {
     return tide__lua_fail(L, err, what);
   }
   lua_settop(L, top);
-  proc_push(L, p);
-  lua_getfield(L, 2, "kill_on_cancel");
-  if (lua_toboolean(L, -1))
-    p->kill_on_cancel = lua_isboolean(L, -1) ? SIGKILL
-                                             : proc_signal_arg(L, -1, SIGKILL);
-  lua_pop(L, 1);
-  return 1;
+  p->kill_on_cancel = kill_sig;
+  return proc_push(L, p);
 }
 
 /* ------------------------------------------------------------ waiting */
