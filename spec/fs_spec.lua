@@ -6,12 +6,7 @@ local fs = tide.fs
 
 -- Runs fn(dir) in a task with a fresh temporary directory, removed after.
 local function in_tmp(fn)
-  return H.run(function()
-    local dir = assert(fs.mkdtemp("/tmp/tide-fs-spec-"))
-    local ok, err = pcall(fn, dir)
-    assert(fs.rmdir(dir, {recursive = true}))
-    if not ok then error(err, 0) end
-  end)
+  return H.run(function() return H.with_tmpdir(fn, "tide-fs-spec-") end)
 end
 
 describe("tide.fs", function()

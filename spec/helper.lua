@@ -66,6 +66,16 @@ function H.run(fn, ...)
   return table.unpack(r, 1, r.n)
 end
 
+-- In a task: fn(dir) with a fresh temporary directory, removed afterwards
+-- whatever fn did; fn's error is raised again after the removal.
+function H.with_tmpdir(fn, prefix)
+  local dir = assert(tide.fs.mkdtemp("/tmp/" .. (prefix or "tide-spec-")))
+  local r = table.pack(pcall(fn, dir))
+  assert(tide.fs.rmdir(dir, {recursive = true}))
+  if not r[1] then error(r[2], 0) end
+  return table.unpack(r, 2, r.n)
+end
+
 -- Collects what the error handler receives while fn runs.
 function H.capture_errors(fn)
   local got = {}

@@ -142,26 +142,24 @@ describe("tide.offload", function()
   end)
 
   it("runs require in the worker, and reuses worker states", function()
-    H.run(function()
-      local dir = assert(tide.fs.mkdtemp("/tmp/tide-offload-"))
-      assert(tide.fs.writefile(dir .. "/tide_spec_mod.lua",
-        "return {answer = function() return 42 end}"))
-      local old = package.path
-      package.path = dir .. "/?.lua;" .. old
-      local pool = tide.worker_pool{size = 1} -- copies package.path now
-      package.path = old
-      assert.equal(42, pool:offload(function()
-        return require("tide_spec_mod").answer()
-      end))
-      -- One thread, one state: a global set by one job is there for the
-      -- next.
-      pool:offload(function() counter = (counter or 0) + 1 end) -- luacheck: ignore
-      assert.equal(2, pool:offload(function()
-        counter = counter + 1 -- luacheck: ignore
-        return counter -- luacheck: ignore
-      end))
-      assert.is_true(pool:close())
-      assert(tide.fs.rmdir(dir, {recursive = true}))
+    H.run(function() H.with_tmpdir(function(dir)
+        assert(tide.fs.writefile(dir .. "/tide_spec_mod.lua",
+          "return {answer = function() return 42 end}"))
+        local old = package.path
+        package.path = dir .. "/?.lua;" .. old
+        local pool <close> = tide.worker_pool{size = 1} -- copies the path
+        package.path = old
+        assert.equal(42, pool:offload(function()
+          return require("tide_spec_mod").answer()
+        end))
+        -- One thread, one state: a global set by one job is there for the
+        -- next.
+        pool:offload(function() counter = (counter or 0) + 1 end) -- luacheck: ignore
+        assert.equal(2, pool:offload(function()
+          counter = counter + 1 -- luacheck: ignore
+          return counter -- luacheck: ignore
+        end))
+      end, "tide-offload-")
     end)
   end)
 
