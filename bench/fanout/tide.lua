@@ -1,0 +1,30 @@
+-- fanout, tide: N tasks share a tide.Semaphore(100); each acquires it,
+-- yields once (tide.yield) while holding it, releases it and returns its
+-- argument; the root awaits every task.
+--   lua5.4 bench/fanout/tide.lua [N]   or   build/bin/tide bench/fanout/tide.lua [N]
+-- prints: result ns_per_task=... rss_kb=<peak> check=<sum of results>
+local B = dofile((arg[0]:match("^(.*)/[^/]*/[^/]*$") or ".") .. "/lib/tide_env.lua")
+local tide = B.tide
+local N = tonumber(arg[1]) or 100000
+local LIMIT = 100
+
+B.main(function()
+  local sem, inside = tide.Semaphore(LIMIT), 0
+  local function work(i)
+    sem:acquire()
+    inside = inside + 1
+    assert(inside <= LIMIT, "more tasks inside than permits")
+    tide.yield()
+    inside = inside - 1
+    sem:release()
+    return i
+  end
+  local t0 = tide.now()
+  local tasks = {}
+  for i = 1, N do tasks[i] = tide.spawn(work, i) end
+  local sum = 0
+  for i = 1, N do sum = sum + tasks[i]:await() end
+  local dt = tide.now() - t0
+  assert(sum == N * (N + 1) // 2, "wrong sum")
+  print(("result ns_per_task=%.1f rss_kb=%d check=%d"):format(dt * 1e9 / N, B.status_kb("VmHWM"), sum))
+end)
