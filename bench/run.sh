@@ -49,7 +49,8 @@ if ((peers)); then make -s -C "$BENCH" peers >&2; else make -s -C "$BENCH" >&2; 
 # name|command per runtime and workload; the C floor comes first. The
 # size goes where a command says @N, else at its end.
 runtimes() {
-  local w=$1 b=bench/build
+  local w=$1 b=bench/build d=$1 m=''
+  [[ $w == fanout ]] && d=spawn m=' @N fanout' # fanout: a mode of spawn's programs
   case $w in
   echo)
     echo "c|$b/echo_uv"
@@ -57,8 +58,8 @@ runtimes() {
   cancel) # tide alone: what it measures is tide's own cancellation
     echo "tide|$TIDE bench/cancel/tide.lua" ;;
   *)
-    echo "c|$b/${w}_c"
-    echo "tide|$TIDE bench/$w/tide.lua" ;;
+    echo "c|$b/${d}_c$m"
+    echo "tide|$TIDE bench/$d/tide.lua$m" ;;
   esac
   case $w in
   pingpong)
@@ -72,17 +73,17 @@ runtimes() {
   cancel) return 0 ;;
   pipeline) ;; # callbacks (luv) and cqueues have no queue to compare
   *)
-    echo "luv|lua5.4 bench/$w/luv.lua"
-    echo "cqueues|lua5.4 bench/$w/cqueues.lua" ;;
+    echo "luv|lua5.4 bench/$d/luv.lua$m"
+    echo "cqueues|lua5.4 bench/$d/cqueues.lua$m" ;;
   esac
-  echo "node|node bench/$w/node.js"
-  [[ $w == pingpong ]] && echo "node-event|node bench/$w/node.js @N event"
-  echo "go|env GOMAXPROCS=1 $b/${w}_go"
-  [[ $w == pingpong ]] && echo "go-event|env GOMAXPROCS=1 $b/${w}_go @N event"
-  echo "asyncio|$PY bench/$w/py.py"
-  [[ $w == pingpong ]] && echo "asyncio-event|$PY bench/$w/py.py @N event"
-  echo "uvloop|$PY bench/$w/py.py --uvloop"
-  [[ $w == pingpong ]] && echo "uvloop-event|$PY bench/$w/py.py @N event --uvloop"
+  echo "node|node bench/$d/node.js$m"
+  [[ $w == pingpong ]] && echo "node-event|node bench/$d/node.js @N event"
+  echo "go|env GOMAXPROCS=1 $b/${d}_go$m"
+  [[ $w == pingpong ]] && echo "go-event|env GOMAXPROCS=1 $b/${d}_go @N event"
+  echo "asyncio|$PY bench/$d/py.py$m"
+  [[ $w == pingpong ]] && echo "asyncio-event|$PY bench/$d/py.py @N event"
+  echo "uvloop|$PY bench/$d/py.py$m --uvloop"
+  [[ $w == pingpong ]] && echo "uvloop-event|$PY bench/$d/py.py @N event --uvloop"
   [[ $w == http ]] && echo "nginx-lua|bench/http/nginx.sh"
   return 0
 }
