@@ -208,7 +208,8 @@ clean:
 # (results in bench/results/tide-only/); `make bench-peers` installs the
 # peers from Debian (deps/bench-peers.sh) and runs every runtime, writing
 # bench/results/latest.md, one table per workload and chart.svg.
-# Knobs: ROUNDS=3 SECONDS_MEASURED=3 SPAWN_N= PINGPONG_N= SLEEPERS_N=, e.g.
+# Knobs: ROUNDS=3 SECONDS_MEASURED=3 SPAWN_N= PINGPONG_N= SLEEPERS_N= FANOUT_N=
+# PIPELINE_N= CANCEL_N=, e.g.
 #   make bench-peers ROUNDS=3
 bench: all
 	OUT=bench/results/tide-only BENCH_CMD="make bench" TIDE_BUILD=$${TIDE_BUILD:-$(CURDIR)/$(BUILD)} bench/run.sh

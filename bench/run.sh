@@ -2,20 +2,23 @@
 # bench/run.sh: tide's benchmark suite, alone (make bench) or against its
 # peers (make bench-peers), interleaved so the machine's drift hits all alike.
 #
-#   bench/run.sh [--peers] [workload ...]      workloads: echo http spawn
-#     pingpong sleepers procs readfile offload
+#   bench/run.sh [--peers] [workload ...]
+#   workloads: echo http spawn pingpong sleepers fanout pipeline cancel
+#     procs readfile offload
 #
 # Knobs (environment): ROUNDS (default 5), SECONDS_MEASURED (echo/http
 # window, default 3), SPAWN_N (200000), PINGPONG_N (1000000), SLEEPERS_N
-# (100000), PROCS_N (2000), READFILE_N (10000), OFFLOAD_N (20000),
+# (100000), FANOUT_N (100000), PIPELINE_N (1000000), CANCEL_N (1000000),
+# PROCS_N (2000), READFILE_N (10000), OFFLOAD_N (20000),
 # TIDE_ROOT (checkout with lua/ and build/, default this one), TIDE_BUILD
 # (default $TIDE_ROOT/build), OUT (default bench/results).
 #
-# Every program prints one line `result key=value ...` (spawn, pingpong,
-# sleepers, procs, readfile: in-process numbers, the program pinned to CPU
-# 0; offload: on every CPU, its point being the other cores) or is a server
-# for bench/echo.sh (echo) or wrk (http), pinned to CPU 0 with the load on
-# CPU 1 and the server's CPU time read from /proc over the measured window.
+# Every program prints one line `result key=value ... check=N` (spawn,
+# pingpong, sleepers, fanout, pipeline, cancel, procs, readfile: in-process
+# numbers, the program pinned to CPU 0; offload: on every CPU, its point
+# being the other cores) or is a server for bench/echo.sh (echo) or wrk
+# (http), pinned to CPU 0 with the load on CPU 1 and the server's CPU time
+# read from /proc over the measured window.
 # Each program is checked once for correct output before any timing.
 # Rows go to $OUT/raw.txt; bench/report.lua makes the tables and the chart.
 set -euo pipefail
@@ -30,6 +33,9 @@ SECS=${SECONDS_MEASURED:-3}
 SPAWN_N=${SPAWN_N:-200000}
 PINGPONG_N=${PINGPONG_N:-1000000}
 SLEEPERS_N=${SLEEPERS_N:-100000}
+FANOUT_N=${FANOUT_N:-100000}
+PIPELINE_N=${PIPELINE_N:-1000000}
+CANCEL_N=${CANCEL_N:-1000000}
 PROCS_N=${PROCS_N:-2000}
 READFILE_N=${READFILE_N:-10000}
 OFFLOAD_N=${OFFLOAD_N:-20000}
@@ -39,28 +45,35 @@ PY=${PYTHON:-/usr/bin/python3} # Debian's python3, where python3-uvloop lives
 peers=0
 if [[ ${1:-} == --peers ]]; then peers=1; shift; fi
 workloads=("$@")
-((${#workloads[@]})) || workloads=(echo http spawn pingpong sleepers procs readfile offload)
+((${#workloads[@]})) || workloads=(echo http spawn pingpong sleepers fanout pipeline cancel procs readfile offload)
 
 die() { echo "run.sh: $*" >&2; exit 1; }
 [[ -x $TIDE_BUILD/bin/tide ]] || die "no $TIDE_BUILD/bin/tide: run make first"
 TIDE="$TIDE_BUILD/bin/tide"
 if ((peers)); then make -s -C "$BENCH" peers >&2; else make -s -C "$BENCH" >&2; fi
 
-# name|command per runtime and workload; the C floor comes first.
+# name|command per runtime and workload; the C floor comes first. The
+# size goes where a command says @N, else at its end.
 runtimes() {
-  local w=$1 b=bench/build
+  local w=$1 b=bench/build d=$1 m=''
+  [[ $w == fanout ]] && d=spawn m=' @N fanout' # fanout: a mode of spawn's programs
   case $w in
   echo)
     echo "c|$b/echo_uv"
     echo "tide|$TIDE bench/echo_tide.lua" ;;
-  http)
-    echo "c|$b/http_c"
-    echo "tide|$TIDE bench/http/tide.lua" ;;
+  cancel) # tide alone: what it measures is tide's own cancellation
+    echo "tide|$TIDE bench/cancel/tide.lua" ;;
   *)
-    echo "c|$b/${w}_c"
-    echo "tide|$TIDE bench/$w/tide.lua" ;;
+    echo "c|$b/${d}_c$m"
+    echo "tide|$TIDE bench/$d/tide.lua$m" ;;
   esac
-  [[ $w == pingpong ]] && echo "tide-future|$TIDE bench/pingpong/tide.lua $PINGPONG_N future"
+  case $w in
+  pingpong)
+    echo "tide-event|$TIDE bench/pingpong/tide.lua @N event"
+    echo "tide-future|$TIDE bench/pingpong/tide.lua @N future" ;;
+  spawn) # the floor of a task in Lua: a coroutine, no scheduler
+    echo "lua-coroutine|lua5.4 bench/spawn/lua.lua" ;;
+  esac
   ((peers)) || return 0
   case $w in
   procs)
@@ -68,38 +81,37 @@ runtimes() {
     echo "node|node bench/$w/node.js"
     echo "asyncio|$PY bench/$w/py.py"
     echo "uvloop|$PY bench/$w/py.py --uvloop"
-    ;;
+    return 0 ;;
   readfile)
     echo "luv|lua5.4 bench/$w/luv.lua"
     echo "node|node bench/$w/node.js"
-    ;;
+    return 0 ;;
   offload)
     echo "luv|lua5.4 bench/$w/luv.lua"
-    ;;
-  echo | http)
-    echo "luv|lua5.4 bench/$w/luv.lua"
-    echo "cqueues|lua5.4 bench/$w/cqueues.lua"
-    echo "node|node bench/$w/node.js"
-    echo "go|env GOMAXPROCS=1 $b/${w}_go"
-    echo "asyncio|$PY bench/$w/py.py"
-    echo "uvloop|$PY bench/$w/py.py --uvloop"
-    [[ $w == http ]] && echo "nginx-lua|bench/http/nginx.sh"
-    ;;
+    return 0 ;;
+  cancel) return 0 ;;
+  pipeline) ;; # callbacks (luv) and cqueues have no queue to compare
   *)
-    echo "luv|lua5.4 bench/$w/luv.lua"
-    echo "cqueues|lua5.4 bench/$w/cqueues.lua"
-    echo "node|node bench/$w/node.js"
-    echo "go|env GOMAXPROCS=1 $b/${w}_go"
-    echo "asyncio|$PY bench/$w/py.py"
-    echo "uvloop|$PY bench/$w/py.py --uvloop"
-    ;;
+    echo "luv|lua5.4 bench/$d/luv.lua$m"
+    echo "cqueues|lua5.4 bench/$d/cqueues.lua$m" ;;
   esac
+  echo "node|node bench/$d/node.js$m"
+  [[ $w == pingpong ]] && echo "node-event|node bench/$d/node.js @N event"
+  echo "go|env GOMAXPROCS=1 $b/${d}_go$m"
+  [[ $w == pingpong ]] && echo "go-event|env GOMAXPROCS=1 $b/${d}_go @N event"
+  echo "asyncio|$PY bench/$d/py.py$m"
+  [[ $w == pingpong ]] && echo "asyncio-event|$PY bench/$d/py.py @N event"
+  echo "uvloop|$PY bench/$d/py.py$m --uvloop"
+  [[ $w == pingpong ]] && echo "uvloop-event|$PY bench/$d/py.py @N event --uvloop"
+  [[ $w == http ]] && echo "nginx-lua|bench/http/nginx.sh"
+  return 0
 }
 
 size_of() {
   case $1 in
   spawn) echo "$SPAWN_N" ;; pingpong) echo "$PINGPONG_N" ;; sleepers) echo "$SLEEPERS_N" ;;
   procs) echo "$PROCS_N" ;; readfile) echo "$READFILE_N" ;; offload) echo "$OFFLOAD_N" ;;
+  fanout) echo "$FANOUT_N" ;; pipeline) echo "$PIPELINE_N" ;; cancel) echo "$CANCEL_N" ;;
   esac
 }
 
@@ -116,14 +128,11 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # ------------------------------------------------------------ in-process
-# The size argument goes first; commands that already carry arguments
-# (tide-future) get it again, harmlessly ignored after theirs.
 run_inproc() { # workload name cmd size -> the result line
   local w=$1 name=$2 cmd=$3 n=$4 line
   local cpus=0
   [[ $w == offload ]] && cpus=0-$(($(nproc) - 1))
-  if [[ $name == tide-future ]]; then cmd="$TIDE bench/pingpong/tide.lua $n future"
-  else cmd="$cmd $n"; fi
+  if [[ $cmd == *@N* ]]; then cmd=${cmd//@N/$n}; else cmd="$cmd $n"; fi
   line=$(taskset -c "$cpus" bash -c "exec $cmd" 2>"$tmp/err" | grep '^result ' | tail -1) || true
   [[ -n $line ]] || { cat "$tmp/err" >&2; die "$w/$name: no result line from: $cmd"; }
   echo "$line"
@@ -131,8 +140,11 @@ run_inproc() { # workload name cmd size -> the result line
 
 check_inproc() { # the check= value must be what the workload implies
   local w=$1 name=$2 cmd=$3 n line got want
+  n=1000
   case $w in
-  spawn) n=1000 want=$((n * (n + 1) / 2)) ;; pingpong) n=1000 want=1000 ;; sleepers) n=1000 want=1000 ;;
+  spawn | fanout) want=$((n * (n + 1) / 2)) ;; # the sum of every task's result
+  pipeline) want=$((n * (n + 1) / 2 + 3 * n)) ;; # 1..n, plus one at each of 3 stages
+  pingpong | sleepers | cancel) want=$n ;;
   procs) n=50 want=100 ;; readfile) n=500 want=1000 ;; offload) n=200 want=200 ;;
   esac
   line=$(run_inproc "$w" "$name" "$cmd" "$n")
@@ -270,7 +282,7 @@ for w in "${workloads[@]}"; do
   case $w in
   echo) bench_echo ;;
   http) bench_http ;;
-  spawn | pingpong | sleepers | procs | readfile | offload) bench_inproc "$w" ;;
+  spawn | pingpong | sleepers | fanout | pipeline | cancel | procs | readfile | offload) bench_inproc "$w" ;;
   *) die "unknown workload $w" ;;
   esac
 done
