@@ -175,11 +175,11 @@ static int l_stats(lua_State *L) {
   lua_setfield(L, -2, "timers");
   /* Less the runtime's own: the loop's check, idle and timer handles, the
    * virtual clock's prepare handle, the embedding hub's async handle, the
-   * two signal watchers of interrupt.c, the worker pools' async handles
-   * (quiet_handles). */
+   * two signal watchers of interrupt.c and its drain timer, the worker
+   * pools' async handles (quiet_handles). */
   lua_pushinteger(L, rt->loop.handles - 3 - (rt->loop.prepare != NULL) -
                          (rt->hub != NULL && rt->hub->async != NULL) -
-                         (rt->intr != NULL ? 2 : 0) - rt->quiet_handles);
+                         tide__interrupt_handles(rt) - rt->quiet_handles);
   lua_setfield(L, -2, "handles");
   lua_pushinteger(L, (lua_Integer)rt->accept_errors);
   lua_setfield(L, -2, "accept_errors");
@@ -303,6 +303,7 @@ int luaopen_tide_core(lua_State *L) {
   tide__lua_open_fs(L, rt);  /* files, directories, watchers: lfs.c */
   tide__lua_open_work(L, rt); /* tide.offload, worker pools: lwork.c */
   tide__lua_open_process(L, rt); /* child processes: lprocess.c */
+  tide__lua_open_workers(L, rt); /* tide.workers, worker_id: lworkers.c */
   lua_pushvalue(L, -2);
   luaL_setfuncs(L, funcs, 1);
   lua_pushliteral(L, TIDE_VERSION_STRING);
