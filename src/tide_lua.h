@@ -351,6 +351,8 @@ void tide__lua_open_pipe(lua_State *L, tide_runtime_t *rt);
 void tide__lua_open_udp(lua_State *L, tide_runtime_t *rt);
 void tide__lua_open_dns(lua_State *L, tide_runtime_t *rt);
 void tide__lua_open_fs(lua_State *L, tide_runtime_t *rt);  /* lfs.c */
+void tide__lua_open_file(lua_State *L, tide_runtime_t *rt); /* lfile.c */
+void tide__lua_open_watch(lua_State *L, tide_runtime_t *rt); /* lwatch.c */
 void tide__lua_open_work(lua_State *L, tide_runtime_t *rt); /* lwork.c */
 void tide__lua_open_process(lua_State *L, tide_runtime_t *rt); /* lprocess.c */
 void tide__lua_open_workers(lua_State *L, tide_runtime_t *rt); /* lworkers.c */
