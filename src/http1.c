@@ -98,8 +98,27 @@ static int parse_version(const char *b, size_t n, int partial) {
   if (b[5] < '0' || b[5] > '9' || b[6] != '.' || b[7] < '0' || b[7] > '9')
     return TIDE__H1_EVERSION;
   if (n > 8) return bad_byte(b[8], TIDE__H1_EVERSION);
-  if (b[5] != '1') return TIDE__H1_EVERSION_NS;
-  return b[7] == '0' ? 0 : 1;
+  if (b[5] != '1' || b[7] > '1') return TIDE__H1_EVERSION_NS;
+  return b[7] - '0';
+}
+
+/* Is the target one of the forms RFC 9112 3.2 allows: origin-form
+ * ("/path?query"), asterisk-form ("*"), absolute-form ("scheme://..."), or
+ * (CONNECT only) authority-form ("host:port")? */
+static int target_form_ok(const char *m, size_t ml, const char *t, size_t n) {
+  size_t i;
+  if (t[0] == '/') return 1;
+  if (n == 1 && t[0] == '*') return 1;
+  if (ml == 7 && memcmp(m, "CONNECT", 7) == 0) return 1;
+  if (!((t[0] | 0x20) >= 'a' && (t[0] | 0x20) <= 'z')) return 0;
+  for (i = 1; i < n; i++) {
+    char c = t[i];
+    if (c == ':') return n - i > 3 && t[i + 1] == '/' && t[i + 2] == '/';
+    if (!(((c | 0x20) >= 'a' && (c | 0x20) <= 'z') ||
+          (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.'))
+      return 0;
+  }
+  return 0;
 }
 
 /* The request line b[0, n) (without its CRLF; partial: the line has not
@@ -117,6 +136,7 @@ static int parse_request_line(tide__h1_parser_t *p, const char *buf,
   while (i < n && IS(b[i], C_TARGET)) i++;
   if (i == n) return partial ? TIDE__H1_INCOMPLETE : TIDE__H1_EBADLINE;
   if (b[i] != ' ' || i == t) return bad_byte(b[i], TIDE__H1_ETARGET);
+  if (!target_form_ok(b, m, b + t, i - t)) return TIDE__H1_ETARGET;
   minor = parse_version(b + i + 1, n - i - 1, partial);
   if (minor < 0) return minor;
   p->method = (uint32_t)start;
@@ -194,27 +214,33 @@ static int connection_token(tide__h1_parser_t *p, const char *t, size_t n) {
   return 0;
 }
 
-/* Only a single "chunked" is accepted: any other coding is refused (501
- * when it is a well-formed token, as RFC 9112 6.1 asks of a server). */
+/* Transfer-Encoding: only a single "chunked" is accepted (no empty list
+ * elements either). A list of other well-formed codings gets 501, as RFC
+ * 9112 6.1 asks of a server; anything else 400. */
 static int te_token(tide__h1_parser_t *p, const char *t, size_t n) {
   size_t i;
-  if (NAME_IS(t, n, "chunked")) {
-    if (p->body == TIDE__H1_BODY_CHUNKED) return TIDE__H1_ETE;
+  (void)p;
+  for (i = 0; i < n; i++)
+    if (!IS(t[i], C_TCHAR)) return TIDE__H1_ETE;
+  return NAME_IS(t, n, "chunked") ? 0 : TIDE__H1_ETE_NI;
+}
+
+static int parse_te(tide__h1_parser_t *p, const char *v, size_t n) {
+  int err;
+  if (NAME_IS(v, n, "chunked")) {
     p->body = TIDE__H1_BODY_CHUNKED;
     return 0;
   }
-  for (i = 0; i < n; i++)
-    if (!IS(t[i], C_TCHAR)) return TIDE__H1_ETE;
-  return TIDE__H1_ETE_NI;
+  err = each_token(p, v, n, te_token);
+  return err != 0 ? err : TIDE__H1_ETE;
 }
 
 /* The semantics of one field that framing and the connection depend on. */
 static int field_meaning(tide__h1_parser_t *p, const char *name, size_t nl,
                          const char *v, size_t vl) {
-  int err;
   switch (nl) {
   case 4:
-    if (NAME_IS(name, nl, "host")) {
+    if (!p->response && NAME_IS(name, nl, "host")) {
       if (p->seen_host) return TIDE__H1_EHOST;
       p->seen_host = 1;
     }
@@ -243,9 +269,7 @@ static int field_meaning(tide__h1_parser_t *p, const char *name, size_t nl,
     if (NAME_IS(name, nl, "transfer-encoding")) {
       if (p->seen_te) return TIDE__H1_ETE;
       p->seen_te = 1;
-      err = each_token(p, v, vl, te_token);
-      if (err == 0 && p->body != TIDE__H1_BODY_CHUNKED) err = TIDE__H1_ETE;
-      return err;
+      return parse_te(p, v, vl);
     }
     break;
   }

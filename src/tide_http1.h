@@ -26,7 +26,7 @@ enum {
   TIDE__H1_EMETHOD = -3,    /* method is not a token */
   TIDE__H1_ETARGET = -4,    /* request target has a forbidden byte */
   TIDE__H1_EVERSION = -5,   /* malformed HTTP version */
-  TIDE__H1_EVERSION_NS = -6,/* well-formed version other than 1.x: 505 */
+  TIDE__H1_EVERSION_NS = -6,/* well-formed version but 1.0/1.1: 505 */
   TIDE__H1_ESTATUS = -7,    /* malformed status code or reason */
   TIDE__H1_ENAME = -8,      /* header name is empty or not a token */
   TIDE__H1_ESPACE = -9,     /* whitespace between name and colon */
@@ -88,7 +88,7 @@ typedef struct {
   int status;
   uint32_t reason, reason_len;
   /* Both: */
-  int minor;                 /* HTTP/1.minor (0 or 1; 1.2+ count as 1) */
+  int minor;                 /* HTTP/1.minor (0 or 1) */
   unsigned nfields;
   int body;                  /* TIDE__H1_BODY_* */
   uint64_t content_length;   /* TIDE__H1_BODY_LENGTH */
