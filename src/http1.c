@@ -463,6 +463,11 @@ int tide__h1_chunked_done(const tide__h1_chunked_t *c) {
   return c->state == CH_DONE;
 }
 
+void tide__h1_chunked_unread(tide__h1_chunked_t *c, size_t n) {
+  c->left += n;
+  c->state = CH_DATA;
+}
+
 static int hexval(char ch) {
   if (ch >= '0' && ch <= '9') return ch - '0';
   if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;

@@ -148,6 +148,10 @@ void tide__h1_chunked_init(tide__h1_chunked_t *c);
 long tide__h1_chunked(tide__h1_chunked_t *c, const char *buf, size_t len,
                       size_t *data_off, size_t *data_len);
 
+/* Gives back the last n bytes of the data span the last call returned
+ * (the caller took fewer): the next call returns them again. */
+void tide__h1_chunked_unread(tide__h1_chunked_t *c, size_t n);
+
 /* Has the decoder read the last chunk and the trailer section? */
 int tide__h1_chunked_done(const tide__h1_chunked_t *c);
 

@@ -253,6 +253,10 @@ int tide__addr_name(const struct sockaddr *sa, char *buf, size_t len);
 #define TIDE__MT_STREAM "tide.stream"
 #define TIDE__MT_SERVER "tide.server"
 void tide__lua_pushstream(lua_State *L, tide__stream_t *s);
+/* The C stream of the stream object at idx (raises if it is not one), or
+ * NULL once it is closed: for protocol bindings that parse straight from
+ * the read buffer (lhttp.c). */
+tide__stream_t *tide__lua_tostream(lua_State *L, int idx);
 /* Applies the stream options of the table at idx (0: none). */
 void tide__lua_stream_options(lua_State *L, int idx, tide__stream_t *s);
 /* Pushes nil, "NAME: message", "NAME"; returns 3. msg NULL: strerror. */

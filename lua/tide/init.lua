@@ -104,5 +104,7 @@ tide.pipe = require "tide.pipe"
 tide.udp = require "tide.udp"
 tide.stdin, tide.stdout, tide.stderr =
   tide.pipe.stdin, tide.pipe.stdout, tide.pipe.stderr
+-- HTTP/1.1 server and client, WebSocket: lua/tide/http.lua (docs/http.md).
+tide.http = require "tide.http"
 
 return tide

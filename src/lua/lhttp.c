@@ -1,0 +1,679 @@
+/* Lua binding of the HTTP/1.1 parser (src/http1.c) for tide.http's server
+ * and client (lua/tide/http.lua): the hot path in C.
+ *
+ * A connection object (core._http.conn(stream, opts)) parses message heads
+ * and decodes bodies straight from the stream's read buffer: no Lua-level
+ * string scanning and no copy but the Lua strings it returns. It waits on
+ * the stream's read future like the stream's own reads (the await protocol
+ * of src/tide_lua.h), with its own timeouts: keep-alive idle time before a
+ * message's first byte, one deadline for the whole head once it has begun
+ * (slowloris), and a timeout per body read.
+ *
+ *   conn:read_head() -> msg | nil (clean EOF) | false, status, message
+ *                       (a malformed head: answer status, close) |
+ *                       nil, err, name (I/O failure, timeout)
+ *   conn:read_body([max]) -> data | nil (end of body) | nil, err, name
+ *   conn:body_state() -> "none" | "length" | "chunked" | "eof" | "done"
+ *   core._http.head(first_line, headers, framing, close, date [, body])
+ *       -> the bytes of a head (and body), fields checked
+ *
+ * A message (request or response) is a table: method, target, path,
+ * query, version ("1.1"), headers (lowercased names; repeated fields
+ * joined with ", "; all values of a repeated field in multi[name]),
+ * keep_alive, upgrade, expect ("100-continue" or another value), and for
+ * responses status and reason. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../tide_http1.h"
+#include "../tide_net.h"
+
+#define MT_CONN "tide.http.conn"
+
+typedef struct {
+  tide__h1_parser_t p;       /* the head being parsed */
+  tide__h1_chunked_t ch;     /* the chunked body being decoded */
+  int body;                  /* framing of the body being read, or -1 */
+  uint64_t left;             /* BODY_LENGTH: bytes still to read */
+  uint64_t body_read;        /* bytes of the body handed out so far */
+  uint64_t max_body;         /* 0: no limit */
+  uint64_t idle_ns;          /* before a message's first byte; 0: none */
+  uint64_t header_ns;        /* the whole head, from its first byte */
+  uint64_t body_ns;          /* each body read */
+  uint64_t deadline;         /* loop time the head must be complete by */
+  size_t max_line, max_head;
+  unsigned max_fields;
+  unsigned response : 1;     /* parse responses (the client) */
+  unsigned head_request : 1; /* the response answers a HEAD request */
+  unsigned started : 1;      /* bytes of the current head have arrived */
+  tide__h1_field_t *fields;  /* max_fields entries (after this struct) */
+} hconn_t;
+
+/* Body states handed to Lua (index = framing; -1 = done). */
+static const char *const body_names[] = {"none", "length", "chunked", "eof"};
+
+static hconn_t *conn_check(lua_State *L) {
+  return luaL_checkudata(L, 1, MT_CONN);
+}
+
+/* The stream of the connection (user value 1), or NULL once closed. */
+static tide__stream_t *conn_stream(lua_State *L) {
+  tide__stream_t *s;
+  lua_getiuservalue(L, 1, 1);
+  s = tide__lua_tostream(L, -1);
+  lua_pop(L, 1);
+  return s;
+}
+
+static uint64_t opt_uint(lua_State *L, int t, const char *key, uint64_t def,
+                         uint64_t max) {
+  lua_Integer v;
+  int isnum;
+  if (lua_getfield(L, t, key) == LUA_TNIL) {
+    lua_pop(L, 1);
+    return def;
+  }
+  v = lua_tointegerx(L, -1, &isnum);
+  if (!isnum || v < 0 || (uint64_t)v > max)
+    luaL_error(L, "tide.http: option '%s': integer 0-%I expected", key,
+               (lua_Integer)max);
+  lua_pop(L, 1);
+  return (uint64_t)v;
+}
+
+static uint64_t opt_ns(lua_State *L, int t, const char *key, double def) {
+  lua_Number v = def;
+  if (lua_getfield(L, t, key) != LUA_TNIL) {
+    if (!lua_isnumber(L, -1))
+      luaL_error(L, "tide.http: option '%s': seconds expected", key);
+    v = lua_tonumber(L, -1);
+    if (!(v >= 0)) luaL_error(L, "tide.http: option '%s': must be >= 0", key);
+  }
+  lua_pop(L, 1);
+  return v > 1e9 ? 0 : (uint64_t)(v * 1e9);
+}
+
+static void conn_reset_head(hconn_t *c) {
+  tide__h1_init(&c->p, c->response, c->fields, c->max_fields);
+  c->p.max_line = c->max_line;
+  c->p.max_head = c->max_head;
+  c->p.head_request = c->head_request;
+  c->started = 0;
+}
+
+/* core._http.conn(stream, opts) -> conn. opts (checked by the facade):
+ * response, max_line, max_head, max_fields, max_body (bytes; 0: none),
+ * idle_timeout, header_timeout, body_timeout (seconds; 0: none). */
+static int l_conn_new(lua_State *L) {
+  unsigned nf;
+  hconn_t *c;
+  tide__lua_tostream(L, 1);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  nf = (unsigned)opt_uint(L, 2, "max_fields", TIDE__H1_MAX_FIELDS, 10000);
+  if (nf == 0) nf = 1;
+  c = lua_newuserdatauv(L, sizeof(*c) + nf * sizeof(tide__h1_field_t), 1);
+  memset(c, 0, sizeof(*c));
+  c->fields = (tide__h1_field_t *)(c + 1);
+  c->max_fields = nf;
+  c->max_line = (size_t)opt_uint(L, 2, "max_line", TIDE__H1_MAX_LINE, 1 << 24);
+  c->max_head = (size_t)opt_uint(L, 2, "max_head", TIDE__H1_MAX_HEAD, 1 << 24);
+  c->max_body = opt_uint(L, 2, "max_body", 1 << 20, (uint64_t)1 << 52);
+  c->idle_ns = opt_ns(L, 2, "idle_timeout", 0);
+  c->header_ns = opt_ns(L, 2, "header_timeout", 0);
+  c->body_ns = opt_ns(L, 2, "body_timeout", 0);
+  lua_getfield(L, 2, "response");
+  c->response = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  c->body = -1;
+  conn_reset_head(c);
+  lua_pushvalue(L, 1);
+  lua_setiuservalue(L, -2, 1);
+  luaL_setmetatable(L, MT_CONN);
+  return 1;
+}
+
+/* conn:expect_head(head_request): the next response answers a HEAD
+ * request (no body whatever its fields say) or not. */
+static int l_conn_expect_head(lua_State *L) {
+  hconn_t *c = conn_check(L);
+  c->head_request = lua_toboolean(L, 2);
+  c->p.head_request = c->head_request;
+  return 0;
+}
+
+/* ------------------------------------------------------------ heads */
+
+/* Pushes b[0, n) lowercased. */
+static void push_lower(lua_State *L, const char *b, size_t n) {
+  char tmp[64];
+  size_t i;
+  luaL_Buffer lb;
+  char *d = n <= sizeof(tmp) ? tmp : luaL_buffinitsize(L, &lb, n);
+  for (i = 0; i < n; i++) {
+    char ch = b[i];
+    d[i] = ch >= 'A' && ch <= 'Z' ? (char)(ch + 32) : ch;
+  }
+  if (n <= sizeof(tmp)) lua_pushlstring(L, tmp, n);
+  else luaL_pushresultsize(&lb, n);
+}
+
+/* Adds the fields to the table at t: headers[lower] = value, repeated ones
+ * joined with ", " and listed in multi[lower] (made on demand at m). */
+static void push_fields(lua_State *L, hconn_t *c, const char *b, int t) {
+  unsigned i;
+  int m = 0;
+  luaL_checkstack(L, 8, NULL);
+  for (i = 0; i < c->p.nfields; i++) {
+    const tide__h1_field_t *f = &c->fields[i];
+    push_lower(L, b + f->name, f->name_len);          /* name */
+    lua_pushlstring(L, b + f->value, f->value_len);   /* name value */
+    lua_pushvalue(L, -2);
+    if (lua_rawget(L, t) == LUA_TNIL) {               /* name value old */
+      lua_pop(L, 1);
+      lua_rawset(L, t);
+      continue;
+    }
+    if (m == 0) {
+      lua_newtable(L);
+      lua_pushvalue(L, -1);
+      lua_setfield(L, t - 1, "multi"); /* t - 1: the message table */
+      lua_replace(L, t - 2);           /* the slot kept free for it */
+      m = t - 2;
+    }
+    /* multi[name] = {old, ..., value}; headers[name] = old .. ", " .. value */
+    lua_pushvalue(L, -3);
+    if (lua_rawget(L, m) == LUA_TNIL) {               /* n v old nil */
+      lua_pop(L, 1);
+      lua_createtable(L, 4, 0);
+      lua_pushvalue(L, -2);
+      lua_rawseti(L, -2, 1);
+      lua_pushvalue(L, -4);
+      lua_pushvalue(L, -2);
+      lua_rawset(L, m);
+    }
+    lua_pushvalue(L, -3);                             /* n v old list v */
+    lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+    lua_pop(L, 1);                                    /* n v old */
+    lua_pushliteral(L, ", ");
+    lua_pushvalue(L, -3);
+    lua_concat(L, 3);                                 /* n v joined */
+    lua_remove(L, -2);
+    lua_rawset(L, t);
+  }
+}
+
+/* Pushes the message whose head is the first r bytes at b. */
+static void push_message(lua_State *L, hconn_t *c, const char *b, int r) {
+  tide__h1_parser_t *p = &c->p;
+  int t;
+  lua_pushnil(L);                 /* slot for multi, filled on demand */
+  lua_createtable(L, 0, 12);      /* the message */
+  lua_createtable(L, 0, (int)p->nfields);
+  t = lua_gettop(L);
+  push_fields(L, c, b, t);
+  lua_setfield(L, -2, "headers");
+  if (!p->response) {
+    const char *tg = b + p->target, *q = memchr(tg, '?', p->target_len);
+    lua_pushlstring(L, b + p->method, p->method_len);
+    lua_setfield(L, -2, "method");
+    lua_pushlstring(L, tg, p->target_len);
+    lua_setfield(L, -2, "target");
+    if (q == NULL) {
+      lua_pushvalue(L, -1 - 0);
+      lua_getfield(L, -1, "target");
+      lua_setfield(L, -3, "path");
+      lua_pop(L, 1);
+    } else {
+      lua_pushlstring(L, tg, (size_t)(q - tg));
+      lua_setfield(L, -2, "path");
+      lua_pushlstring(L, q + 1, p->target_len - (size_t)(q - tg) - 1);
+      lua_setfield(L, -2, "query");
+    }
+  } else {
+    lua_pushinteger(L, p->status);
+    lua_setfield(L, -2, "status");
+    lua_pushlstring(L, b + p->reason, p->reason_len);
+    lua_setfield(L, -2, "reason");
+  }
+  lua_pushstring(L, p->minor ? "1.1" : "1.0");
+  lua_setfield(L, -2, "version");
+  lua_pushboolean(L, p->keep_alive);
+  lua_setfield(L, -2, "keep_alive");
+  if (p->upgrade) {
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, "upgrade");
+  }
+  if (p->expect != TIDE__H1_EXPECT_NONE) {
+    lua_pushstring(L, p->expect == TIDE__H1_EXPECT_CONTINUE ? "100-continue"
+                                                             : "other");
+    lua_setfield(L, -2, "expect");
+  }
+  if (p->body == TIDE__H1_BODY_LENGTH) {
+    lua_pushinteger(L, (lua_Integer)p->content_length);
+    lua_setfield(L, -2, "content_length");
+  }
+  lua_remove(L, -2); /* the multi slot */
+  (void)r;
+}
+
+static int head_k(lua_State *L, int status, lua_KContext ctx);
+
+/* Waits for more bytes of the head (or the first one). */
+static int head_wait(lua_State *L, hconn_t *c, tide__stream_t *s) {
+  uint64_t save = s->rtimeout, now, wait;
+  if (s->rfut.state == TIDE__PENDING)
+    return luaL_error(L, "tide: another task is already reading from this "
+                         "stream");
+  tide__lua_await_begin(L);
+  now = tide__loop_now(s->loop);
+  if (!c->started) {
+    wait = c->idle_ns;
+  } else {
+    wait = c->deadline > now ? c->deadline - now : 1;
+    if (c->deadline == 0) wait = 0;
+  }
+  s->rtimeout = wait;
+  tide__stream_wait_read(s, TIDE__REXACT, tide__stream_buffered(s) + 1, NULL,
+                         0);
+  s->rtimeout = save;
+  lua_settop(L, 1);
+  return tide__lua_await_yield(L, &s->rfut, 0, head_k);
+}
+
+/* Tries to parse a head from the buffer: pushes the results and returns
+ * their count, or returns -1 when it must wait. */
+static int head_try(lua_State *L, hconn_t *c, tide__stream_t *s) {
+  size_t n = tide__stream_buffered(s);
+  const char *b = s->rbuf + s->rstart;
+  int r;
+  if (c->body != -1 && c->body != TIDE__H1_BODY_NONE)
+    return luaL_error(L, "tide.http: the previous message's body is unread");
+  if (n > 0 && !c->started) {
+    c->started = 1;
+    c->deadline = c->header_ns
+                      ? tide__loop_now(s->loop) + c->header_ns
+                      : 0;
+  }
+  r = n > 0 ? tide__h1_parse(&c->p, b, n) : TIDE__H1_INCOMPLETE;
+  if (r >= 0) {
+    push_message(L, c, b, r);
+    c->body = c->p.body;
+    c->left = c->p.content_length;
+    c->body_read = 0;
+    if (c->body == TIDE__H1_BODY_CHUNKED) tide__h1_chunked_init(&c->ch);
+    if (c->body == TIDE__H1_BODY_LENGTH && c->left == 0)
+      c->body = TIDE__H1_BODY_NONE;
+    tide__stream_consume(s, (size_t)r);
+    conn_reset_head(c);
+    return 1;
+  }
+  if (r != TIDE__H1_INCOMPLETE) {
+    lua_pushboolean(L, 0);
+    lua_pushinteger(L, tide__h1_status(r));
+    lua_pushstring(L, tide__h1_strerror(r));
+    return 3;
+  }
+  if (s->rerr == UV_EOF && n == 0) {
+    lua_pushnil(L);
+    return 1;
+  }
+  if (s->rerr != 0) {
+    if (s->rerr == UV_EOF)
+      return tide__lua_fail(L, UV_EOF, "connection closed inside a head");
+    return tide__lua_fail(L, s->rerr, NULL);
+  }
+  return -1;
+}
+
+static int head_k(lua_State *L, int status, lua_KContext ctx) {
+  hconn_t *c = lua_touserdata(L, 1);
+  tide__stream_t *s;
+  int n;
+  (void)status;
+  (void)ctx;
+  tide__lua_check_wake(L);
+  s = conn_stream(L);
+  if (s == NULL) return tide__lua_fail(L, TIDE_ECLOSED, "stream is closed");
+  n = head_try(L, c, s);
+  if (n >= 0) return n;
+  if (s->rtimedout) {
+    s->rtimedout = 0;
+    if (c->started && !c->response) {
+      lua_pushboolean(L, 0);
+      lua_pushinteger(L, 408);
+      lua_pushliteral(L, "request head timeout");
+      return 3;
+    }
+    return tide__lua_fail(L, UV_ETIMEDOUT, NULL);
+  }
+  return head_wait(L, c, s);
+}
+
+/* conn:read_head(): see the file's comment. */
+static int l_conn_read_head(lua_State *L) {
+  hconn_t *c = conn_check(L);
+  tide__stream_t *s = conn_stream(L);
+  int n;
+  if (s == NULL) return tide__lua_fail(L, TIDE_ECLOSED, "stream is closed");
+  n = head_try(L, c, s);
+  return n >= 0 ? n : head_wait(L, c, s);
+}
+
+/* ------------------------------------------------------------ bodies */
+
+static int body_k(lua_State *L, int status, lua_KContext ctx);
+
+/* c->body after a failed body read: the connection cannot carry another
+ * message. */
+#define BODY_BROKEN (-2)
+
+static int body_fail(lua_State *L, hconn_t *c, int err, const char *msg) {
+  c->body = BODY_BROKEN;
+  return tide__lua_fail(L, err, msg);
+}
+
+/* Hands out the next piece of the body from the buffer (at most max
+ * bytes; 0: any): pushes it (or nil at the end) and returns the count of
+ * values, or -1 to wait. */
+static int body_try(lua_State *L, hconn_t *c, tide__stream_t *s, size_t max) {
+  size_t n = tide__stream_buffered(s), take;
+  const char *b = s->rbuf + s->rstart;
+  if (c->body == BODY_BROKEN)
+    return tide__lua_fail(L, UV_EPROTO, "the body could not be read");
+  if (c->body == -1 || c->body == TIDE__H1_BODY_NONE) {
+    c->body = -1;
+    lua_pushnil(L);
+    return 1;
+  }
+  if (c->body == TIDE__H1_BODY_LENGTH && c->max_body &&
+      c->left + c->body_read > c->max_body)
+    return body_fail(L, c, UV_EMSGSIZE, "body larger than max_body");
+  while (n > 0) {
+    size_t off = 0;
+    if (c->body == TIDE__H1_BODY_CHUNKED) {
+      size_t dl;
+      long r = tide__h1_chunked(&c->ch, b, n, &off, &dl);
+      if (r < 0) return body_fail(L, c, UV_EPROTO, tide__h1_strerror((int)r));
+      if (dl == 0) {
+        tide__stream_consume(s, (size_t)r);
+        if (tide__h1_chunked_done(&c->ch)) {
+          c->body = -1;
+          lua_pushnil(L);
+          return 1;
+        }
+        n = tide__stream_buffered(s);
+        b = s->rbuf + s->rstart;
+        continue;
+      }
+      take = dl;
+      if (max && take > max) take = max;
+      if (dl > take) tide__h1_chunked_unread(&c->ch, dl - take);
+    } else {
+      take = n;
+      if (c->body == TIDE__H1_BODY_LENGTH && (uint64_t)take > c->left)
+        take = (size_t)c->left;
+      if (max && take > max) take = max;
+      c->left -= take;
+    }
+    if (c->max_body && c->body_read + take > c->max_body)
+      return body_fail(L, c, UV_EMSGSIZE, "body larger than max_body");
+    c->body_read += take;
+    lua_pushlstring(L, b + off, take);
+    tide__stream_consume(s, off + take);
+    if (c->body == TIDE__H1_BODY_LENGTH && c->left == 0)
+      c->body = TIDE__H1_BODY_NONE; /* the next read answers nil */
+    return 1;
+  }
+  if (s->rerr == UV_EOF && c->body == TIDE__H1_BODY_EOF) {
+    c->body = -1;
+    lua_pushnil(L);
+    return 1;
+  }
+  if (s->rerr != 0)
+    return body_fail(L, c, s->rerr,
+                     s->rerr == UV_EOF ? "connection closed inside a body"
+                                       : NULL);
+  return -1;
+}
+
+static int body_wait(lua_State *L, hconn_t *c, tide__stream_t *s) {
+  uint64_t save = s->rtimeout;
+  if (s->rfut.state == TIDE__PENDING)
+    return luaL_error(L, "tide: another task is already reading from this "
+                         "stream");
+  tide__lua_await_begin(L);
+  s->rtimeout = c->body_ns;
+  tide__stream_wait_read(s, TIDE__RANY, 0, NULL, 0);
+  s->rtimeout = save;
+  lua_settop(L, 2);
+  return tide__lua_await_yield(L, &s->rfut, 0, body_k);
+}
+
+static int body_k(lua_State *L, int status, lua_KContext ctx) {
+  hconn_t *c = lua_touserdata(L, 1);
+  tide__stream_t *s;
+  int n;
+  (void)status;
+  (void)ctx;
+  tide__lua_check_wake(L);
+  s = conn_stream(L);
+  if (s == NULL) return tide__lua_fail(L, TIDE_ECLOSED, "stream is closed");
+  n = body_try(L, c, s, (size_t)lua_tointeger(L, 2));
+  if (n >= 0) return n;
+  if (s->rtimedout) {
+    s->rtimedout = 0;
+    return body_fail(L, c, UV_ETIMEDOUT, "body read timed out");
+  }
+  return body_wait(L, c, s);
+}
+
+/* conn:read_body([max]) -> the next piece of the body (chunked framing
+ * removed), nil at its end; nil, err, name on failure (EMSGSIZE past
+ * max_body, EPROTO for a malformed chunked body, ETIMEDOUT). */
+static int l_conn_read_body(lua_State *L) {
+  hconn_t *c = conn_check(L);
+  lua_Integer max = luaL_optinteger(L, 2, 0);
+  tide__stream_t *s = conn_stream(L);
+  int n;
+  luaL_argcheck(L, max >= 0, 2, "negative size");
+  if (s == NULL) return tide__lua_fail(L, TIDE_ECLOSED, "stream is closed");
+  lua_settop(L, 2);
+  n = body_try(L, c, s, (size_t)max);
+  return n >= 0 ? n : body_wait(L, c, s);
+}
+
+/* conn:body_state() -> what is left of the current body: "none" (read to
+ * its end, or there was none), "length", "chunked", "eof", or "broken" (a
+ * read failed: the connection cannot go on); and the bytes handed out so
+ * far. */
+static int l_conn_body_state(lua_State *L) {
+  hconn_t *c = conn_check(L);
+  lua_pushstring(L, c->body == BODY_BROKEN ? "broken"
+                    : c->body < 0          ? "none"
+                                           : body_names[c->body]);
+  lua_pushinteger(L, (lua_Integer)c->body_read);
+  return 2;
+}
+
+/* ------------------------------------------------------------ heads out */
+
+/* Is s[0, n) free of CR, LF and NUL (a field value that cannot split the
+ * head)? Names must be tokens. */
+static int value_ok(const char *s, size_t n) {
+  size_t i;
+  for (i = 0; i < n; i++)
+    if (s[i] == '\r' || s[i] == '\n' || s[i] == '\0') return 0;
+  return 1;
+}
+
+static int name_ok(const char *s, size_t n) {
+  size_t i;
+  if (n == 0) return 0;
+  for (i = 0; i < n; i++) {
+    unsigned char ch = (unsigned char)s[i];
+    if (ch <= ' ' || ch >= 0x7f || strchr("\"(),/:;<=>?@[\\]{}", ch)) return 0;
+  }
+  return 1;
+}
+
+/* Framing fields the head writes itself: the caller's are skipped. */
+static int name_reserved(const char *s, size_t n) {
+  return tide__h1_name_is(s, n, "content-length", 14) ||
+         tide__h1_name_is(s, n, "transfer-encoding", 17) ||
+         tide__h1_name_is(s, n, "connection", 10);
+}
+
+/* One field of the headers table: the name at ki, the value at vi.
+ * Checks it (raises on a bad one) and returns the bytes of its line, 0 for
+ * a framing field the head writes itself; writes the line at d unless d
+ * is NULL. */
+static size_t field_line(lua_State *L, int ki, int vi, char *d) {
+  size_t kl, vl;
+  const char *k, *v;
+  if (lua_type(L, ki) != LUA_TSTRING)
+    luaL_error(L, "tide.http: header name must be a string");
+  k = lua_tolstring(L, ki, &kl);
+  if (!name_ok(k, kl)) luaL_error(L, "tide.http: invalid header name '%s'", k);
+  if (name_reserved(k, kl)) return 0;
+  if (lua_type(L, vi) != LUA_TSTRING && lua_type(L, vi) != LUA_TNUMBER)
+    luaL_error(L, "tide.http: value of header '%s' must be a string", k);
+  lua_pushvalue(L, vi);
+  v = lua_tolstring(L, -1, &vl); /* a number is converted on the copy */
+  if (!value_ok(v, vl))
+    luaL_error(L, "tide.http: CR, LF or NUL in the value of header '%s'", k);
+  if (d != NULL) {
+    memcpy(d, k, kl);
+    memcpy(d + kl, ": ", 2);
+    memcpy(d + kl + 2, v, vl);
+    memcpy(d + kl + 2 + vl, "\r\n", 2);
+  }
+  lua_pop(L, 1);
+  return kl + vl + 4;
+}
+
+/* Walks the headers table at idx: returns the bytes of all its lines,
+ * writing them at d unless d is NULL. A list value repeats the field. */
+static size_t fields_walk(lua_State *L, int idx, char *d) {
+  size_t total = 0;
+  luaL_checkstack(L, 6, NULL);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    if (lua_istable(L, -1)) {
+      lua_Integer i, n = (lua_Integer)lua_rawlen(L, -1);
+      for (i = 1; i <= n; i++) {
+        lua_rawgeti(L, -1, i);
+        total += field_line(L, -3, -1, d ? d + total : NULL);
+        lua_pop(L, 1);
+      }
+    } else {
+      total += field_line(L, -2, -1, d ? d + total : NULL);
+    }
+    lua_pop(L, 1);
+  }
+  return total;
+}
+
+static char *put(char *d, const char *s, size_t n) {
+  memcpy(d, s, n);
+  return d + n;
+}
+
+/* core._http.head(first_line, headers, framing, conn, date [, body]) ->
+ * the bytes of a message head, and body after it. first_line ends with
+ * CRLF; headers is a table name -> value (a list of values repeats the
+ * field; values may be numbers), its Content-Length, Transfer-Encoding and
+ * Connection ignored: framing writes them (an integer: Content-Length;
+ * "chunked"; false: none); conn adds "Connection: close" (true) or
+ * "Connection: <conn>" (a string: keep-alive, upgrade); date (string or
+ * nil) adds a Date field. A name that is not a token or a value with CR,
+ * LF or NUL raises: a head cannot be split by its caller's data. */
+static int l_head(lua_State *L) {
+  luaL_Buffer b;
+  size_t fl, dl = 0, cl = 0, bl = 0, total, fields = 0;
+  const char *first = luaL_checklstring(L, 1, &fl), *date = NULL,
+             *conn = NULL, *body = NULL;
+  char num[48], *d;
+  int nl = 0;
+  if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
+  lua_settop(L, 6);
+  if (lua_type(L, 5) == LUA_TSTRING) date = lua_tolstring(L, 5, &dl);
+  if (lua_isinteger(L, 3)) {
+    lua_Integer n = lua_tointeger(L, 3);
+    luaL_argcheck(L, n >= 0, 3, "negative length");
+    nl = snprintf(num, sizeof(num), "Content-Length: %lld\r\n", (long long)n);
+  } else if (lua_type(L, 3) == LUA_TSTRING) {
+    nl = snprintf(num, sizeof(num), "Transfer-Encoding: chunked\r\n");
+  }
+  if (lua_type(L, 4) == LUA_TSTRING) conn = lua_tolstring(L, 4, &cl);
+  else if (lua_toboolean(L, 4)) conn = "close", cl = 5;
+  if (conn != NULL && !value_ok(conn, cl))
+    luaL_argerror(L, 4, "invalid Connection value");
+  if (lua_type(L, 6) == LUA_TSTRING) body = lua_tolstring(L, 6, &bl);
+  if (lua_istable(L, 2)) fields = fields_walk(L, 2, NULL);
+  total = fl + (date ? dl + 8 : 0) + (size_t)nl + (conn ? cl + 14 : 0) +
+          fields + 2 + bl;
+  d = luaL_buffinitsize(L, &b, total);
+  d = put(d, first, fl);
+  if (date) {
+    d = put(d, "Date: ", 6);
+    d = put(d, date, dl);
+    d = put(d, "\r\n", 2);
+  }
+  d = put(d, num, (size_t)nl);
+  if (conn) {
+    d = put(d, "Connection: ", 12);
+    d = put(d, conn, cl);
+    d = put(d, "\r\n", 2);
+  }
+  if (fields) fields_walk(L, 2, d);
+  d += fields;
+  d = put(d, "\r\n", 2);
+  if (bl) put(d, body, bl);
+  luaL_pushresultsize(&b, total);
+  return 1;
+}
+
+/* core._http.chunk(data) -> data framed as one chunk ("" -> the last
+ * chunk, "0\r\n\r\n"). */
+static int l_chunk(lua_State *L) {
+  size_t n;
+  const char *p = luaL_checklstring(L, 1, &n);
+  char hex[24];
+  int hl = snprintf(hex, sizeof(hex), "%zx\r\n", n);
+  luaL_Buffer b;
+  char *d = luaL_buffinitsize(L, &b, (size_t)hl + n + 2);
+  d = put(d, hex, (size_t)hl);
+  d = put(d, p, n);
+  put(d, "\r\n", 2);
+  luaL_pushresultsize(&b, (size_t)hl + n + 2);
+  return 1;
+}
+
+static const luaL_Reg conn_methods[] = {
+    {"read_head", l_conn_read_head},
+    {"read_body", l_conn_read_body},
+    {"body_state", l_conn_body_state},
+    {"expect_head", l_conn_expect_head},
+    {NULL, NULL}};
+
+static const luaL_Reg funcs[] = {
+    {"conn", l_conn_new},
+    {"head", l_head},
+    {"chunk", l_chunk},
+    {NULL, NULL}};
+
+/* Adds module._http to the module table at the top of L; the runtime box
+ * is at the top - 1. */
+void tide__lua_open_http(lua_State *L, tide_runtime_t *rt) {
+  (void)rt;
+  luaL_newmetatable(L, MT_CONN);
+  lua_newtable(L);
+  lua_pushvalue(L, -4);
+  luaL_setfuncs(L, conn_methods, 1);
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
+  lua_newtable(L);
+  lua_pushvalue(L, -3);
+  luaL_setfuncs(L, funcs, 1);
+  lua_setfield(L, -2, "_http");
+}
