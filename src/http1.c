@@ -59,6 +59,13 @@ void tide__h1_init(tide__h1_parser_t *p, int response,
   p->response = response != 0;
 }
 
+int tide__h1_is_token(const char *s, size_t n) {
+  size_t i;
+  for (i = 0; i < n; i++)
+    if (!IS(s[i], C_TCHAR)) return 0;
+  return n > 0;
+}
+
 int tide__h1_name_is(const char *name, size_t len, const char *lower,
                      size_t lower_len) {
   size_t i;

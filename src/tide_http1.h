@@ -122,6 +122,9 @@ int tide__h1_parse(tide__h1_parser_t *p, const char *buf, size_t len);
 int tide__h1_status(int err);
 const char *tide__h1_strerror(int err);
 
+/* Is s[0, n) a token (RFC 9110 5.6.2: a valid method or field name)? */
+int tide__h1_is_token(const char *s, size_t n);
+
 /* Compares a field's name (ASCII case-insensitively) to lower, a
  * lowercase name of lower_len bytes. */
 int tide__h1_name_is(const char *name, size_t len, const char *lower,

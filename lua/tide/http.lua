@@ -173,10 +173,15 @@ function Res:header(name, value)
   end
   if self._state ~= "new" then error("tide.http: response head already sent", 2) end
   local l = lower(name)
-  local old = self._names[l]
-  if old then self._headers[old] = nil end
-  self._names[l] = value ~= nil and name or nil
-  if value ~= nil then self._headers[name] = value end
+  local names, hdrs = self._names, self._headers
+  if not names then
+    names, hdrs = {}, {}
+    self._names, self._headers = names, hdrs
+  end
+  local old = names[l]
+  if old then hdrs[old] = nil end
+  names[l] = value ~= nil and name or nil
+  if value ~= nil then hdrs[name] = value end
   return self
 end
 
@@ -212,7 +217,7 @@ end
 
 -- The framing the caller asked for with a Content-Length field, if any.
 local function user_length(res)
-  local n = res._names["content-length"]
+  local n = res._names and res._names["content-length"]
   if not n then return nil end
   local v = math.tointeger(tonumber(res._headers[n]))
   if not v or v < 0 then error("tide.http: invalid Content-Length", 3) end
@@ -318,13 +323,11 @@ local function drain_body(req, cfg)
 end
 
 -- Runs one request through the handler; returns true to keep the
--- connection.
-local function serve_request(srv, stream, conn, req, handler, cfg)
+-- connection (and true again when the handler upgraded it).
+local function serve_request(srv, stream, req, handler, cfg)
   local res = setmetatable({_req = req, _stream = stream, _srv = srv,
-    _code = 200, _headers = {}, _names = {}, _state = "new"}, Res)
-  req._conn, req._stream, req._res = conn, stream, res
-  setmetatable(req.headers, headers_mt)
-  setmetatable(req, Req)
+    _code = 200, _state = "new"}, Res)
+  req._stream, req._res = stream, res
   if req.expect == "other" then
     res._close = true
     res._code = 417
@@ -332,6 +335,16 @@ local function serve_request(srv, stream, conn, req, handler, cfg)
     return false
   end
   local ok, code, hdrs, body = xpcall(handler, handler_msgh, req, res)
+  if ok and res._state == "new" and code ~= nil then
+    -- What the handler returned must make a response.
+    if type(code) ~= "number" or code < 100 or code > 999 or code % 1 ~= 0 then
+      ok, code = false, "the handler returned an invalid status " .. tostring(code)
+    elseif hdrs ~= nil and type(hdrs) ~= "table" then
+      ok, code = false, "the handler returned headers that are not a table"
+    elseif body ~= nil and type(body) ~= "string" then
+      ok, code = false, "the handler returned a body that is not a string"
+    end
+  end
   if not ok then
     raise_cancel(code)
     net.report(("tide.http: handler failed for %s %s: %s"):format(req.method,
@@ -339,22 +352,39 @@ local function serve_request(srv, stream, conn, req, handler, cfg)
     if res._state == "new" then
       res._close = true
       res._code = 500
-      res._headers, res._names = {}, {}
+      res._headers, res._names = nil, nil
       res:finish("internal server error\n")
     end
     return false
   end
-  if res._state == "upgraded" then return false, true end
-  if res._state == "new" and code ~= nil then
-    res:status(code)
-    if hdrs ~= nil then
-      if type(hdrs) ~= "table" then error("tide.http: handler's headers must be a table", 0) end
+  local st = res._state
+  if st == "upgraded" then return false, true end
+  if st == "new" and code ~= nil then
+    res._code = code
+    if not res._headers and req.method ~= "HEAD" and code >= 200 and
+      code ~= 204 and code ~= 304 then
+      -- The common case in one step: the handler's own table is the head's
+      -- fields (head() checks every name and value), body in the same
+      -- write.
+      body = body or ""
+      local close = not req.keep_alive or srv._closing
+      res._state = "done"
+      if not stream:write(head(status_lines[code], hdrs, #body,
+        close or (req.version == "1.0" and "keep-alive") or nil, date(),
+        body)) or close then
+        return false
+      end
+      if req.content_length or req._chunked then return drain_body(req, cfg) end
+      return true
+    end
+    if hdrs then
       for k, v in pairs(hdrs) do res:header(k, v) end
     end
   end
   if res._state ~= "done" then res:finish(body) end
   if must_close(res) then return false end
-  return drain_body(req, cfg)
+  if req.content_length or req._chunked then return drain_body(req, cfg) end
+  return true
 end
 
 local function serve_conn(srv, handler, cfg)
@@ -374,7 +404,7 @@ local function serve_conn(srv, handler, cfg)
         end
         n = n + 1
         if n >= cfg.max_requests then req.keep_alive = false end
-        local keep, upgraded = serve_request(srv, stream, conn, req, handler, cfg)
+        local keep, upgraded = serve_request(srv, stream, req, handler, cfg)
         if upgraded then
           me.upgraded = true
           return
@@ -454,6 +484,7 @@ function http.listen(host, port, handler, opts)
   end
   check_options(opts, "tide.http.listen", LISTEN_OPTS)
   local cfg = {
+    message_mt = Req, headers_mt = headers_mt,
     max_line = number_opt(opts, "max_line", 8192),
     max_head = number_opt(opts, "max_head", 8192),
     max_fields = number_opt(opts, "max_fields", 100),

@@ -103,7 +103,9 @@ static void conn_reset_head(hconn_t *c) {
 
 /* core._http.conn(stream, opts) -> conn. opts (checked by the facade):
  * response, max_line, max_head, max_fields, max_body (bytes; 0: none),
- * idle_timeout, header_timeout, body_timeout (seconds; 0: none). */
+ * idle_timeout, header_timeout, body_timeout (seconds; 0: none),
+ * message_mt and headers_mt (metatables given to each message and its
+ * headers table, or nil). */
 static int l_conn_new(lua_State *L) {
   unsigned nf;
   hconn_t *c;
@@ -111,7 +113,7 @@ static int l_conn_new(lua_State *L) {
   luaL_checktype(L, 2, LUA_TTABLE);
   nf = (unsigned)opt_uint(L, 2, "max_fields", TIDE__H1_MAX_FIELDS, 10000);
   if (nf == 0) nf = 1;
-  c = lua_newuserdatauv(L, sizeof(*c) + nf * sizeof(tide__h1_field_t), 1);
+  c = lua_newuserdatauv(L, sizeof(*c) + nf * sizeof(tide__h1_field_t), 3);
   memset(c, 0, sizeof(*c));
   c->fields = (tide__h1_field_t *)(c + 1);
   c->max_fields = nf;
@@ -128,6 +130,10 @@ static int l_conn_new(lua_State *L) {
   conn_reset_head(c);
   lua_pushvalue(L, 1);
   lua_setiuservalue(L, -2, 1);
+  lua_getfield(L, 2, "message_mt");
+  lua_setiuservalue(L, -2, 2);
+  lua_getfield(L, 2, "headers_mt");
+  lua_setiuservalue(L, -2, 3);
   luaL_setmetatable(L, MT_CONN);
   return 1;
 }
@@ -211,7 +217,15 @@ static void push_message(lua_State *L, hconn_t *c, const char *b, int r) {
   lua_createtable(L, 0, (int)p->nfields);
   t = lua_gettop(L);
   push_fields(L, c, b, t);
+  if (lua_getiuservalue(L, 1, 3) == LUA_TTABLE) lua_setmetatable(L, -2);
+  else lua_pop(L, 1);
   lua_setfield(L, -2, "headers");
+  lua_pushvalue(L, 1);
+  lua_setfield(L, -2, "_conn");
+  if (p->body == TIDE__H1_BODY_CHUNKED) {
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, "_chunked");
+  }
   if (!p->response) {
     const char *tg = b + p->target, *q = memchr(tg, '?', p->target_len);
     lua_pushlstring(L, b + p->method, p->method_len);
@@ -219,10 +233,8 @@ static void push_message(lua_State *L, hconn_t *c, const char *b, int r) {
     lua_pushlstring(L, tg, p->target_len);
     lua_setfield(L, -2, "target");
     if (q == NULL) {
-      lua_pushvalue(L, -1 - 0);
       lua_getfield(L, -1, "target");
-      lua_setfield(L, -3, "path");
-      lua_pop(L, 1);
+      lua_setfield(L, -2, "path");
     } else {
       lua_pushlstring(L, tg, (size_t)(q - tg));
       lua_setfield(L, -2, "path");
@@ -252,6 +264,8 @@ static void push_message(lua_State *L, hconn_t *c, const char *b, int r) {
     lua_pushinteger(L, (lua_Integer)p->content_length);
     lua_setfield(L, -2, "content_length");
   }
+  if (lua_getiuservalue(L, 1, 2) == LUA_TTABLE) lua_setmetatable(L, -2);
+  else lua_pop(L, 1);
   lua_remove(L, -2); /* the multi slot */
   (void)r;
 }
@@ -507,13 +521,7 @@ static int value_ok(const char *s, size_t n) {
 }
 
 static int name_ok(const char *s, size_t n) {
-  size_t i;
-  if (n == 0) return 0;
-  for (i = 0; i < n; i++) {
-    unsigned char ch = (unsigned char)s[i];
-    if (ch <= ' ' || ch >= 0x7f || strchr("\"(),/:;<=>?@[\\]{}", ch)) return 0;
-  }
-  return 1;
+  return tide__h1_is_token(s, n);
 }
 
 /* Framing fields the head writes itself: the caller's are skipped. */
