@@ -106,5 +106,6 @@ tide.stdin, tide.stdout, tide.stderr =
   tide.pipe.stdin, tide.pipe.stdout, tide.pipe.stderr
 -- HTTP/1.1 server and client, WebSocket: lua/tide/http.lua (docs/http.md).
 tide.http = require "tide.http"
+require "tide.http_client" -- adds tide.http.request, get, close_pool
 
 return tide

@@ -147,6 +147,15 @@ static int l_conn_expect_head(lua_State *L) {
   return 0;
 }
 
+/* conn:set_max_body(n): the body limit from the next read on (0: none). */
+static int l_conn_set_max_body(lua_State *L) {
+  hconn_t *c = conn_check(L);
+  lua_Integer n = luaL_checkinteger(L, 2);
+  luaL_argcheck(L, n >= 0, 2, "negative size");
+  c->max_body = (uint64_t)n;
+  return 0;
+}
+
 /* ------------------------------------------------------------ heads */
 
 /* Pushes b[0, n) lowercased. */
@@ -662,6 +671,7 @@ static const luaL_Reg conn_methods[] = {
     {"read_body", l_conn_read_body},
     {"body_state", l_conn_body_state},
     {"expect_head", l_conn_expect_head},
+    {"set_max_body", l_conn_set_max_body},
     {NULL, NULL}};
 
 static const luaL_Reg funcs[] = {
