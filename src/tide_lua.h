@@ -177,6 +177,7 @@ void tide__lua_check_options(lua_State *L, int idx, const char *fname,
                              const char *const known[]);
 void tide__lua_open_net(lua_State *L, tide_runtime_t *rt); /* ltcp.c */
 void tide__lua_open_http(lua_State *L, tide_runtime_t *rt); /* lhttp.c */
+void tide__lua_open_ws(lua_State *L, tide_runtime_t *rt);   /* lws.c */
 tide__awaitable_t *tide__lua_toawaitable(lua_State *L, int idx);
 /* Yields the running task to wait for f, continuing in k (with ctx). Raises
  * "await outside a task" from the main thread; raises the pending

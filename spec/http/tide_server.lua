@@ -2,13 +2,23 @@
 -- write (curl, Python's http.client and h11, wrk). Run as
 --   build/bin/tide spec/http/tide_server.lua
 -- prints "port N" and serves until SIGTERM. Routes: / (hello), /echo
--- (the body back, with its length), /chunked (a streamed response),
+-- (the body back, with its length), /chunked (a streamed response), /ws
+-- (WebSocket echo),
 -- /head (HEAD-friendly), /headers (the request's headers as text).
 local tide = require "tide"
 
 local srv = assert(tide.http.listen("127.0.0.1", 0, function(req, res)
   local p = req.path
-  if p == "/echo" then
+  if p == "/ws" then
+    -- WebSocket echo: each message back as it came; "bye" closes.
+    local ws = assert(res:upgrade_websocket{max_message = 1 << 20})
+    while true do
+      local msg, kind = ws:receive()
+      if not msg then return end
+      if msg == "bye" then return ws:close(1000, "bye") end
+      ws:send(msg, kind)
+    end
+  elseif p == "/echo" then
     local body = assert(req:body())
     return 200, {["Content-Type"] = "application/octet-stream",
       ["X-Body-Length"] = #body, ["X-Method"] = req.method}, body

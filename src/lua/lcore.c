@@ -199,6 +199,7 @@ int luaopen_tide_core(lua_State *L) {
   tide__lua_open_opts(L, rt);
   tide__lua_open_net(L, rt); /* tcp, unix, pipes, udp, dns: ltcp.c */
   tide__lua_open_http(L, rt); /* core._http: lhttp.c */
+  tide__lua_open_ws(L, rt);   /* core._ws: lws.c */
   lua_pushvalue(L, -2);
   luaL_setfuncs(L, funcs, 1);
   lua_pushliteral(L, TIDE_VERSION_STRING);
