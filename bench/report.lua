@@ -12,6 +12,12 @@ local W = { -- metric shown first is the one ratios and the chart use
     cols = {{"cpu_us_per_msg", "server CPU µs/msg", "%.2f"}, {"msgs_per_s", "msgs/s", "%.0f"}}},
   http = {title = "http: keep-alive hello world, wrk -t1 -c100",
     cols = {{"cpu_us_per_req", "server CPU µs/req", "%.2f"}, {"req_per_s", "req/s", "%.0f"}}},
+  ["http-lib"] = {title = "http-lib: keep-alive hello world through tide.http.listen (the HTTP library), wrk -t1 -c100; floor: the raw libuv C responder",
+    cols = {{"cpu_us_per_req", "server CPU µs/req", "%.2f"}, {"req_per_s", "req/s", "%.0f"}}},
+  ["http-lib-pipe"] = {title = "http-lib-pipe: the same with wrk pipelining 16 requests per connection",
+    cols = {{"cpu_us_per_req", "server CPU µs/req", "%.2f"}, {"req_per_s", "req/s", "%.0f"}}},
+  ["http-client"] = {title = "http-client: 100,000 requests over 10 keep-alive connections to the C responder; client CPU",
+    cols = {{"cpu_us_per_req", "client CPU µs/req", "%.2f"}, {"req_per_s", "req/s", "%.0f"}}},
   spawn = {title = "spawn: create and finish 200,000 tasks",
     cols = {{"ns_per_task", "ns/task", "%.0f"}, {"rss_kb", "peak RSS kB", "%.0f"}}},
   pingpong = {title = "pingpong: 1,000,000 hand-offs between two tasks",
@@ -20,7 +26,7 @@ local W = { -- metric shown first is the one ratios and the chart use
     cols = {{"bytes_per_task", "bytes/sleeping task", "%.0f"},
       {"overshoot_ms_mean", "mean overshoot ms", "%.2f"}, {"overshoot_ms_max", "max overshoot ms", "%.1f"}}},
 }
-local ORDER = {"echo", "http", "spawn", "pingpong", "sleepers"}
+local ORDER = {"echo", "http", "http-lib", "http-lib-pipe", "http-client", "spawn", "pingpong", "sleepers"}
 
 -- data[w][runtime][key] = {values...}; runtime order as first seen, c first
 local data, rorder = {}, {}
@@ -126,6 +132,29 @@ if ratio("http") then
   if ng then
     target("http CPU/req ahead of nginx+Lua", med.http.tide < ng,
       ("tide %.2f µs vs nginx-lua %.2f µs"):format(med.http.tide, ng))
+  end
+end
+for _, w in ipairs({"http-lib", "http-lib-pipe"}) do
+  if ratio(w) then
+    target(w .. " CPU/req <= 1.3x the C floor", ratio(w) <= 1.3, ("%.2fx"):format(ratio(w)))
+    local ng = med[w]["nginx-lua"]
+    if ng then
+      target(w .. " CPU/req below nginx+Lua", med[w].tide < ng,
+        ("tide %.2f µs vs nginx-lua %.2f µs"):format(med[w].tide, ng))
+    end
+  end
+end
+if med["http-client"] and med["http-client"].tide then
+  local m, ok, parts = med["http-client"], true, {}
+  for _, p in ipairs({"node", "go"}) do
+    if m[p] then
+      parts[#parts + 1] = ("%s %.2f µs"):format(p, m[p])
+      if m.tide >= m[p] then ok = false end
+    end
+  end
+  if #parts > 0 then
+    target("http-client CPU/req below Node fetch and Go net/http", ok,
+      ("tide %.2f µs vs %s"):format(m.tide, table.concat(parts, ", ")))
   end
 end
 for _, w in ipairs({"pingpong", "spawn"}) do

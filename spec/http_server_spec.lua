@@ -91,6 +91,32 @@ describe("tide.http server", function()
     assert.same({"/a", "/slow", "/c", "/d"}, order)
   end)
 
+  it("answers pipelined requests of every kind in order, holding none back when it waits", function()
+    with_server(function(req, res)
+      if req.path == "/stream" then
+        res:write("s1")
+        res:write("s2")
+        return res:finish()
+      end
+      return 200, nil, req.path
+    end, function(host, port)
+      local c = assert(tide.tcp.connect(host, port))
+      c:setoptions{read_timeout = 5}
+      c:write("GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /stream HTTP/1.1\r\nHost: h\r\n\r\n" ..
+        "GET /b HTTP/1.1\r\nHost: h\r\n\r\nGET /c HTTP/1.1\r\nHost: h\r\n\r\nGET /d HTTP/1.1\r\n")
+      -- /d's head is not complete: the answers before it must all arrive.
+      local got = c:readuntil("\r\n\r\n/c", true)
+      local order = {}
+      for b in got:gmatch("\r\n\r\n([^H]+)") do order[#order + 1] = b end
+      assert.same({"/a", "2\r\ns1\r\n2\r\ns2\r\n0\r\n\r\n", "/b", "/c"}, order)
+      c:write("Host: h\r\nConnection: close\r\n\r\n")
+      local rest = {}
+      for data in function() return c:read() end do rest[#rest + 1] = data end
+      assert.truthy(table.concat(rest):find("/d$"))
+      c:close()
+    end)
+  end)
+
   it("reads bodies whole or streamed, chunked or with a length", function()
     local got = {}
     with_server(function(req, res)

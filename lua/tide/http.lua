@@ -21,8 +21,9 @@ local type, tostring, error, pairs, setmetatable, rawget, select =
   type, tostring, error, pairs, setmetatable, rawget, select
 local xpcall, pcall, os_time, os_date = xpcall, pcall, os.time, os.date
 local traceback = debug.traceback
-local lower = string.lower
+local lower, concat = string.lower, table.concat
 local head, chunk = H.head, H.chunk
+local stream_buffered -- stream:buffered, found on the first connection
 
 local http = {}
 
@@ -81,6 +82,40 @@ local function raise_cancel(err)
   if is_error(err, "cancelled") then error(err, 0) end
 end
 
+-- ------------------------------------------------------------ output
+
+-- Pipelining: while more requests are already buffered, the responses of
+-- the fast path (a handler that returns status, headers, body) are held
+-- in cs.pend and go out together in one write once the input has no
+-- complete request left (or 64 KiB are held), instead of one write (one
+-- syscall, one TCP segment) each. Any other write of the connection goes
+-- through emit, which sends what is held first: the order never changes.
+local HOLD_MAX = 64 * 1024
+
+local function flush(cs)
+  local n = cs.n
+  if n == 0 then return true end
+  local data = n == 1 and cs.pend[1] or concat(cs.pend, "", 1, n)
+  for i = 1, n do cs.pend[i] = nil end
+  cs.n, cs.size = 0, 0
+  return cs.stream:write(data)
+end
+
+local function emit(cs, data)
+  if cs.n > 0 then
+    local ok, err, name = flush(cs)
+    if not ok then return nil, err, name end
+  end
+  return cs.stream:write(data)
+end
+
+local function hold(cs, data)
+  local n = cs.n + 1
+  cs.pend[n], cs.n, cs.size = data, n, cs.size + #data
+  if cs.size >= HOLD_MAX then return flush(cs) end
+  return true
+end
+
 -- ------------------------------------------------------------ requests
 
 local Req = {}
@@ -92,7 +127,7 @@ local function continue(req)
   if req.expect == "100-continue" and not req._continued then
     req._continued = true
     if req._res._state == "new" then
-      return req._stream:write("HTTP/1.1 100 Continue\r\n\r\n")
+      return emit(req._cs, "HTTP/1.1 100 Continue\r\n\r\n")
     end
   end
   return true
@@ -210,7 +245,7 @@ local function send_head(res, framing, body, state)
   local data = head(status_lines[res._code], res._headers, framing,
     conn_field(res), date(), body)
   res._state = state or "body"
-  local ok, err, name = res._stream:write(data)
+  local ok, err, name = emit(res._cs, data)
   if not ok then res._close = true end
   return ok, err, name
 end
@@ -255,7 +290,7 @@ function Res:write(data)
     end
   end
   self._sent = self._sent + #data
-  local ok, err, name = self._stream:write(data)
+  local ok, err, name = emit(self._cs, data)
   if not ok then self._close = true end
   return ok, err, name
 end
@@ -281,7 +316,7 @@ function Res:finish(body)
   self._state = "done"
   if not ok then return nil, err, name end
   if self._framing == "chunked" and self._req.method ~= "HEAD" then
-    ok, err, name = self._stream:write("0\r\n\r\n")
+    ok, err, name = emit(self._cs, "0\r\n\r\n")
   elseif self._framing and self._sent < self._framing and
     self._req.method ~= "HEAD" then
     self._close = true -- short body: the client must see the end
@@ -299,8 +334,8 @@ local function handler_msgh(err)
 end
 
 -- Answers a request the server refuses, and closes.
-local function refuse(stream, code, msg)
-  stream:write(head(status_lines[code], {["Content-Type"] = "text/plain"},
+local function refuse(cs, code, msg)
+  emit(cs, head(status_lines[code], {["Content-Type"] = "text/plain"},
     #msg + 1, true, date(), msg .. "\n"))
 end
 
@@ -324,10 +359,11 @@ end
 
 -- Runs one request through the handler; returns true to keep the
 -- connection (and true again when the handler upgraded it).
-local function serve_request(srv, stream, req, handler, cfg)
-  local res = setmetatable({_req = req, _stream = stream, _srv = srv,
+local function serve_request(srv, cs, req, handler, cfg)
+  local stream = cs.stream
+  local res = setmetatable({_req = req, _stream = stream, _cs = cs, _srv = srv,
     _code = 200, _state = "new"}, Res)
-  req._stream, req._res = stream, res
+  req._stream, req._cs, req._res = stream, cs, res
   if req.expect == "other" then
     res._close = true
     res._code = 417
@@ -369,11 +405,15 @@ local function serve_request(srv, stream, req, handler, cfg)
       body = body or ""
       local close = not req.keep_alive or srv._closing
       res._state = "done"
-      if not stream:write(head(status_lines[code], hdrs, #body,
-        close or (req.version == "1.0" and "keep-alive") or nil, date(),
-        body)) or close then
-        return false
+      local data = head(status_lines[code], hdrs, #body,
+        close or (req.version == "1.0" and "keep-alive") or nil, date(), body)
+      local ok
+      if not close and stream_buffered(stream) > 0 then
+        ok = hold(cs, data)
+      else
+        ok = emit(cs, data)
       end
+      if not ok or close then return false end
       if req.content_length or req._chunked then return drain_body(req, cfg) end
       return true
     end
@@ -390,21 +430,32 @@ end
 local function serve_conn(srv, handler, cfg)
   return function(stream)
     local conn = H.conn(stream, cfg)
+    stream_buffered = stream_buffered or stream.buffered
+    local cs = {stream = stream, pend = {}, n = 0, size = 0}
     local me = {stream = stream, idle = true}
     srv._conns[me] = true
     local n = 0
     local ok, err = pcall(function()
       while not srv._closing do
-        me.idle = true
-        local req, code, msg = conn:read_head()
-        me.idle = false
+        local req, code, msg, wait = nil, nil, nil, true
+        if cs.n > 0 then
+          req, code, msg = conn:read_head(true)
+          wait = req == false and code == 0
+          -- No complete request left: what was held goes out now.
+          if wait and not flush(cs) then return end
+        end
+        if wait then
+          me.idle = true
+          req, code, msg = conn:read_head()
+          me.idle = false
+        end
         if not req then
-          if req == false then refuse(stream, code, msg) end
+          if req == false then refuse(cs, code, msg) end
           return
         end
         n = n + 1
         if n >= cfg.max_requests then req.keep_alive = false end
-        local keep, upgraded = serve_request(srv, stream, req, handler, cfg)
+        local keep, upgraded = serve_request(srv, cs, req, handler, cfg)
         if upgraded then
           me.upgraded = true
           return
@@ -412,6 +463,7 @@ local function serve_conn(srv, handler, cfg)
         if not keep then return end
       end
     end)
+    flush(cs)
     srv._conns[me] = nil
     if not ok then raise_cancel(err); error(err, 0) end
   end
@@ -515,6 +567,6 @@ function http.listen(host, port, handler, opts)
 end
 
 -- For tide.http_client and tide.websocket.
-http._Req, http._Res, http._status_lines = Req, Res, status_lines
+http._Req, http._Res, http._status_lines, http._emit = Req, Res, status_lines, emit
 
 return http

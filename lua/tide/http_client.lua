@@ -194,16 +194,17 @@ function Response:header(name) return self.headers[lower(name)] end
 local IDEMPOTENT = {GET = true, HEAD = true, PUT = true, DELETE = true,
   OPTIONS = true, TRACE = true}
 
--- Sends the request on c and reads the response head; returns the
+-- Sends the request (its first line, fields and body) on c and reads the
+-- response head; returns the
 -- message, or nil, err, name, and whether nothing at all came back.
-local function exchange(c, method, target, hdrs, body, max_body)
+local function exchange(c, first, method, hdrs, body, max_body)
   local framing
   if type(body) == "string" then framing = #body
   elseif type(body) == "function" then framing = "chunked"
   elseif method == "POST" or method == "PUT" or method == "PATCH" then framing = 0
   else framing = false end
-  local ok, err, name = c.stream:write(H.head(method .. " " .. target .. " HTTP/1.1\r\n",
-    hdrs, framing, nil, nil, type(body) == "string" and body or nil))
+  local ok, err, name = c.stream:write(H.head(first, hdrs, framing, nil, nil,
+    type(body) == "string" and body or nil))
   if not ok then return nil, err, name, true end
   if type(body) == "function" then
     for piece in body do
@@ -240,24 +241,47 @@ local REQUEST_OPTS = {
   pool_limit = true,
 }
 
-local function one_request(opts, method, url, body)
+-- Parsed URLs and their default fields, by URL (a bounded cache: most
+-- programs call a handful of URLs again and again).
+local url_cache, url_cache_n = {}, 0
+
+local function url_info(url)
+  local u = url_cache[url]
+  if u then return u end
   local scheme, host, port, target = parse_url(url)
-  if not scheme then return nil, "EINVAL: " .. host, "EINVAL" end
-  local key = scheme .. "://" .. host .. ":" .. port
+  if not scheme then return nil, host end
   local default_port = (scheme == "https" and 443 or 80)
-  local hdrs = {}
-  local has = {}
+  local h = host:find(":", 1, true) and "[" .. host .. "]" or host
+  u = {scheme = scheme, host = host, port = port, target = target,
+    key = scheme .. "://" .. host .. ":" .. port,
+    host_field = port == default_port and h or h .. ":" .. port,
+    first = {}}
+  u.fields = {Host = u.host_field, ["User-Agent"] = "tide/" .. core.version}
+  if url_cache_n >= 256 then url_cache, url_cache_n = {}, 0 end
+  url_cache[url], url_cache_n = u, url_cache_n + 1
+  return u
+end
+
+local function one_request(opts, method, url, body)
+  local u, uerr = url_info(url)
+  if not u then return nil, "EINVAL: " .. uerr, "EINVAL" end
+  local scheme, host, port, key = u.scheme, u.host, u.port, u.key
+  local hdrs = u.fields -- shared: never changed
   if opts.headers then
+    local has = {}
+    hdrs = {}
     for k, v in pairs(opts.headers) do
       hdrs[k] = v
       has[lower(k)] = true
     end
+    if not has.host then hdrs.Host = u.host_field end
+    if not has["user-agent"] then hdrs["User-Agent"] = u.fields["User-Agent"] end
   end
-  if not has.host then
-    local h = host:find(":", 1, true) and "[" .. host .. "]" or host
-    hdrs.Host = port == default_port and h or h .. ":" .. port
+  local first = u.first[method]
+  if not first then
+    first = method .. " " .. u.target .. " HTTP/1.1\r\n"
+    u.first[method] = first
   end
-  if not has["user-agent"] then hdrs["User-Agent"] = "tide/" .. core.version end
   local use_pool = opts.pool ~= false
   local h = host_entry(key, opts.pool_limit or DEFAULT_LIMIT)
   h.sem:acquire()
@@ -282,7 +306,7 @@ local function one_request(opts, method, url, body)
     end
     -- A cancellation (a timeout) in the middle leaves the connection in
     -- an unknown state: it is closed, its permit given back.
-    local okx, msg, err, name, nothing = pcall(exchange, c, method, target, hdrs,
+    local okx, msg, err, name, nothing = pcall(exchange, c, first, method, hdrs,
       body, opts.max_body)
     if not okx then
       c.stream:close()

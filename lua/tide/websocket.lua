@@ -198,7 +198,7 @@ function http._Res.upgrade_websocket(res, opts)
   local hdrs = {Upgrade = "websocket", ["Sec-WebSocket-Accept"] = W.accept(key)}
   if opts and opts.protocol then hdrs["Sec-WebSocket-Protocol"] = opts.protocol end
   res._state = "upgraded"
-  local ok, err, name = res._stream:write(H.head(http._status_lines[101], hdrs,
+  local ok, err, name = http._emit(res._cs, H.head(http._status_lines[101], hdrs,
     false, "Upgrade", nil))
   if not ok then return nil, err, name end
   return new(res._stream, false, opts)

@@ -9,7 +9,7 @@
  * message's first byte, one deadline for the whole head once it has begun
  * (slowloris), and a timeout per body read.
  *
- *   conn:read_head() -> msg | nil (clean EOF) | false, status, message
+ *   conn:read_head([nowait]) -> msg | nil (clean EOF) | false, status, message
  *                       (a malformed head: answer status, close) |
  *                       nil, err, name (I/O failure, timeout)
  *   conn:read_body([max]) -> data | nil (end of body) | nil, err, name
@@ -372,14 +372,22 @@ static int head_k(lua_State *L, int status, lua_KContext ctx) {
   return head_wait(L, c, s);
 }
 
-/* conn:read_head(): see the file's comment. */
+/* conn:read_head([nowait]): see the file's comment. With nowait, a head
+ * not complete in the buffer yet answers false, 0 instead of waiting (the
+ * server flushes the responses it held back, then waits). */
 static int l_conn_read_head(lua_State *L) {
   hconn_t *c = conn_check(L);
   tide__stream_t *s = conn_stream(L);
   int n;
   if (s == NULL) return tide__lua_fail(L, TIDE_ECLOSED, "stream is closed");
   n = head_try(L, c, s);
-  return n >= 0 ? n : head_wait(L, c, s);
+  if (n >= 0) return n;
+  if (lua_toboolean(L, 2)) {
+    lua_pushboolean(L, 0);
+    lua_pushinteger(L, 0);
+    return 2;
+  }
+  return head_wait(L, c, s);
 }
 
 /* ------------------------------------------------------------ bodies */
