@@ -257,6 +257,10 @@ void tide__lua_pushstream(lua_State *L, tide__stream_t *s);
  * NULL once it is closed: for protocol bindings that parse straight from
  * the read buffer (lhttp.c). */
 tide__stream_t *tide__lua_tostream(lua_State *L, int idx);
+/* Where the stream object at idx keeps its C stream (NULL once closed):
+ * valid as long as the object is (a binding that anchors the object reads
+ * it without a type check per call). */
+tide__stream_t **tide__lua_streamslot(lua_State *L, int idx);
 /* Applies the stream options of the table at idx (0: none). */
 void tide__lua_stream_options(lua_State *L, int idx, tide__stream_t *s);
 /* Pushes nil, "NAME: message", "NAME"; returns 3. msg NULL: strerror. */

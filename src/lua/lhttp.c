@@ -43,6 +43,8 @@ typedef struct {
   uint64_t deadline;         /* loop time the head must be complete by */
   size_t max_line, max_head;
   unsigned max_fields;
+  tide__stream_t **slot;     /* the stream object's pointer (uservalue 1
+                                anchors the object) */
   unsigned response : 1;     /* parse responses (the client) */
   unsigned head_request : 1; /* the response answers a HEAD request */
   unsigned started : 1;      /* bytes of the current head have arrived */
@@ -52,17 +54,40 @@ typedef struct {
 /* Body states handed to Lua (index = framing; -1 = done). */
 static const char *const body_names[] = {"none", "length", "chunked", "eof"};
 
+/* The connection at argument 1. Methods carry the metatable as upvalue 2:
+ * comparing against it costs far less than luaL_checkudata's lookup by
+ * name (this runs for every request). */
 static hconn_t *conn_check(lua_State *L) {
-  return luaL_checkudata(L, 1, MT_CONN);
+  hconn_t *c = lua_touserdata(L, 1);
+  if (c == NULL || !lua_getmetatable(L, 1) ||
+      !lua_rawequal(L, -1, lua_upvalueindex(2)))
+    luaL_typeerror(L, 1, MT_CONN);
+  lua_pop(L, 1);
+  return c;
 }
 
-/* The stream of the connection (user value 1), or NULL once closed. */
+/* The stream of the connection at argument 1, or NULL once closed. */
 static tide__stream_t *conn_stream(lua_State *L) {
-  tide__stream_t *s;
-  lua_getiuservalue(L, 1, 1);
-  s = tide__lua_tostream(L, -1);
-  lua_pop(L, 1);
-  return s;
+  return *((hconn_t *)lua_touserdata(L, 1))->slot;
+}
+
+/* Keys of the message table, interned once (upvalue 3: an array of them):
+ * lua_setfield would hash its C string each time. */
+enum {
+  K_HEADERS = 1, K_CONN, K_CHUNKED, K_METHOD, K_TARGET, K_PATH, K_QUERY,
+  K_STATUS, K_REASON, K_VERSION, K_KEEP_ALIVE, K_UPGRADE, K_EXPECT,
+  K_CONTENT_LENGTH, K_MULTI, K_NKEYS
+};
+static const char *const key_names[K_NKEYS] = {
+    NULL, "headers", "_conn", "_chunked", "method", "target", "path",
+    "query", "status", "reason", "version", "keep_alive", "upgrade",
+    "expect", "content_length", "multi"};
+
+/* t[key] = the value at the top (popped); t is an absolute index. */
+static void set_key(lua_State *L, int t, int key) {
+  lua_rawgeti(L, lua_upvalueindex(3), key);
+  lua_insert(L, -2);
+  lua_rawset(L, t);
 }
 
 static uint64_t opt_uint(lua_State *L, int t, const char *key, uint64_t def,
@@ -127,6 +152,7 @@ static int l_conn_new(lua_State *L) {
   c->response = lua_toboolean(L, -1);
   lua_pop(L, 1);
   c->body = -1;
+  c->slot = tide__lua_streamslot(L, 1);
   conn_reset_head(c);
   lua_pushvalue(L, 1);
   lua_setiuservalue(L, -2, 1);
@@ -191,7 +217,7 @@ static void push_fields(lua_State *L, hconn_t *c, const char *b, int t) {
     if (m == 0) {
       lua_newtable(L);
       lua_pushvalue(L, -1);
-      lua_setfield(L, t - 1, "multi"); /* t - 1: the message table */
+      set_key(L, t - 1, K_MULTI); /* t - 1: the message table */
       lua_replace(L, t - 2);           /* the slot kept free for it */
       m = t - 2;
     }
@@ -220,58 +246,59 @@ static void push_fields(lua_State *L, hconn_t *c, const char *b, int t) {
 /* Pushes the message whose head is the first r bytes at b. */
 static void push_message(lua_State *L, hconn_t *c, const char *b, int r) {
   tide__h1_parser_t *p = &c->p;
-  int t;
+  int t, m;
   lua_pushnil(L);                 /* slot for multi, filled on demand */
   lua_createtable(L, 0, 12);      /* the message */
+  m = lua_gettop(L);
   lua_createtable(L, 0, (int)p->nfields);
   t = lua_gettop(L);
   push_fields(L, c, b, t);
   if (lua_getiuservalue(L, 1, 3) == LUA_TTABLE) lua_setmetatable(L, -2);
   else lua_pop(L, 1);
-  lua_setfield(L, -2, "headers");
+  set_key(L, m, K_HEADERS);
   lua_pushvalue(L, 1);
-  lua_setfield(L, -2, "_conn");
+  set_key(L, m, K_CONN);
   if (p->body == TIDE__H1_BODY_CHUNKED) {
     lua_pushboolean(L, 1);
-    lua_setfield(L, -2, "_chunked");
+    set_key(L, m, K_CHUNKED);
   }
   if (!p->response) {
     const char *tg = b + p->target, *q = memchr(tg, '?', p->target_len);
     lua_pushlstring(L, b + p->method, p->method_len);
-    lua_setfield(L, -2, "method");
+    set_key(L, m, K_METHOD);
     lua_pushlstring(L, tg, p->target_len);
-    lua_setfield(L, -2, "target");
-    if (q == NULL) {
-      lua_getfield(L, -1, "target");
-      lua_setfield(L, -2, "path");
-    } else {
+    if (q == NULL) lua_pushvalue(L, -1);
+    set_key(L, m, K_TARGET);
+    if (q != NULL) {
       lua_pushlstring(L, tg, (size_t)(q - tg));
-      lua_setfield(L, -2, "path");
+      set_key(L, m, K_PATH);
       lua_pushlstring(L, q + 1, p->target_len - (size_t)(q - tg) - 1);
-      lua_setfield(L, -2, "query");
+      set_key(L, m, K_QUERY);
+    } else {
+      set_key(L, m, K_PATH); /* the target's copy left on the stack */
     }
   } else {
     lua_pushinteger(L, p->status);
-    lua_setfield(L, -2, "status");
+    set_key(L, m, K_STATUS);
     lua_pushlstring(L, b + p->reason, p->reason_len);
-    lua_setfield(L, -2, "reason");
+    set_key(L, m, K_REASON);
   }
   lua_pushstring(L, p->minor ? "1.1" : "1.0");
-  lua_setfield(L, -2, "version");
+  set_key(L, m, K_VERSION);
   lua_pushboolean(L, p->keep_alive);
-  lua_setfield(L, -2, "keep_alive");
+  set_key(L, m, K_KEEP_ALIVE);
   if (p->upgrade) {
     lua_pushboolean(L, 1);
-    lua_setfield(L, -2, "upgrade");
+    set_key(L, m, K_UPGRADE);
   }
   if (p->expect != TIDE__H1_EXPECT_NONE) {
     lua_pushstring(L, p->expect == TIDE__H1_EXPECT_CONTINUE ? "100-continue"
                                                              : "other");
-    lua_setfield(L, -2, "expect");
+    set_key(L, m, K_EXPECT);
   }
   if (p->body == TIDE__H1_BODY_LENGTH) {
     lua_pushinteger(L, (lua_Integer)p->content_length);
-    lua_setfield(L, -2, "content_length");
+    set_key(L, m, K_CONTENT_LENGTH);
   }
   if (lua_getiuservalue(L, 1, 2) == LUA_TTABLE) lua_setmetatable(L, -2);
   else lua_pop(L, 1);
@@ -598,6 +625,22 @@ static size_t fields_walk(lua_State *L, int idx, char *d) {
   return total;
 }
 
+/* Writes "Content-Length: n\r\n" into out (48 bytes); returns its length
+ * (snprintf costs more than the rest of a small head). */
+static int content_length(char *out, uint64_t n) {
+  char digits[24];
+  int k = 0, len;
+  do {
+    digits[k++] = (char)('0' + n % 10);
+    n /= 10;
+  } while (n > 0);
+  memcpy(out, "Content-Length: ", 16);
+  for (len = 16; k > 0;) out[len++] = digits[--k];
+  out[len++] = '\r';
+  out[len++] = '\n';
+  return len;
+}
+
 static char *put(char *d, const char *s, size_t n) {
   memcpy(d, s, n);
   return d + n;
@@ -625,9 +668,9 @@ static int l_head(lua_State *L) {
   if (lua_isinteger(L, 3)) {
     lua_Integer n = lua_tointeger(L, 3);
     luaL_argcheck(L, n >= 0, 3, "negative length");
-    nl = snprintf(num, sizeof(num), "Content-Length: %lld\r\n", (long long)n);
+    nl = content_length(num, (uint64_t)n);
   } else if (lua_type(L, 3) == LUA_TSTRING) {
-    nl = snprintf(num, sizeof(num), "Transfer-Encoding: chunked\r\n");
+    nl = (int)strlen(strcpy(num, "Transfer-Encoding: chunked\r\n"));
   }
   if (lua_type(L, 4) == LUA_TSTRING) conn = lua_tolstring(L, 4, &cl);
   else if (lua_toboolean(L, 4)) conn = "close", cl = 5;
@@ -691,11 +734,18 @@ static const luaL_Reg funcs[] = {
 /* Adds module._http to the module table at the top of L; the runtime box
  * is at the top - 1. */
 void tide__lua_open_http(lua_State *L, tide_runtime_t *rt) {
+  int i;
   (void)rt;
-  luaL_newmetatable(L, MT_CONN);
-  lua_newtable(L);
-  lua_pushvalue(L, -4);
-  luaL_setfuncs(L, conn_methods, 1);
+  luaL_newmetatable(L, MT_CONN);  /* box, module, mt */
+  lua_newtable(L);                /* methods */
+  lua_pushvalue(L, -4);           /* upvalue 1: the runtime box */
+  lua_pushvalue(L, -3);           /* upvalue 2: the metatable */
+  lua_createtable(L, K_NKEYS, 0); /* upvalue 3: the message keys */
+  for (i = 1; i < K_NKEYS; i++) {
+    lua_pushstring(L, key_names[i]);
+    lua_rawseti(L, -2, i);
+  }
+  luaL_setfuncs(L, conn_methods, 3);
   lua_setfield(L, -2, "__index");
   lua_pop(L, 1);
   lua_newtable(L);
