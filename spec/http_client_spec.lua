@@ -5,15 +5,11 @@
 local tide = require "tide"
 local H = require "helper"
 
+-- with_server from http_helper, the client given the server's base URL.
 local function with_server(handler, opts, fn)
   if fn == nil then fn, opts = opts, nil end
-  return H.run(function()
-    local srv = assert(tide.http.listen("127.0.0.1", 0, handler, opts))
-    local host, port = srv:address()
-    local ok, err = pcall(fn, ("http://%s:%d"):format(host, port), srv)
-    tide.http.close_pool()
-    srv:close{wait = 1}
-    if not ok then error(err, 0) end
+  return require("http_helper").with_server(handler, opts, function(host, port, srv)
+    return fn(("http://%s:%d"):format(host, port), srv)
   end)
 end
 

@@ -59,4 +59,19 @@ function M.start_tide_server()
 end
 
 M.python = "/usr/bin/python3"
+
+-- Runs a tide.http server with handler (and opts) and fn(host, port, srv)
+-- as its client in one H.run; closes the client pool and the server.
+function M.with_server(handler, opts, fn)
+  local tide = require "tide"
+  if fn == nil then fn, opts = opts, nil end
+  return H.run(function()
+    local srv = assert(tide.http.listen("127.0.0.1", 0, handler, opts))
+    local host, port = srv:address()
+    local ok, err = pcall(fn, host, port, srv)
+    tide.http.close_pool()
+    srv:close{wait = 1}
+    if not ok then error(err, 0) end
+  end)
+end
 return M

@@ -3,18 +3,7 @@
 -- smuggling refusals (each its own spec), graceful close.
 local tide = require "tide"
 local H = require "helper"
-
--- Runs a server with handler (and opts) and fn(host, port) as a client.
-local function with_server(handler, opts, fn)
-  if fn == nil then fn, opts = opts, nil end
-  return H.run(function()
-    local srv = assert(tide.http.listen("127.0.0.1", 0, handler, opts))
-    local host, port = srv:address()
-    local ok, err = pcall(fn, host, port, srv)
-    srv:close{wait = 1}
-    if not ok then error(err, 0) end
-  end)
-end
+local with_server = require("http_helper").with_server
 
 -- Sends raw bytes, returns everything the server sends until it closes
 -- (or `until_` appears in it).

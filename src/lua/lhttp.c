@@ -308,26 +308,41 @@ static void push_message(lua_State *L, hconn_t *c, const char *b, int r) {
 
 static int head_k(lua_State *L, int status, lua_KContext ctx);
 
-/* Waits for more bytes of the head (or the first one). */
-static int head_wait(lua_State *L, hconn_t *c, tide__stream_t *s) {
-  uint64_t save = s->rtimeout, now, wait;
+/* Suspends the task until the stream has what mode/need ask for (see
+ * tide__stream_wait_read), with a read timeout of timeout_ns (0: none),
+ * continuing in k with the first nargs arguments kept. Shared by heads
+ * and bodies. */
+static int conn_wait(lua_State *L, tide__stream_t *s, int mode, size_t need,
+                     uint64_t timeout_ns, int nargs, lua_KFunction k) {
+  uint64_t save = s->rtimeout;
   if (s->rfut.state == TIDE__PENDING)
     return luaL_error(L, "tide: another task is already reading from this "
                          "stream");
   tide__lua_await_begin(L);
-  now = tide__loop_now(s->loop);
-  if (!c->started) {
-    wait = c->idle_ns;
-  } else {
-    wait = c->deadline > now ? c->deadline - now : 1;
-    if (c->deadline == 0) wait = 0;
-  }
-  s->rtimeout = wait;
-  tide__stream_wait_read(s, TIDE__REXACT, tide__stream_buffered(s) + 1, NULL,
-                         0);
+  s->rtimeout = timeout_ns;
+  tide__stream_wait_read(s, mode, need, NULL, 0);
   s->rtimeout = save;
-  lua_settop(L, 1);
-  return tide__lua_await_yield(L, &s->rfut, 0, head_k);
+  lua_settop(L, nargs);
+  return tide__lua_await_yield(L, &s->rfut, 0, k);
+}
+
+/* The start of every continuation: raises a cancellation, then returns
+ * the connection's stream (NULL once it is closed). */
+static tide__stream_t *conn_resume(lua_State *L) {
+  tide__lua_check_wake(L);
+  return conn_stream(L);
+}
+
+/* Waits for more bytes of the head (or the first one): the keep-alive
+ * idle time before its first byte, what is left of the head's deadline
+ * after. */
+static int head_wait(lua_State *L, hconn_t *c, tide__stream_t *s) {
+  uint64_t now = tide__loop_now(s->loop), wait;
+  if (!c->started) wait = c->idle_ns;
+  else if (c->deadline == 0) wait = 0;
+  else wait = c->deadline > now ? c->deadline - now : 1;
+  return conn_wait(L, s, TIDE__REXACT, tide__stream_buffered(s) + 1, wait, 1,
+                   head_k);
 }
 
 /* Tries to parse a head from the buffer: pushes the results and returns
@@ -377,12 +392,10 @@ static int head_try(lua_State *L, hconn_t *c, tide__stream_t *s) {
 
 static int head_k(lua_State *L, int status, lua_KContext ctx) {
   hconn_t *c = lua_touserdata(L, 1);
-  tide__stream_t *s;
+  tide__stream_t *s = conn_resume(L);
   int n;
   (void)status;
   (void)ctx;
-  tide__lua_check_wake(L);
-  s = conn_stream(L);
   if (s == NULL) return tide__lua_fail(L, TIDE_ECLOSED, "stream is closed");
   n = head_try(L, c, s);
   if (n >= 0) return n;
@@ -495,26 +508,15 @@ static int body_try(lua_State *L, hconn_t *c, tide__stream_t *s, size_t max) {
 }
 
 static int body_wait(lua_State *L, hconn_t *c, tide__stream_t *s) {
-  uint64_t save = s->rtimeout;
-  if (s->rfut.state == TIDE__PENDING)
-    return luaL_error(L, "tide: another task is already reading from this "
-                         "stream");
-  tide__lua_await_begin(L);
-  s->rtimeout = c->body_ns;
-  tide__stream_wait_read(s, TIDE__RANY, 0, NULL, 0);
-  s->rtimeout = save;
-  lua_settop(L, 2);
-  return tide__lua_await_yield(L, &s->rfut, 0, body_k);
+  return conn_wait(L, s, TIDE__RANY, 0, c->body_ns, 2, body_k);
 }
 
 static int body_k(lua_State *L, int status, lua_KContext ctx) {
   hconn_t *c = lua_touserdata(L, 1);
-  tide__stream_t *s;
+  tide__stream_t *s = conn_resume(L);
   int n;
   (void)status;
   (void)ctx;
-  tide__lua_check_wake(L);
-  s = conn_stream(L);
   if (s == NULL) return tide__lua_fail(L, TIDE_ECLOSED, "stream is closed");
   n = body_try(L, c, s, (size_t)lua_tointeger(L, 2));
   if (n >= 0) return n;
