@@ -33,7 +33,7 @@ describe("tide.http client", function()
   it("reuses keep-alive connections and bounds them per host", function()
     local peers, active, most = {}, 0, 0
     with_server(function(req, res)
-      local _, p = req._stream:peername()
+      local _, p = req:peername()
       peers[p] = true
       active = active + 1
       most = math.max(most, active)

@@ -158,6 +158,9 @@ function Req:body()
   return self._body
 end
 
+-- req:peername() -> the client's address and port.
+function Req:peername() return self._stream:peername() end
+
 -- req:header(name) -> the value (repeated fields joined with ", ");
 -- req:header_values(name) -> a list of every value.
 function Req:header(name) return self.headers[lower(name)] end
@@ -363,7 +366,8 @@ local function serve_request(srv, cs, req, handler, cfg)
   local stream = cs.stream
   local res = setmetatable({_req = req, _stream = stream, _cs = cs, _srv = srv,
     _code = 200, _state = "new"}, Res)
-  req._stream, req._cs, req._res = stream, cs, res
+  req._stream = stream
+  if req.expect then req._cs, req._res = cs, res end -- for 100-continue
   if req.expect == "other" then
     res._close = true
     res._code = 417
