@@ -28,6 +28,8 @@ enum {
   C_HEX = 8
 };
 
+/* One row per 16 bytes. */
+/* clang-format off */
 static const unsigned char cls[256] = {
      0,  0,  0,  0,  0,  0,  0,  0,  0,  2,  0,  0,  0,  0,  0,  0,
      0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
@@ -46,11 +48,12 @@ static const unsigned char cls[256] = {
      2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,
      2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,
 };
+/* clang-format on */
 
 #define IS(c, k) (cls[(unsigned char)(c)] & (k))
 
-void tide__h1_init(tide__h1_parser_t *p, int response,
-                   tide__h1_field_t *fields, unsigned max_fields) {
+void tide__h1_init(tide__h1_parser_t *p, int response, tide__h1_field_t *fields,
+                   unsigned max_fields) {
   memset(p, 0, sizeof(*p));
   p->max_line = TIDE__H1_MAX_LINE;
   p->max_head = TIDE__H1_MAX_HEAD;
@@ -121,8 +124,8 @@ static int target_form_ok(const char *m, size_t ml, const char *t, size_t n) {
   for (i = 1; i < n; i++) {
     char c = t[i];
     if (c == ':') return n - i > 3 && t[i + 1] == '/' && t[i + 2] == '/';
-    if (!(((c | 0x20) >= 'a' && (c | 0x20) <= 'z') ||
-          (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.'))
+    if (!(((c | 0x20) >= 'a' && (c | 0x20) <= 'z') || (c >= '0' && c <= '9') ||
+          c == '+' || c == '-' || c == '.'))
       return 0;
   }
   return 0;
@@ -135,12 +138,14 @@ static int parse_request_line(tide__h1_parser_t *p, const char *buf,
   const char *b = buf + start;
   size_t i = 0, m, t;
   int minor;
-  while (i < n && IS(b[i], C_TCHAR)) i++;
+  while (i < n && IS(b[i], C_TCHAR))
+    i++;
   if (i == n) return partial ? TIDE__H1_INCOMPLETE : TIDE__H1_EBADLINE;
   if (b[i] != ' ' || i == 0) return bad_byte(b[i], TIDE__H1_EMETHOD);
   m = i++;
   t = i;
-  while (i < n && IS(b[i], C_TARGET)) i++;
+  while (i < n && IS(b[i], C_TARGET))
+    i++;
   if (i == n) return partial ? TIDE__H1_INCOMPLETE : TIDE__H1_EBADLINE;
   if (b[i] != ' ' || i == t) return bad_byte(b[i], TIDE__H1_ETARGET);
   if (!target_form_ok(b, m, b + t, i - t)) return TIDE__H1_ETARGET;
@@ -204,10 +209,13 @@ static int each_token(tide__h1_parser_t *p, const char *v, size_t n,
   int err;
   while (i <= n) {
     s = i;
-    while (i < n && v[i] != ',') i++;
+    while (i < n && v[i] != ',')
+      i++;
     e = i;
-    while (s < e && (v[s] == ' ' || v[s] == '\t')) s++;
-    while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t')) e--;
+    while (s < e && (v[s] == ' ' || v[s] == '\t'))
+      s++;
+    while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t'))
+      e--;
     if (e > s && (err = fn(p, v + s, e - s)) != 0) return err;
     i++;
   }
@@ -215,9 +223,12 @@ static int each_token(tide__h1_parser_t *p, const char *v, size_t n,
 }
 
 static int connection_token(tide__h1_parser_t *p, const char *t, size_t n) {
-  if (NAME_IS(t, n, "close")) p->conn_close = 1;
-  else if (NAME_IS(t, n, "keep-alive")) p->conn_keep = 1;
-  else if (NAME_IS(t, n, "upgrade")) p->conn_upgrade = 1;
+  if (NAME_IS(t, n, "close"))
+    p->conn_close = 1;
+  else if (NAME_IS(t, n, "keep-alive"))
+    p->conn_keep = 1;
+  else if (NAME_IS(t, n, "upgrade"))
+    p->conn_upgrade = 1;
   return 0;
 }
 
@@ -255,7 +266,7 @@ static int field_meaning(tide__h1_parser_t *p, const char *name, size_t nl,
   case 6:
     if (NAME_IS(name, nl, "expect")) {
       p->expect = NAME_IS(v, vl, "100-continue") ? TIDE__H1_EXPECT_CONTINUE
-                                                  : TIDE__H1_EXPECT_OTHER;
+                                                 : TIDE__H1_EXPECT_OTHER;
     }
     break;
   case 7:
@@ -291,7 +302,8 @@ static int parse_field(tide__h1_parser_t *p, const char *buf, size_t start,
   size_t i = 0, vs, ve;
   tide__h1_field_t *f;
   if (n > 0 && (b[0] == ' ' || b[0] == '\t')) return TIDE__H1_EOBSFOLD;
-  while (i < n && IS(b[i], C_TCHAR)) i++;
+  while (i < n && IS(b[i], C_TCHAR))
+    i++;
   if (i == n) return partial ? TIDE__H1_INCOMPLETE : TIDE__H1_ENAME;
   if (b[i] != ':') {
     if (b[i] == ' ' || b[i] == '\t') return TIDE__H1_ESPACE;
@@ -303,8 +315,10 @@ static int parse_field(tide__h1_parser_t *p, const char *buf, size_t start,
     if (!IS(b[ve], C_VALUE)) return bad_byte(b[ve], TIDE__H1_EVALUE);
   if (partial) return TIDE__H1_INCOMPLETE;
   if (p->nfields == p->max_fields) return TIDE__H1_EFIELDS;
-  while (vs < n && (b[vs] == ' ' || b[vs] == '\t')) vs++;
-  while (ve > vs && (b[ve - 1] == ' ' || b[ve - 1] == '\t')) ve--;
+  while (vs < n && (b[vs] == ' ' || b[vs] == '\t'))
+    vs++;
+  while (ve > vs && (b[ve - 1] == ' ' || b[ve - 1] == '\t'))
+    ve--;
   f = &p->fields[p->nfields++];
   f->name = (uint32_t)start;
   f->name_len = (uint32_t)i;
@@ -318,13 +332,16 @@ static int head_done(tide__h1_parser_t *p) {
   if (p->seen_te && p->seen_cl) return TIDE__H1_ETECL;
   if (p->seen_te && p->minor == 0) return TIDE__H1_ETE10;
   p->upgrade = p->conn_upgrade && p->seen_upgrade;
-  p->keep_alive = p->minor == 0 ? p->conn_keep && !p->conn_close
-                                : !p->conn_close;
+  p->keep_alive =
+      p->minor == 0 ? p->conn_keep && !p->conn_close : !p->conn_close;
   if (!p->response) {
     if (p->minor == 1 && !p->seen_host) return TIDE__H1_EHOST;
-    if (p->seen_te) p->body = TIDE__H1_BODY_CHUNKED;
-    else if (p->seen_cl) p->body = TIDE__H1_BODY_LENGTH;
-    else p->body = TIDE__H1_BODY_NONE;
+    if (p->seen_te)
+      p->body = TIDE__H1_BODY_CHUNKED;
+    else if (p->seen_cl)
+      p->body = TIDE__H1_BODY_LENGTH;
+    else
+      p->body = TIDE__H1_BODY_NONE;
     return 0;
   }
   if (p->head_request || p->status < 200 || p->status == 204 ||
@@ -356,9 +373,12 @@ static int check_partial(tide__h1_parser_t *p, const char *buf, size_t len) {
   p->checked = n;
   if (buf[len - 1] == '\r') n--;
   if (n == 0) return TIDE__H1_INCOMPLETE;
-  if (p->state == 1) err = parse_field(p, buf, p->pos, n, 1);
-  else if (p->response) err = parse_status_line(p, buf, p->pos, n, 1);
-  else err = parse_request_line(p, buf, p->pos, n, 1);
+  if (p->state == 1)
+    err = parse_field(p, buf, p->pos, n, 1);
+  else if (p->response)
+    err = parse_status_line(p, buf, p->pos, n, 1);
+  else
+    err = parse_request_line(p, buf, p->pos, n, 1);
   return err == 0 ? TIDE__H1_INCOMPLETE : err;
 }
 
@@ -370,7 +390,7 @@ int tide__h1_parse(tide__h1_parser_t *p, const char *buf, size_t len) {
     if (nl == NULL) return check_partial(p, buf, len);
     e = (size_t)(nl - buf); /* the LF */
     if (e == s || buf[e - 1] != '\r') return TIDE__H1_ECRLF;
-    n = e - 1 - s;          /* the line without CRLF */
+    n = e - 1 - s; /* the line without CRLF */
     p->pos = e + 1;
     p->checked = 0;
     if (p->state == 0) {
@@ -403,12 +423,17 @@ int tide__h1_parse(tide__h1_parser_t *p, const char *buf, size_t len) {
 
 int tide__h1_status(int err) {
   switch (err) {
-  case TIDE__H1_ELINE: return 414;
+  case TIDE__H1_ELINE:
+    return 414;
   case TIDE__H1_EHEAD:
-  case TIDE__H1_EFIELDS: return 431;
-  case TIDE__H1_ETE_NI: return 501;
-  case TIDE__H1_EVERSION_NS: return 505;
-  default: return 400;
+  case TIDE__H1_EFIELDS:
+    return 431;
+  case TIDE__H1_ETE_NI:
+    return 501;
+  case TIDE__H1_EVERSION_NS:
+    return 505;
+  default:
+    return 400;
   }
 }
 
@@ -446,18 +471,18 @@ const char *tide__h1_strerror(int err) {
 /* ------------------------------------------------------------ chunked */
 
 enum {
-  CH_SIZE0,     /* first hex digit of a size line */
-  CH_SIZE,      /* more hex digits, or the extensions, or CR */
-  CH_EXT,       /* chunk extensions, up to CR */
-  CH_SIZE_LF,   /* LF after the size line */
-  CH_DATA,      /* left bytes of data */
-  CH_DATA_CR,   /* CR after the data */
-  CH_DATA_LF,   /* LF after the data */
-  CH_TR_START,  /* start of a trailer line, or the final CRLF */
-  CH_TR_NAME,   /* trailer field name */
-  CH_TR_VALUE,  /* trailer field value, up to CR */
-  CH_TR_LF,     /* LF after a trailer line */
-  CH_END_LF,    /* LF of the final CRLF */
+  CH_SIZE0,    /* first hex digit of a size line */
+  CH_SIZE,     /* more hex digits, or the extensions, or CR */
+  CH_EXT,      /* chunk extensions, up to CR */
+  CH_SIZE_LF,  /* LF after the size line */
+  CH_DATA,     /* left bytes of data */
+  CH_DATA_CR,  /* CR after the data */
+  CH_DATA_LF,  /* LF after the data */
+  CH_TR_START, /* start of a trailer line, or the final CRLF */
+  CH_TR_NAME,  /* trailer field name */
+  CH_TR_VALUE, /* trailer field value, up to CR */
+  CH_TR_LF,    /* LF after a trailer line */
+  CH_END_LF,   /* LF of the final CRLF */
   CH_DONE
 };
 
@@ -508,8 +533,10 @@ long tide__h1_chunked(tide__h1_chunked_t *c, const char *buf, size_t len,
       break;
     case CH_EXT:
       /* Extensions are ignored but must be visible text on one line. */
-      if (ch == '\r') c->state = CH_SIZE_LF;
-      else if (!IS(ch, C_VALUE)) return TIDE__H1_ECHUNK;
+      if (ch == '\r')
+        c->state = CH_SIZE_LF;
+      else if (!IS(ch, C_VALUE))
+        return TIDE__H1_ECHUNK;
       if (++c->line > TIDE__H1_MAX_CHUNK_LINE) return TIDE__H1_ECHUNK;
       break;
     case CH_SIZE_LF:
@@ -536,17 +563,24 @@ long tide__h1_chunked(tide__h1_chunked_t *c, const char *buf, size_t len,
       c->state = CH_SIZE0;
       break;
     case CH_TR_START:
-      if (ch == '\r') c->state = CH_END_LF;
-      else if (IS(ch, C_TCHAR)) c->state = CH_TR_NAME;
-      else return TIDE__H1_ETRAILER;
+      if (ch == '\r')
+        c->state = CH_END_LF;
+      else if (IS(ch, C_TCHAR))
+        c->state = CH_TR_NAME;
+      else
+        return TIDE__H1_ETRAILER;
       goto count;
     case CH_TR_NAME:
-      if (ch == ':') c->state = CH_TR_VALUE;
-      else if (!IS(ch, C_TCHAR)) return TIDE__H1_ETRAILER;
+      if (ch == ':')
+        c->state = CH_TR_VALUE;
+      else if (!IS(ch, C_TCHAR))
+        return TIDE__H1_ETRAILER;
       goto count;
     case CH_TR_VALUE:
-      if (ch == '\r') c->state = CH_TR_LF;
-      else if (!IS(ch, C_VALUE)) return TIDE__H1_ETRAILER;
+      if (ch == '\r')
+        c->state = CH_TR_LF;
+      else if (!IS(ch, C_VALUE))
+        return TIDE__H1_ETRAILER;
       goto count;
     case CH_TR_LF:
       if (ch != '\n') return TIDE__H1_ETRAILER;

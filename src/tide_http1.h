@@ -21,31 +21,31 @@
 
 /* Results: 0 or more is a length; negative values are these. */
 enum {
-  TIDE__H1_INCOMPLETE = -1, /* need more bytes */
-  TIDE__H1_EBADLINE = -2,   /* malformed request or status line */
-  TIDE__H1_EMETHOD = -3,    /* method is not a token */
-  TIDE__H1_ETARGET = -4,    /* request target has a forbidden byte */
-  TIDE__H1_EVERSION = -5,   /* malformed HTTP version */
-  TIDE__H1_EVERSION_NS = -6,/* well-formed version but 1.0/1.1: 505 */
-  TIDE__H1_ESTATUS = -7,    /* malformed status code or reason */
-  TIDE__H1_ENAME = -8,      /* header name is empty or not a token */
-  TIDE__H1_ESPACE = -9,     /* whitespace between name and colon */
-  TIDE__H1_EVALUE = -10,    /* forbidden byte in a header value */
-  TIDE__H1_EOBSFOLD = -11,  /* a line starting with SP/HTAB (obs-fold) */
-  TIDE__H1_ECRLF = -12,     /* bare CR or bare LF */
-  TIDE__H1_ECLEN = -13,     /* malformed Content-Length */
-  TIDE__H1_EDUPCLEN = -14,  /* Content-Length given more than once */
-  TIDE__H1_ETECL = -15,     /* Transfer-Encoding and Content-Length */
-  TIDE__H1_ETE = -16,       /* malformed Transfer-Encoding, or repeated */
-  TIDE__H1_ETE_NI = -17,    /* a transfer coding other than chunked: 501 */
-  TIDE__H1_ETE10 = -18,     /* Transfer-Encoding in an HTTP/1.0 message */
-  TIDE__H1_EHOST = -19,     /* HTTP/1.1 request without Host, or two */
-  TIDE__H1_ELINE = -20,     /* request line over max_line: 414 */
-  TIDE__H1_EHEAD = -21,     /* header section over max_head: 431 */
-  TIDE__H1_EFIELDS = -22,   /* more than max_fields fields: 431 */
-  TIDE__H1_ECHUNK = -23,    /* malformed chunk size line */
-  TIDE__H1_ECHUNKDATA = -24,/* chunk data not followed by CRLF */
-  TIDE__H1_ETRAILER = -25,  /* malformed or oversized trailer section */
+  TIDE__H1_INCOMPLETE = -1,  /* need more bytes */
+  TIDE__H1_EBADLINE = -2,    /* malformed request or status line */
+  TIDE__H1_EMETHOD = -3,     /* method is not a token */
+  TIDE__H1_ETARGET = -4,     /* request target has a forbidden byte */
+  TIDE__H1_EVERSION = -5,    /* malformed HTTP version */
+  TIDE__H1_EVERSION_NS = -6, /* well-formed version but 1.0/1.1: 505 */
+  TIDE__H1_ESTATUS = -7,     /* malformed status code or reason */
+  TIDE__H1_ENAME = -8,       /* header name is empty or not a token */
+  TIDE__H1_ESPACE = -9,      /* whitespace between name and colon */
+  TIDE__H1_EVALUE = -10,     /* forbidden byte in a header value */
+  TIDE__H1_EOBSFOLD = -11,   /* a line starting with SP/HTAB (obs-fold) */
+  TIDE__H1_ECRLF = -12,      /* bare CR or bare LF */
+  TIDE__H1_ECLEN = -13,      /* malformed Content-Length */
+  TIDE__H1_EDUPCLEN = -14,   /* Content-Length given more than once */
+  TIDE__H1_ETECL = -15,      /* Transfer-Encoding and Content-Length */
+  TIDE__H1_ETE = -16,        /* malformed Transfer-Encoding, or repeated */
+  TIDE__H1_ETE_NI = -17,     /* a transfer coding other than chunked: 501 */
+  TIDE__H1_ETE10 = -18,      /* Transfer-Encoding in an HTTP/1.0 message */
+  TIDE__H1_EHOST = -19,      /* HTTP/1.1 request without Host, or two */
+  TIDE__H1_ELINE = -20,      /* request line over max_line: 414 */
+  TIDE__H1_EHEAD = -21,      /* header section over max_head: 431 */
+  TIDE__H1_EFIELDS = -22,    /* more than max_fields fields: 431 */
+  TIDE__H1_ECHUNK = -23,     /* malformed chunk size line */
+  TIDE__H1_ECHUNKDATA = -24, /* chunk data not followed by CRLF */
+  TIDE__H1_ETRAILER = -25,   /* malformed or oversized trailer section */
   TIDE__H1_ELAST = -25
 };
 
@@ -58,13 +58,17 @@ enum {
 };
 
 /* Expect header: none, 100-continue, or something else (417). */
-enum { TIDE__H1_EXPECT_NONE = 0, TIDE__H1_EXPECT_CONTINUE, TIDE__H1_EXPECT_OTHER };
+enum {
+  TIDE__H1_EXPECT_NONE = 0,
+  TIDE__H1_EXPECT_CONTINUE,
+  TIDE__H1_EXPECT_OTHER
+};
 
 /* Defaults of the limits (all settable). */
-#define TIDE__H1_MAX_LINE 8192   /* request line or status line, bytes */
-#define TIDE__H1_MAX_HEAD 8192   /* header fields (after the first line) */
-#define TIDE__H1_MAX_FIELDS 100  /* header field lines */
-#define TIDE__H1_MAX_TRAILER 8192/* chunked trailer section */
+#define TIDE__H1_MAX_LINE 8192       /* request line or status line, bytes */
+#define TIDE__H1_MAX_HEAD 8192       /* header fields (after the first line) */
+#define TIDE__H1_MAX_FIELDS 100      /* header field lines */
+#define TIDE__H1_MAX_TRAILER 8192    /* chunked trailer section */
 #define TIDE__H1_MAX_CHUNK_LINE 4096 /* a chunk size line with extensions */
 
 /* One header field: offsets from the start of the message. */
@@ -88,27 +92,27 @@ typedef struct {
   int status;
   uint32_t reason, reason_len;
   /* Both: */
-  int minor;                 /* HTTP/1.minor (0 or 1) */
+  int minor; /* HTTP/1.minor (0 or 1) */
   unsigned nfields;
-  int body;                  /* TIDE__H1_BODY_* */
-  uint64_t content_length;   /* TIDE__H1_BODY_LENGTH */
-  int expect;                /* TIDE__H1_EXPECT_* */
-  unsigned keep_alive : 1;   /* the connection may carry another message */
-  unsigned upgrade : 1;      /* Connection: upgrade with an Upgrade field */
+  int body;                /* TIDE__H1_BODY_* */
+  uint64_t content_length; /* TIDE__H1_BODY_LENGTH */
+  int expect;              /* TIDE__H1_EXPECT_* */
+  unsigned keep_alive : 1; /* the connection may carry another message */
+  unsigned upgrade : 1;    /* Connection: upgrade with an Upgrade field */
   /* Private resume state. */
-  unsigned state : 2;        /* 0 start line, 1 fields, 2 done */
+  unsigned state : 2; /* 0 start line, 1 fields, 2 done */
   unsigned seen_host : 1, seen_cl : 1, seen_te : 1, conn_close : 1,
       conn_keep : 1, conn_upgrade : 1, seen_upgrade : 1;
-  size_t pos;                /* start of the first line not yet accepted */
-  size_t line0;              /* where the start line begins (after CRLFs) */
-  size_t fields_start;       /* where the header fields begin */
-  size_t checked;            /* bytes of the partial line last validated */
+  size_t pos;          /* start of the first line not yet accepted */
+  size_t line0;        /* where the start line begins (after CRLFs) */
+  size_t fields_start; /* where the header fields begin */
+  size_t checked;      /* bytes of the partial line last validated */
 } tide__h1_parser_t;
 
 /* Prepares p for a new message: a request (response == 0) or a response,
  * fields pointing at max_fields entries. Limits get their defaults. */
-void tide__h1_init(tide__h1_parser_t *p, int response,
-                   tide__h1_field_t *fields, unsigned max_fields);
+void tide__h1_init(tide__h1_parser_t *p, int response, tide__h1_field_t *fields,
+                   unsigned max_fields);
 
 /* Parses the head at the start of buf[0, len) (the same bytes as the
  * previous call, and possibly more). Returns the head's length (the start
@@ -133,11 +137,11 @@ int tide__h1_name_is(const char *name, size_t len, const char *lower,
 /* ------------------------------------------------------------ chunked */
 
 typedef struct {
-  int state;           /* private */
-  uint64_t left;       /* bytes left in the current chunk */
-  size_t line;         /* bytes of the current size line / trailers */
-  size_t max_trailer;  /* trailer section limit (default above) */
-  unsigned digits;     /* hex digits of the size read so far */
+  int state;          /* private */
+  uint64_t left;      /* bytes left in the current chunk */
+  size_t line;        /* bytes of the current size line / trailers */
+  size_t max_trailer; /* trailer section limit (default above) */
+  unsigned digits;    /* hex digits of the size read so far */
 } tide__h1_chunked_t;
 
 void tide__h1_chunked_init(tide__h1_chunked_t *c);

@@ -17,14 +17,18 @@ enum {
 
 /* Opcodes. */
 enum {
-  TIDE__WS_CONT = 0, TIDE__WS_TEXT = 1, TIDE__WS_BINARY = 2,
-  TIDE__WS_CLOSE = 8, TIDE__WS_PING = 9, TIDE__WS_PONG = 10
+  TIDE__WS_CONT = 0,
+  TIDE__WS_TEXT = 1,
+  TIDE__WS_BINARY = 2,
+  TIDE__WS_CLOSE = 8,
+  TIDE__WS_PING = 9,
+  TIDE__WS_PONG = 10
 };
 
 typedef struct {
   unsigned fin : 1, rsv : 3, opcode : 4, masked : 1;
-  uint64_t len;              /* payload bytes */
-  unsigned char mask[4];     /* when masked */
+  uint64_t len;          /* payload bytes */
+  unsigned char mask[4]; /* when masked */
 } tide__ws_frame_t;
 
 /* Parses the frame header at b[0, n): returns its length (the payload

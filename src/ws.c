@@ -43,7 +43,8 @@ int tide__ws_parse(const unsigned char *b, size_t n, tide__ws_frame_t *f) {
     int i;
     if (n < 10) return 0;
     if (b[2] & 0x80) return TIDE__WS_ELENGTH;
-    for (len = 0, i = 2; i < 10; i++) len = (len << 8) | b[i];
+    for (len = 0, i = 2; i < 10; i++)
+      len = (len << 8) | b[i];
     if (len < 65536) return TIDE__WS_ELENGTH;
     h = 10;
   }
@@ -58,7 +59,8 @@ int tide__ws_parse(const unsigned char *b, size_t n, tide__ws_frame_t *f) {
 
 void tide__ws_mask(unsigned char *p, size_t n, const unsigned char mask[4]) {
   size_t i;
-  for (i = 0; i < n; i++) p[i] ^= mask[i & 3];
+  for (i = 0; i < n; i++)
+    p[i] ^= mask[i & 3];
 }
 
 size_t tide__ws_header(unsigned char *out, int fin, int opcode, uint64_t len,
@@ -75,7 +77,8 @@ size_t tide__ws_header(unsigned char *out, int fin, int opcode, uint64_t len,
   } else {
     int i;
     out[1] = 127;
-    for (i = 0; i < 8; i++) out[2 + i] = (unsigned char)(len >> (56 - 8 * i));
+    for (i = 0; i < 8; i++)
+      out[2 + i] = (unsigned char)(len >> (56 - 8 * i));
     h = 10;
   }
   if (mask != NULL) {
@@ -88,11 +91,14 @@ size_t tide__ws_header(unsigned char *out, int fin, int opcode, uint64_t len,
 
 /* ------------------------------------------------------------ accept */
 
-static uint32_t rol(uint32_t x, int n) { return (x << n) | (x >> (32 - n)); }
+static uint32_t rol(uint32_t x, int n) {
+  return (x << n) | (x >> (32 - n));
+}
 
 /* SHA-1 of one message up to 119 bytes (two blocks): enough for a
  * Sec-WebSocket-Key and the GUID. */
-static void sha1_short(const unsigned char *msg, size_t n, unsigned char out[20]) {
+static void sha1_short(const unsigned char *msg, size_t n,
+                       unsigned char out[20]) {
   unsigned char buf[128];
   uint32_t h[5] = {0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0};
   size_t blocks = n + 9 <= 64 ? 1 : 2, b, i;
@@ -100,20 +106,26 @@ static void sha1_short(const unsigned char *msg, size_t n, unsigned char out[20]
   memset(buf, 0, sizeof(buf));
   memcpy(buf, msg, n);
   buf[n] = 0x80;
-  for (i = 0; i < 8; i++) buf[blocks * 64 - 1 - i] = (unsigned char)(bits >> (8 * i));
+  for (i = 0; i < 8; i++)
+    buf[blocks * 64 - 1 - i] = (unsigned char)(bits >> (8 * i));
   for (b = 0; b < blocks; b++) {
     uint32_t w[80], a = h[0], bb = h[1], c = h[2], d = h[3], e = h[4];
     const unsigned char *p = buf + 64 * b;
     for (i = 0; i < 16; i++)
       w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
              (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
-    for (i = 16; i < 80; i++) w[i] = rol(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
+    for (i = 16; i < 80; i++)
+      w[i] = rol(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
     for (i = 0; i < 80; i++) {
       uint32_t f, k, t;
-      if (i < 20) f = (bb & c) | (~bb & d), k = 0x5A827999;
-      else if (i < 40) f = bb ^ c ^ d, k = 0x6ED9EBA1;
-      else if (i < 60) f = (bb & c) | (bb & d) | (c & d), k = 0x8F1BBCDC;
-      else f = bb ^ c ^ d, k = 0xCA62C1D6;
+      if (i < 20)
+        f = (bb & c) | (~bb & d), k = 0x5A827999;
+      else if (i < 40)
+        f = bb ^ c ^ d, k = 0x6ED9EBA1;
+      else if (i < 60)
+        f = (bb & c) | (bb & d) | (c & d), k = 0x8F1BBCDC;
+      else
+        f = bb ^ c ^ d, k = 0xCA62C1D6;
       t = rol(a, 5) + f + e + k + w[i];
       e = d;
       d = c;
@@ -127,7 +139,8 @@ static void sha1_short(const unsigned char *msg, size_t n, unsigned char out[20]
     h[3] += d;
     h[4] += e;
   }
-  for (i = 0; i < 20; i++) out[i] = (unsigned char)(h[i / 4] >> (24 - 8 * (i % 4)));
+  for (i = 0; i < 20; i++)
+    out[i] = (unsigned char)(h[i / 4] >> (24 - 8 * (i % 4)));
 }
 
 int tide__ws_accept(const char *key, size_t n, char out[29]) {

@@ -16,7 +16,9 @@ static int parse(const char *s, int response) {
   return tide__h1_parse(&P, s, strlen(s));
 }
 
-static int req(const char *s) { return parse(s, 0); }
+static int req(const char *s) {
+  return parse(s, 0);
+}
 
 /* Feeds s one byte more per call: the result must be INCOMPLETE until the
  * end, then the same as one call. */
@@ -40,7 +42,8 @@ static int field_is(const char *s, unsigned i, const char *name,
 }
 
 TEST(simple_get) {
-  const char *s = "GET /a?b=1 HTTP/1.1\r\nHost: x\r\nUser-Agent:  t 1 \r\n\r\nrest";
+  const char *s =
+      "GET /a?b=1 HTTP/1.1\r\nHost: x\r\nUser-Agent:  t 1 \r\n\r\nrest";
   CHECK_INT(req(s), (int)strlen(s) - 4);
   CHECK(P.method_len == 3 && memcmp(s + P.method, "GET", 3) == 0);
   CHECK(P.target_len == 6 && memcmp(s + P.target, "/a?b=1", 6) == 0);
@@ -72,7 +75,8 @@ TEST(trickling_in) {
 }
 
 TEST(pipelined) {
-  const char *s = "GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\n";
+  const char *s =
+      "GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\n";
   int n = req(s);
   CHECK_INT(n, (int)strlen(s) / 2);
   CHECK_INT(req(s + n), n);
@@ -125,7 +129,8 @@ TEST(request_line_errors) {
 
 TEST(smuggling_refusals) {
   CHECK_INT(req("GET / HTTP/1.1\r\nHost: a\r\nX: 1\n\r\n"), TIDE__H1_ECRLF);
-  CHECK_INT(req("GET / HTTP/1.1\r\nHost: a\r\nX: 1\r2\r\n\r\n"), TIDE__H1_ECRLF);
+  CHECK_INT(req("GET / HTTP/1.1\r\nHost: a\r\nX: 1\r2\r\n\r\n"),
+            TIDE__H1_ECRLF);
   CHECK_INT(req("GET / HTTP/1.1\r\nHost: a\r\nX: 1\r\n 2\r\n\r\n"),
             TIDE__H1_EOBSFOLD);
   CHECK_INT(req("GET / HTTP/1.1\r\n Host: a\r\n\r\n"), TIDE__H1_EOBSFOLD);
@@ -135,14 +140,18 @@ TEST(smuggling_refusals) {
             TIDE__H1_EOBSFOLD);
   CHECK_INT(req("GET / HTTP/1.1\r\nHo\"st: a\r\n\r\n"), TIDE__H1_ENAME);
   CHECK_INT(req("GET / HTTP/1.1\r\n: a\r\nHost: a\r\n\r\n"), TIDE__H1_ENAME);
-  CHECK_INT(req("GET / HTTP/1.1\r\nHost: a\r\nX: \001\r\n\r\n"), TIDE__H1_EVALUE);
-  tide__h1_init(&P, 0, fields, NF);
-  CHECK_INT(tide__h1_parse(&P, "GET / HTTP/1.1\r\nHost: a\r\nX: a\0b\r\n\r\n", 33),
+  CHECK_INT(req("GET / HTTP/1.1\r\nHost: a\r\nX: \001\r\n\r\n"),
             TIDE__H1_EVALUE);
+  tide__h1_init(&P, 0, fields, NF);
+  CHECK_INT(
+      tide__h1_parse(&P, "GET / HTTP/1.1\r\nHost: a\r\nX: a\0b\r\n\r\n", 33),
+      TIDE__H1_EVALUE);
   CHECK_INT(req("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n"
-                "Transfer-Encoding: chunked\r\n\r\n"), TIDE__H1_ETECL);
+                "Transfer-Encoding: chunked\r\n\r\n"),
+            TIDE__H1_ETECL);
   CHECK_INT(req("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n"
-                "Content-Length: 5\r\n\r\n"), TIDE__H1_EDUPCLEN);
+                "Content-Length: 5\r\n\r\n"),
+            TIDE__H1_EDUPCLEN);
   CHECK_INT(req("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\n\r\n"),
             TIDE__H1_ECLEN);
   CHECK_INT(req("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +5\r\n\r\n"),
@@ -154,32 +163,42 @@ TEST(smuggling_refusals) {
   CHECK_INT(req("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1 2\r\n\r\n"),
             TIDE__H1_ECLEN);
   CHECK_INT(req("POST / HTTP/1.1\r\nHost: a\r\n"
-                "Content-Length: 1234567890123456\r\n\r\n"), TIDE__H1_ECLEN);
+                "Content-Length: 1234567890123456\r\n\r\n"),
+            TIDE__H1_ECLEN);
   CHECK(req("POST / HTTP/1.1\r\nHost: a\r\nContent-Length:  007 \r\n\r\n") > 0);
   CHECK_INT(P.content_length, 7);
-  CHECK_INT(req("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"),
+  CHECK_INT(req("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, "
+                "chunked\r\n\r\n"),
             TIDE__H1_ETE_NI);
   CHECK_INT(tide__h1_status(TIDE__H1_ETE_NI), 501);
-  CHECK_INT(req("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, chunked\r\n\r\n"),
+  CHECK_INT(req("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, "
+                "chunked\r\n\r\n"),
             TIDE__H1_ETE);
   CHECK_INT(req("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
-                "Transfer-Encoding: chunked\r\n\r\n"), TIDE__H1_ETE);
-  CHECK_INT(req("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked;q=1\r\n\r\n"),
+                "Transfer-Encoding: chunked\r\n\r\n"),
+            TIDE__H1_ETE);
+  CHECK_INT(req("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: "
+                "chunked;q=1\r\n\r\n"),
             TIDE__H1_ETE);
   CHECK_INT(req("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: \r\n\r\n"),
             TIDE__H1_ETE);
-  CHECK_INT(req("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked,\r\n\r\n"),
-            TIDE__H1_ETE);
-  CHECK_INT(req("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: ,chunked\r\n\r\n"),
-            TIDE__H1_ETE);
-  CHECK_INT(req("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n"),
-            TIDE__H1_ETE_NI);
+  CHECK_INT(
+      req("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked,\r\n\r\n"),
+      TIDE__H1_ETE);
+  CHECK_INT(
+      req("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: ,chunked\r\n\r\n"),
+      TIDE__H1_ETE);
+  CHECK_INT(
+      req("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n"),
+      TIDE__H1_ETE_NI);
   CHECK_INT(req("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"),
             TIDE__H1_ETE10);
-  CHECK(req("POST / HTTP/1.1\r\nHost: a\r\ntransfer-encoding:  Chunked \r\n\r\n") > 0);
+  CHECK(req("POST / HTTP/1.1\r\nHost: a\r\ntransfer-encoding:  Chunked "
+            "\r\n\r\n") > 0);
   CHECK_INT(P.body, TIDE__H1_BODY_CHUNKED);
   CHECK_INT(req("GET / HTTP/1.1\r\n\r\n"), TIDE__H1_EHOST);
-  CHECK_INT(req("GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n"), TIDE__H1_EHOST);
+  CHECK_INT(req("GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n"),
+            TIDE__H1_EHOST);
 }
 
 TEST(limits) {
@@ -208,7 +227,8 @@ TEST(limits) {
   CHECK_INT(req(big), TIDE__H1_EHEAD);
   /* More fields than the array holds: 431. */
   strcpy(big, "GET / HTTP/1.1\r\nHost: a\r\n");
-  for (i = 0; i < NF; i++) strcat(big, "X: y\r\n");
+  for (i = 0; i < NF; i++)
+    strcat(big, "X: y\r\n");
   strcat(big, "\r\n");
   CHECK_INT(req(big), TIDE__H1_EFIELDS);
   CHECK_INT(tide__h1_status(TIDE__H1_EFIELDS), 431);
@@ -237,7 +257,8 @@ TEST(responses) {
   CHECK(parse("HTTP/1.1 204\r\n\r\n", 1) > 0);
   CHECK_INT(P.body, TIDE__H1_BODY_NONE);
   CHECK(parse("HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\n"
-              "Upgrade: websocket\r\n\r\n", 1) > 0);
+              "Upgrade: websocket\r\n\r\n",
+              1) > 0);
   CHECK(P.upgrade);
   CHECK_INT(P.body, TIDE__H1_BODY_NONE);
   CHECK(parse("HTTP/1.0 200 OK\r\n\r\n", 1) > 0);
@@ -255,7 +276,9 @@ TEST(responses) {
   CHECK_INT(parse("HTTP/1.1  200 OK\r\n\r\n", 1), TIDE__H1_ESTATUS);
   CHECK_INT(parse("HTTP/1.1 200 O\001K\r\n\r\n", 1), TIDE__H1_ESTATUS);
   CHECK_INT(parse("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n"
-                  "Transfer-Encoding: chunked\r\n\r\n", 1), TIDE__H1_ETECL);
+                  "Transfer-Encoding: chunked\r\n\r\n",
+                  1),
+            TIDE__H1_ETECL);
   CHECK_INT(parse("ICY 200 OK\r\n\r\n", 1), TIDE__H1_EVERSION);
 }
 
@@ -294,7 +317,8 @@ static long dechunk(const char *s, size_t step, char *out, size_t *outlen) {
 TEST(chunked) {
   char out[256];
   size_t len, step;
-  const char *s = "5\r\nhello\r\n6;ext=1;x=\"q\"\r\n world\r\n0\r\nT: v\r\n\r\nNEXT";
+  const char *s =
+      "5\r\nhello\r\n6;ext=1;x=\"q\"\r\n world\r\n0\r\nT: v\r\n\r\nNEXT";
   for (step = 1; step <= 64; step++) {
     CHECK_INT(dechunk(s, step, out, &len), (long)strlen(s) - 4);
     CHECK(len == 11 && memcmp(out, "hello world", 11) == 0);
@@ -307,10 +331,12 @@ TEST(chunked) {
   CHECK_INT(dechunk("\r\n", 1, out, &len), TIDE__H1_ECHUNK);
   CHECK_INT(dechunk("5\nhello\r\n0\r\n\r\n", 1, out, &len), TIDE__H1_ECHUNK);
   CHECK_INT(dechunk("5\r\nhelloX\r\n", 1, out, &len), TIDE__H1_ECHUNKDATA);
-  CHECK_INT(dechunk("5\r\nhello\n0\r\n\r\n", 1, out, &len), TIDE__H1_ECHUNKDATA);
+  CHECK_INT(dechunk("5\r\nhello\n0\r\n\r\n", 1, out, &len),
+            TIDE__H1_ECHUNKDATA);
   CHECK_INT(dechunk("1;a\nb\r\nx\r\n0\r\n\r\n", 1, out, &len), TIDE__H1_ECHUNK);
   CHECK_INT(dechunk("1000000000000000\r\n", 1, out, &len), TIDE__H1_ECHUNK);
-  CHECK_INT(dechunk("0\r\nbad trailer\r\n\r\n", 1, out, &len), TIDE__H1_ETRAILER);
+  CHECK_INT(dechunk("0\r\nbad trailer\r\n\r\n", 1, out, &len),
+            TIDE__H1_ETRAILER);
   CHECK_INT(dechunk("0\r\nT: v\n\r\n", 1, out, &len), TIDE__H1_ETRAILER);
   CHECK_INT(dechunk("0\r\n\n", 1, out, &len), TIDE__H1_ETRAILER);
   CHECK_INT(dechunk("5\r\nhel", 2, out, &len), TIDE__H1_INCOMPLETE);

@@ -14,7 +14,7 @@ end
 
 B.main(function()
   local srv = assert(tide.http.listen("127.0.0.1", tonumber(arg[#arg]) or 0, handler,
-    {backlog = 1024}))
+    {backlog = 1024, max_requests = 1000000})) -- as nginx.sh's keepalive_requests
   local _, port = srv:address()
   io.stdout:write("port ", port, "\n")
   io.stdout:flush()

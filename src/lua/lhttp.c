@@ -31,16 +31,16 @@
 #define MT_CONN "tide.http.conn"
 
 typedef struct {
-  tide__h1_parser_t p;       /* the head being parsed */
-  tide__h1_chunked_t ch;     /* the chunked body being decoded */
-  int body;                  /* framing of the body being read, or -1 */
-  uint64_t left;             /* BODY_LENGTH: bytes still to read */
-  uint64_t body_read;        /* bytes of the body handed out so far */
-  uint64_t max_body;         /* 0: no limit */
-  uint64_t idle_ns;          /* before a message's first byte; 0: none */
-  uint64_t header_ns;        /* the whole head, from its first byte */
-  uint64_t body_ns;          /* each body read */
-  uint64_t deadline;         /* loop time the head must be complete by */
+  tide__h1_parser_t p;   /* the head being parsed */
+  tide__h1_chunked_t ch; /* the chunked body being decoded */
+  int body;              /* framing of the body being read, or -1 */
+  uint64_t left;         /* BODY_LENGTH: bytes still to read */
+  uint64_t body_read;    /* bytes of the body handed out so far */
+  uint64_t max_body;     /* 0: no limit */
+  uint64_t idle_ns;      /* before a message's first byte; 0: none */
+  uint64_t header_ns;    /* the whole head, from its first byte */
+  uint64_t body_ns;      /* each body read */
+  uint64_t deadline;     /* loop time the head must be complete by */
   size_t max_line, max_head;
   unsigned max_fields;
   tide__stream_t **slot;     /* the stream object's pointer (uservalue 1
@@ -74,14 +74,27 @@ static tide__stream_t *conn_stream(lua_State *L) {
 /* Keys of the message table, interned once (upvalue 3: an array of them):
  * lua_setfield would hash its C string each time. */
 enum {
-  K_HEADERS = 1, K_CONN, K_CHUNKED, K_METHOD, K_TARGET, K_PATH, K_QUERY,
-  K_STATUS, K_REASON, K_VERSION, K_KEEP_ALIVE, K_UPGRADE, K_EXPECT,
-  K_CONTENT_LENGTH, K_MULTI, K_NKEYS
+  K_HEADERS = 1,
+  K_CONN,
+  K_CHUNKED,
+  K_METHOD,
+  K_TARGET,
+  K_PATH,
+  K_QUERY,
+  K_STATUS,
+  K_REASON,
+  K_VERSION,
+  K_KEEP_ALIVE,
+  K_UPGRADE,
+  K_EXPECT,
+  K_CONTENT_LENGTH,
+  K_MULTI,
+  K_NKEYS
 };
 static const char *const key_names[K_NKEYS] = {
-    NULL, "headers", "_conn", "_chunked", "method", "target", "path",
-    "query", "status", "reason", "version", "keep_alive", "upgrade",
-    "expect", "content_length", "multi"};
+    NULL,      "headers", "_conn",          "_chunked", "method",  "target",
+    "path",    "query",   "status",         "reason",   "version", "keep_alive",
+    "upgrade", "expect",  "content_length", "multi"};
 
 /* t[key] = the value at the top (popped); t is an absolute index. */
 static void set_key(lua_State *L, int t, int key) {
@@ -194,8 +207,10 @@ static void push_lower(lua_State *L, const char *b, size_t n) {
     char ch = b[i];
     d[i] = ch >= 'A' && ch <= 'Z' ? (char)(ch + 32) : ch;
   }
-  if (n <= sizeof(tmp)) lua_pushlstring(L, tmp, n);
-  else luaL_pushresultsize(&lb, n);
+  if (n <= sizeof(tmp))
+    lua_pushlstring(L, tmp, n);
+  else
+    luaL_pushresultsize(&lb, n);
 }
 
 /* Adds the fields to the table at t: headers[lower] = value, repeated ones
@@ -206,10 +221,10 @@ static void push_fields(lua_State *L, hconn_t *c, const char *b, int t) {
   luaL_checkstack(L, 8, NULL);
   for (i = 0; i < c->p.nfields; i++) {
     const tide__h1_field_t *f = &c->fields[i];
-    push_lower(L, b + f->name, f->name_len);          /* name */
-    lua_pushlstring(L, b + f->value, f->value_len);   /* name value */
+    push_lower(L, b + f->name, f->name_len);        /* name */
+    lua_pushlstring(L, b + f->value, f->value_len); /* name value */
     lua_pushvalue(L, -2);
-    if (lua_rawget(L, t) == LUA_TNIL) {               /* name value old */
+    if (lua_rawget(L, t) == LUA_TNIL) { /* name value old */
       lua_pop(L, 1);
       lua_rawset(L, t);
       continue;
@@ -218,12 +233,12 @@ static void push_fields(lua_State *L, hconn_t *c, const char *b, int t) {
       lua_newtable(L);
       lua_pushvalue(L, -1);
       set_key(L, t - 1, K_MULTI); /* t - 1: the message table */
-      lua_replace(L, t - 2);           /* the slot kept free for it */
+      lua_replace(L, t - 2);      /* the slot kept free for it */
       m = t - 2;
     }
     /* multi[name] = {old, ..., value}; headers[name] = old .. ", " .. value */
     lua_pushvalue(L, -3);
-    if (lua_rawget(L, m) == LUA_TNIL) {               /* n v old nil */
+    if (lua_rawget(L, m) == LUA_TNIL) { /* n v old nil */
       lua_pop(L, 1);
       lua_createtable(L, 4, 0);
       lua_pushvalue(L, -2);
@@ -232,12 +247,12 @@ static void push_fields(lua_State *L, hconn_t *c, const char *b, int t) {
       lua_pushvalue(L, -2);
       lua_rawset(L, m);
     }
-    lua_pushvalue(L, -3);                             /* n v old list v */
+    lua_pushvalue(L, -3); /* n v old list v */
     lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
-    lua_pop(L, 1);                                    /* n v old */
+    lua_pop(L, 1); /* n v old */
     lua_pushliteral(L, ", ");
     lua_pushvalue(L, -3);
-    lua_concat(L, 3);                                 /* n v joined */
+    lua_concat(L, 3); /* n v joined */
     lua_remove(L, -2);
     lua_rawset(L, t);
   }
@@ -247,14 +262,16 @@ static void push_fields(lua_State *L, hconn_t *c, const char *b, int t) {
 static void push_message(lua_State *L, hconn_t *c, const char *b, int r) {
   tide__h1_parser_t *p = &c->p;
   int t, m;
-  lua_pushnil(L);                 /* slot for multi, filled on demand */
-  lua_createtable(L, 0, 12);      /* the message */
+  lua_pushnil(L);            /* slot for multi, filled on demand */
+  lua_createtable(L, 0, 12); /* the message */
   m = lua_gettop(L);
   lua_createtable(L, 0, (int)p->nfields);
   t = lua_gettop(L);
   push_fields(L, c, b, t);
-  if (lua_getiuservalue(L, 1, 3) == LUA_TTABLE) lua_setmetatable(L, -2);
-  else lua_pop(L, 1);
+  if (lua_getiuservalue(L, 1, 3) == LUA_TTABLE)
+    lua_setmetatable(L, -2);
+  else
+    lua_pop(L, 1);
   set_key(L, m, K_HEADERS);
   lua_pushvalue(L, 1);
   set_key(L, m, K_CONN);
@@ -293,15 +310,17 @@ static void push_message(lua_State *L, hconn_t *c, const char *b, int r) {
   }
   if (p->expect != TIDE__H1_EXPECT_NONE) {
     lua_pushstring(L, p->expect == TIDE__H1_EXPECT_CONTINUE ? "100-continue"
-                                                             : "other");
+                                                            : "other");
     set_key(L, m, K_EXPECT);
   }
   if (p->body == TIDE__H1_BODY_LENGTH) {
     lua_pushinteger(L, (lua_Integer)p->content_length);
     set_key(L, m, K_CONTENT_LENGTH);
   }
-  if (lua_getiuservalue(L, 1, 2) == LUA_TTABLE) lua_setmetatable(L, -2);
-  else lua_pop(L, 1);
+  if (lua_getiuservalue(L, 1, 2) == LUA_TTABLE)
+    lua_setmetatable(L, -2);
+  else
+    lua_pop(L, 1);
   lua_remove(L, -2); /* the multi slot */
   (void)r;
 }
@@ -338,9 +357,12 @@ static tide__stream_t *conn_resume(lua_State *L) {
  * after. */
 static int head_wait(lua_State *L, hconn_t *c, tide__stream_t *s) {
   uint64_t now = tide__loop_now(s->loop), wait;
-  if (!c->started) wait = c->idle_ns;
-  else if (c->deadline == 0) wait = 0;
-  else wait = c->deadline > now ? c->deadline - now : 1;
+  if (!c->started)
+    wait = c->idle_ns;
+  else if (c->deadline == 0)
+    wait = 0;
+  else
+    wait = c->deadline > now ? c->deadline - now : 1;
   return conn_wait(L, s, TIDE__REXACT, tide__stream_buffered(s) + 1, wait, 1,
                    head_k);
 }
@@ -355,9 +377,7 @@ static int head_try(lua_State *L, hconn_t *c, tide__stream_t *s) {
     return luaL_error(L, "tide.http: the previous message's body is unread");
   if (n > 0 && !c->started) {
     c->started = 1;
-    c->deadline = c->header_ns
-                      ? tide__loop_now(s->loop) + c->header_ns
-                      : 0;
+    c->deadline = c->header_ns ? tide__loop_now(s->loop) + c->header_ns : 0;
   }
   r = n > 0 ? tide__h1_parse(&c->p, b, n) : TIDE__H1_INCOMPLETE;
   if (r >= 0) {
@@ -637,7 +657,8 @@ static int content_length(char *out, uint64_t n) {
     n /= 10;
   } while (n > 0);
   memcpy(out, "Content-Length: ", 16);
-  for (len = 16; k > 0;) out[len++] = digits[--k];
+  for (len = 16; k > 0;)
+    out[len++] = digits[--k];
   out[len++] = '\r';
   out[len++] = '\n';
   return len;
@@ -660,8 +681,8 @@ static char *put(char *d, const char *s, size_t n) {
 static int l_head(lua_State *L) {
   luaL_Buffer b;
   size_t fl, dl = 0, cl = 0, bl = 0, total, fields = 0;
-  const char *first = luaL_checklstring(L, 1, &fl), *date = NULL,
-             *conn = NULL, *body = NULL;
+  const char *first = luaL_checklstring(L, 1, &fl), *date = NULL, *conn = NULL,
+             *body = NULL;
   char num[48], *d;
   int nl = 0;
   if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
@@ -674,8 +695,10 @@ static int l_head(lua_State *L) {
   } else if (lua_type(L, 3) == LUA_TSTRING) {
     nl = (int)strlen(strcpy(num, "Transfer-Encoding: chunked\r\n"));
   }
-  if (lua_type(L, 4) == LUA_TSTRING) conn = lua_tolstring(L, 4, &cl);
-  else if (lua_toboolean(L, 4)) conn = "close", cl = 5;
+  if (lua_type(L, 4) == LUA_TSTRING)
+    conn = lua_tolstring(L, 4, &cl);
+  else if (lua_toboolean(L, 4))
+    conn = "close", cl = 5;
   if (conn != NULL && !value_ok(conn, cl))
     luaL_argerror(L, 4, "invalid Connection value");
   if (lua_type(L, 6) == LUA_TSTRING) body = lua_tolstring(L, 6, &bl);
@@ -720,18 +743,12 @@ static int l_chunk(lua_State *L) {
 }
 
 static const luaL_Reg conn_methods[] = {
-    {"read_head", l_conn_read_head},
-    {"read_body", l_conn_read_body},
-    {"body_state", l_conn_body_state},
-    {"expect_head", l_conn_expect_head},
-    {"set_max_body", l_conn_set_max_body},
-    {NULL, NULL}};
+    {"read_head", l_conn_read_head},       {"read_body", l_conn_read_body},
+    {"body_state", l_conn_body_state},     {"expect_head", l_conn_expect_head},
+    {"set_max_body", l_conn_set_max_body}, {NULL, NULL}};
 
 static const luaL_Reg funcs[] = {
-    {"conn", l_conn_new},
-    {"head", l_head},
-    {"chunk", l_chunk},
-    {NULL, NULL}};
+    {"conn", l_conn_new}, {"head", l_head}, {"chunk", l_chunk}, {NULL, NULL}};
 
 /* Adds module._http to the module table at the top of L; the runtime box
  * is at the top - 1. */

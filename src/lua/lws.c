@@ -30,8 +30,9 @@ static int frame_try(lua_State *L, tide__stream_t *s, size_t *need) {
   if (h < 0) return tide__lua_fail(L, UV_EPROTO, "invalid WebSocket frame");
   if (h > 0) {
     if ((int)f.masked != masked)
-      return tide__lua_fail(L, UV_EPROTO, masked ? "unmasked client frame"
-                                                 : "masked server frame");
+      return tide__lua_fail(L, UV_EPROTO,
+                            masked ? "unmasked client frame"
+                                   : "masked server frame");
     if (f.len > (uint64_t)max)
       return tide__lua_fail(L, UV_EMSGSIZE, "WebSocket message too large");
     if (n - (size_t)h >= f.len) {
@@ -120,7 +121,8 @@ static int l_accept(lua_State *L) {
   size_t n;
   const char *key = luaL_checklstring(L, 1, &n);
   char out[29];
-  if (tide__ws_accept(key, n, out) != 0) return luaL_argerror(L, 1, "key too long");
+  if (tide__ws_accept(key, n, out) != 0)
+    return luaL_argerror(L, 1, "key too long");
   lua_pushstring(L, out);
   return 1;
 }
@@ -148,12 +150,11 @@ static int l_key(lua_State *L) {
   return 1;
 }
 
-static const luaL_Reg funcs[] = {
-    {"read_frame", l_read_frame},
-    {"frame", l_frame},
-    {"accept", l_accept},
-    {"key", l_key},
-    {NULL, NULL}};
+static const luaL_Reg funcs[] = {{"read_frame", l_read_frame},
+                                 {"frame", l_frame},
+                                 {"accept", l_accept},
+                                 {"key", l_key},
+                                 {NULL, NULL}};
 
 /* Adds module._ws to the module table at the top of L; the runtime box is
  * at the top - 1. */

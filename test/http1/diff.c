@@ -42,59 +42,100 @@ typedef struct {
 
 static const seed_t corpus[] = {
     {0, "GET / HTTP/1.1\r\nHost: example.com\r\n\r\n"},
-    {0, "GET /index.html?x=1&y=%20 HTTP/1.1\r\nHost: a\r\nUser-Agent: curl/7.88.1\r\n"
+    {0, "GET /index.html?x=1&y=%20 HTTP/1.1\r\nHost: a\r\nUser-Agent: "
+        "curl/7.88.1\r\n"
         "Accept: */*\r\n\r\n"},
     {0, "POST /submit HTTP/1.1\r\nHost: a\r\nContent-Type: text/plain\r\n"
         "Content-Length: 5\r\n\r\n"},
     {0, "POST /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"},
-    {0, "PUT /x HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 10\r\n\r\n"},
-    {0, "GET /chat HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"},
+    {0, "PUT /x HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: "
+        "10\r\n\r\n"},
+    {0, "GET /chat HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: "
+        "Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: "
+        "13\r\n\r\n"},
     {0, "GET / HTTP/1.0\r\n\r\n"},
     {0, "GET / HTTP/1.0\r\nConnection: keep-alive\r\nHost: a\r\n\r\n"},
     {0, "DELETE /r/1 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"},
     {0, "OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n"},
     {0, "HEAD /h HTTP/1.1\r\nHost: a\r\nX-Empty:\r\nX-Tab:\tv\t\r\n\r\n"},
-    {0, "GET http://a/b HTTP/1.1\r\nHost: a\r\nCookie: a=b; c=d\r\nCookie: e=f\r\n\r\n"},
-    {0, "PATCH /p HTTP/1.1\r\nhost: a\r\ncontent-length: 0\r\nx-obs: caf\xc3\xa9\r\n\r\n"},
+    {0, "GET http://a/b HTTP/1.1\r\nHost: a\r\nCookie: a=b; c=d\r\nCookie: "
+        "e=f\r\n\r\n"},
+    {0, "PATCH /p HTTP/1.1\r\nhost: a\r\ncontent-length: 0\r\nx-obs: "
+        "caf\xc3\xa9\r\n\r\n"},
     {0, "\r\nGET /after-crlf HTTP/1.1\r\nHost: a\r\n\r\n"},
-    {0, "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n"},
-    {0, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n"},
+    {0, "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: "
+        "chunked\r\nContent-Length: 3\r\n\r\n"},
+    {0, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: "
+        "4\r\n\r\n"},
     {0, "GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n"},
     {0, "GET / HTTP/1.1\r\nHost: a\r\nContent-Length : 3\r\n\r\n"},
-    {1, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\n"},
-    {1, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nServer: tide\r\n\r\n"},
-    {1, "HTTP/1.1 204 No Content\r\nDate: Tue, 01 Dec 2026 05:00:00 GMT\r\n\r\n"},
+    {1, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: "
+        "13\r\n\r\n"},
+    {1,
+     "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nServer: tide\r\n\r\n"},
+    {1,
+     "HTTP/1.1 204 No Content\r\nDate: Tue, 01 Dec 2026 05:00:00 GMT\r\n\r\n"},
     {1, "HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\n\r\n"},
     {1, "HTTP/1.0 200 OK\r\nContent-Type: text/html\r\n\r\n"},
-    {1, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    {1, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: "
+        "Upgrade\r\n"
         "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"},
-    {1, "HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"},
+    {1, "HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: "
+        "0\r\n\r\n"},
     {1, "HTTP/1.1 500 \r\nContent-Length: 2\r\n\r\n"},
-    {1, "HTTP/1.1 302 Found\r\nLocation: /x\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n"
+    {1, "HTTP/1.1 302 Found\r\nLocation: /x\r\nSet-Cookie: a=1\r\nSet-Cookie: "
+        "b=2\r\n"
         "Content-Length: 0\r\n\r\n"},
 };
 #define NCORPUS (sizeof(corpus) / sizeof(corpus[0]))
 
 /* Lines spliced in by the mutator: what smuggling and fuzzing reports use. */
 static const char *const splices[] = {
-    "Content-Length: 5\r\n", "Content-Length: 0\r\n", "Content-Length: 5, 5\r\n",
-    "Content-Length: -1\r\n", "Content-Length: +5\r\n", "Content-Length: 1e3\r\n",
-    "Content-Length: 99999999999999999999\r\n", "Content-Length:\r\n",
-    "Transfer-Encoding: chunked\r\n", "Transfer-Encoding: gzip, chunked\r\n",
-    "Transfer-Encoding: chunked, gzip\r\n", "Transfer-Encoding: xchunked\r\n",
-    "Transfer-Encoding: chunked\r\n", "Transfer-Encoding : chunked\r\n",
-    " Transfer-Encoding: chunked\r\n", "Transfer-Encoding:\tchunked\r\n",
-    "Transfer-Encoding: \x0b" "chunked\r\n", "Transfer-Encoding: identity\r\n",
-    "Host: b\r\n", "Host:\r\n", "Connection: close\r\n", "Connection: keep-alive\r\n",
-    "Connection: upgrade\r\n", "Upgrade: h2c\r\n", "Expect: 100-continue\r\n",
-    "X-Long: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n",
-    "X: y\r\n", "\r\n", "X\r\n", ":\r\n", "X:y\n", "X: a\rb\r\n", " folded\r\n",
-    "\tfolded\r\n", "X: \x7f\r\n", "X: \x00\r\n", "Content-Length: 3\r\n",
+    "Content-Length: 5\r\n",
+    "Content-Length: 0\r\n",
+    "Content-Length: 5, 5\r\n",
+    "Content-Length: -1\r\n",
+    "Content-Length: +5\r\n",
+    "Content-Length: 1e3\r\n",
+    "Content-Length: 99999999999999999999\r\n",
+    "Content-Length:\r\n",
+    "Transfer-Encoding: chunked\r\n",
+    "Transfer-Encoding: gzip, chunked\r\n",
+    "Transfer-Encoding: chunked, gzip\r\n",
+    "Transfer-Encoding: xchunked\r\n",
+    "Transfer-Encoding: chunked\r\n",
+    "Transfer-Encoding : chunked\r\n",
+    " Transfer-Encoding: chunked\r\n",
+    "Transfer-Encoding:\tchunked\r\n",
+    "Transfer-Encoding: \x0b"
+    "chunked\r\n",
+    "Transfer-Encoding: identity\r\n",
+    "Host: b\r\n",
+    "Host:\r\n",
+    "Connection: close\r\n",
+    "Connection: keep-alive\r\n",
+    "Connection: upgrade\r\n",
+    "Upgrade: h2c\r\n",
+    "Expect: 100-continue\r\n",
+    "X-Long: "
+    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n",
+    "X: y\r\n",
+    "\r\n",
+    "X\r\n",
+    ":\r\n",
+    "X:y\n",
+    "X: a\rb\r\n",
+    " folded\r\n",
+    "\tfolded\r\n",
+    "X: \x7f\r\n",
+    "X: \x00\r\n",
+    "Content-Length: 3\r\n",
 };
 #define NSPLICES (sizeof(splices) / sizeof(splices[0]))
 
-static const char interesting[] = "\r\n\t :;,\"#/\\?=-+0159aAzZ\x7f\x80\xff\x00\x0b\x01";
+static const char interesting[] =
+    "\r\n\t :;,\"#/\\?=-+0159aAzZ\x7f\x80\xff\x00\x0b\x01";
 
 /* ------------------------------------------------------------ random */
 
@@ -105,7 +146,9 @@ static uint64_t next(void) {
   rng ^= rng << 17;
   return rng;
 }
-static size_t below(size_t n) { return n ? (size_t)(next() % n) : 0; }
+static size_t below(size_t n) {
+  return n ? (size_t)(next() % n) : 0;
+}
 
 /* Positions of line starts in b[0, n). */
 static size_t line_starts(const char *b, size_t n, size_t *out, size_t max) {
@@ -191,11 +234,11 @@ enum { V_OK, V_INC, V_ERR };
 
 typedef struct {
   int kind;
-  int err;                /* tide's code or llhttp's errno */
+  int err; /* tide's code or llhttp's errno */
   char method[64], version[8];
   char target[MAXCASE];
   int status;
-  int body;               /* TIDE__H1_BODY_* */
+  int body; /* TIDE__H1_BODY_* */
   uint64_t clen;
   int keep_alive;
   char fields[2 * MAXCASE]; /* "name:value\n"... as sent */
@@ -312,13 +355,15 @@ static int on_headers_complete(llhttp_t *h) {
   snprintf(v->version, sizeof(v->version), "%d.%d", h->http_major,
            h->http_minor);
   v->status = h->type == HTTP_RESPONSE ? h->status_code : 0;
-  if (h->flags & F_CHUNKED) v->body = TIDE__H1_BODY_CHUNKED;
+  if (h->flags & F_CHUNKED)
+    v->body = TIDE__H1_BODY_CHUNKED;
   else if (h->flags & F_CONTENT_LENGTH) {
     v->body = TIDE__H1_BODY_LENGTH;
     v->clen = h->content_length;
   } else if (h->type == HTTP_RESPONSE && llhttp_message_needs_eof(h))
     v->body = TIDE__H1_BODY_EOF;
-  else v->body = TIDE__H1_BODY_NONE;
+  else
+    v->body = TIDE__H1_BODY_NONE;
   if (v->body == TIDE__H1_BODY_LENGTH && v->clen == 0 &&
       h->type == HTTP_REQUEST)
     v->body = TIDE__H1_BODY_NONE;
@@ -341,8 +386,9 @@ static void llhttp_verdict(const char *b, size_t n, int response,
   e = llhttp_execute(&h, b, n);
   if (c.done) {
     v->kind = V_OK;
-    if (!response) snprintf(v->method, sizeof(v->method), "%s",
-                            llhttp_method_name(h.method));
+    if (!response)
+      snprintf(v->method, sizeof(v->method), "%s",
+               llhttp_method_name(h.method));
   } else if (e == HPE_OK) {
     v->kind = V_INC;
   } else {
@@ -355,29 +401,29 @@ static void llhttp_verdict(const char *b, size_t n, int response,
 
 /* The documented reasons the parsers may disagree (docs/http.md). */
 enum {
-  K_HOST,        /* tide requires one Host in HTTP/1.1 requests */
-  K_TE,          /* tide accepts no coding but one "chunked" */
-  K_TE10,        /* Transfer-Encoding in HTTP/1.0 */
-  K_TARGET,      /* '#' or non-ASCII in the target */
-  K_VERSION,     /* versions other than 1.0/1.1 */
-  K_LIMITS,      /* tide's size limits (llhttp has none of its own) */
-  K_METHOD,      /* extension methods: tokens llhttp does not know */
-  K_STATUS,      /* status codes below 100 */
-  K_CLEN,        /* Content-Length of more than 15 digits */
-  K_VALUE,       /* bytes llhttp lets into a value (or a name) */
-  K_REASON,      /* a status line without the SP after the code */
-  K_EMPTYLINE,   /* empty lines before the start line */
-  K_CONNECTION,  /* keep-alive and close together: tide closes */
-  K_OBSFOLD,     /* obs-fold: llhttp unfolds, tide refuses */
-  K_HTTP09,      /* a request line without a version */
-  K_NOBODY,      /* 1xx, 204, 304 responses never have a body */
-  K_NAME,        /* an empty header name */
-  K_LINEEND,     /* tide judges a field's meaning once its line ends */
-  K_SPACES,      /* more than one SP between the request line's parts */
-  K_TE_OWS,      /* llhttp misses "chunked" followed by OWS */
-  K_CRWAIT,      /* a CR ending the data: tide waits for its LF */
-  K_URL,         /* absolute-form: tide checks the scheme only */
-  K_CL_OWS,      /* llhttp refuses OWS after Content-Length's digits */
+  K_HOST,       /* tide requires one Host in HTTP/1.1 requests */
+  K_TE,         /* tide accepts no coding but one "chunked" */
+  K_TE10,       /* Transfer-Encoding in HTTP/1.0 */
+  K_TARGET,     /* '#' or non-ASCII in the target */
+  K_VERSION,    /* versions other than 1.0/1.1 */
+  K_LIMITS,     /* tide's size limits (llhttp has none of its own) */
+  K_METHOD,     /* extension methods: tokens llhttp does not know */
+  K_STATUS,     /* status codes below 100 */
+  K_CLEN,       /* Content-Length of more than 15 digits */
+  K_VALUE,      /* bytes llhttp lets into a value (or a name) */
+  K_REASON,     /* a status line without the SP after the code */
+  K_EMPTYLINE,  /* empty lines before the start line */
+  K_CONNECTION, /* keep-alive and close together: tide closes */
+  K_OBSFOLD,    /* obs-fold: llhttp unfolds, tide refuses */
+  K_HTTP09,     /* a request line without a version */
+  K_NOBODY,     /* 1xx, 204, 304 responses never have a body */
+  K_NAME,       /* an empty header name */
+  K_LINEEND,    /* tide judges a field's meaning once its line ends */
+  K_SPACES,     /* more than one SP between the request line's parts */
+  K_TE_OWS,     /* llhttp misses "chunked" followed by OWS */
+  K_CRWAIT,     /* a CR ending the data: tide waits for its LF */
+  K_URL,        /* absolute-form: tide checks the scheme only */
+  K_CL_OWS,     /* llhttp refuses OWS after Content-Length's digits */
   K_NCAT
 };
 static const char *const catnames[K_NCAT] = {
@@ -412,7 +458,8 @@ static int has(const char *b, size_t n, const char *s) {
 
 static int first_line_has(const char *b, size_t n, const char *s) {
   const char *e;
-  while (n >= 2 && b[0] == '\r' && b[1] == '\n') b += 2, n -= 2;
+  while (n >= 2 && b[0] == '\r' && b[1] == '\n')
+    b += 2, n -= 2;
   e = memchr(b, '\n', n);
   return has(b, e ? (size_t)(e - b) : n, s);
 }
@@ -424,7 +471,8 @@ static int cl_trailing_ows(const char *b, size_t n) {
     const char *e = memchr(b + i, '\n', n - i);
     size_t end = e ? (size_t)(e - b) : n, j;
     if (end - i > 15 && tide__h1_name_is(b + i, 15, "content-length:", 15)) {
-      for (j = end; j > i && (b[j - 1] == '\r'); j--) {}
+      for (j = end; j > i && (b[j - 1] == '\r'); j--) {
+      }
       if (j > i && (b[j - 1] == ' ' || b[j - 1] == '\t')) return 1;
     }
     i = end + 1;
@@ -437,27 +485,37 @@ static int classify(const char *b, size_t n, int response, const verdict_t *t,
                     const verdict_t *l) {
   if (t->kind == V_ERR && l->kind != V_ERR) {
     switch (t->err) {
-    case TIDE__H1_EHOST: return K_HOST;
+    case TIDE__H1_EHOST:
+      return K_HOST;
     case TIDE__H1_ETE:
-    case TIDE__H1_ETE_NI: return K_TE;
-    case TIDE__H1_ETE10: return K_TE10;
-    case TIDE__H1_ETARGET: return K_TARGET;
-    case TIDE__H1_EVERSION_NS: return K_VERSION;
+    case TIDE__H1_ETE_NI:
+      return K_TE;
+    case TIDE__H1_ETE10:
+      return K_TE10;
+    case TIDE__H1_ETARGET:
+      return K_TARGET;
+    case TIDE__H1_EVERSION_NS:
+      return K_VERSION;
     case TIDE__H1_ELINE:
     case TIDE__H1_EHEAD:
-    case TIDE__H1_EFIELDS: return K_LIMITS;
-    case TIDE__H1_ESTATUS: return K_STATUS;
-    case TIDE__H1_ECLEN: return K_CLEN;
-    case TIDE__H1_EOBSFOLD: return K_OBSFOLD;
+    case TIDE__H1_EFIELDS:
+      return K_LIMITS;
+    case TIDE__H1_ESTATUS:
+      return K_STATUS;
+    case TIDE__H1_ECLEN:
+      return K_CLEN;
+    case TIDE__H1_EOBSFOLD:
+      return K_OBSFOLD;
     case TIDE__H1_EDUPCLEN:
       if (l->kind == V_INC) return K_LINEEND;
       break;
     case TIDE__H1_EVALUE:
-    case TIDE__H1_ECRLF: return K_VALUE;
+    case TIDE__H1_ECRLF:
+      return K_VALUE;
     }
     if (t->err == TIDE__H1_EBADLINE && response) return K_EMPTYLINE;
-    if (t->err == TIDE__H1_EBADLINE && (l->kind == V_INC ||
-                                        !strcmp(l->version, "0.9")))
+    if (t->err == TIDE__H1_EBADLINE &&
+        (l->kind == V_INC || !strcmp(l->version, "0.9")))
       return K_HTTP09;
     if (t->err == TIDE__H1_ENAME && has(b, n, "\n:")) return K_NAME;
     if ((t->err == TIDE__H1_EVERSION || t->err == TIDE__H1_ETARGET) &&
@@ -496,8 +554,9 @@ static int classify(const char *b, size_t n, int response, const verdict_t *t,
       (has(b, n, "chunked\t") || has(b, n, "chunked ")))
     return K_TE_OWS;
   if (t->body != l->body || t->clen != l->clen)
-    return response && (t->status < 200 || t->status == 204 ||
-                        t->status == 304) ? K_NOBODY : -1;
+    return response && (t->status < 200 || t->status == 204 || t->status == 304)
+               ? K_NOBODY
+               : -1;
   if (t->keep_alive != l->keep_alive)
     return has(b, n, "onnection") || has(b, n, "ONNECTION") ? K_CONNECTION : -1;
   return -2;
@@ -510,23 +569,29 @@ static void show(const char *what, const char *b, size_t n) {
   fprintf(stderr, "%s: \"", what);
   for (i = 0; i < n && i < 600; i++) {
     unsigned char c = (unsigned char)b[i];
-    if (c == '\r') fputs("\\r", stderr);
-    else if (c == '\n') fputs("\\n", stderr);
-    else if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') fprintf(stderr, "\\x%02x", c);
-    else fputc(c, stderr);
+    if (c == '\r')
+      fputs("\\r", stderr);
+    else if (c == '\n')
+      fputs("\\n", stderr);
+    else if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\')
+      fprintf(stderr, "\\x%02x", c);
+    else
+      fputc(c, stderr);
   }
   fprintf(stderr, "%s\"\n", n > 600 ? "..." : "");
 }
 
 static void show_verdict(const char *who, const verdict_t *v) {
-  if (v->kind == V_INC) fprintf(stderr, "  %s: incomplete\n", who);
+  if (v->kind == V_INC)
+    fprintf(stderr, "  %s: incomplete\n", who);
   else if (v->kind == V_ERR)
     fprintf(stderr, "  %s: error %d (%s)\n", who, v->err,
             who[0] == 't' ? tide__h1_strerror(v->err)
                           : llhttp_errno_name((llhttp_errno_t)v->err));
   else
-    fprintf(stderr, "  %s: ok %s %s %s %d body=%d clen=%llu ka=%d fields=[%s]\n",
-            who, v->method, v->target, v->version, v->status, v->body,
+    fprintf(stderr,
+            "  %s: ok %s %s %s %d body=%d clen=%llu ka=%d fields=[%s]\n", who,
+            v->method, v->target, v->version, v->status, v->body,
             (unsigned long long)v->clen, v->keep_alive, v->fields);
 }
 
@@ -536,8 +601,10 @@ static void json_str(FILE *f, const char *s, size_t n) {
   fputc('"', f);
   for (i = 0; i < n; i++) {
     unsigned char c = (unsigned char)s[i];
-    if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') fprintf(f, "\\u%04x", c);
-    else fputc(c, f);
+    if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\')
+      fprintf(f, "\\u%04x", c);
+    else
+      fputc(c, f);
   }
   fputc('"', f);
 }
@@ -564,7 +631,8 @@ static void write_case(FILE *f, const char *b, size_t n, int response,
   json_str(f, b + p->method, response ? 0 : p->method_len);
   fputs(", \"t\": ", f);
   json_str(f, b + p->target, response ? 0 : p->target_len);
-  fprintf(f, ", \"ver\": \"1.%d\", \"s\": %d, \"b\": %d, \"cl\": %llu, \"h\": [",
+  fprintf(f,
+          ", \"ver\": \"1.%d\", \"s\": %d, \"b\": %d, \"cl\": %llu, \"h\": [",
           p->minor, response ? p->status : 0, p->body,
           (unsigned long long)p->content_length);
   for (i = 0; i < p->nfields; i++) {
@@ -586,15 +654,22 @@ int main(int argc, char **argv) {
   FILE *out = NULL;
   int a;
   for (a = 1; a < argc; a++) {
-    if (!strcmp(argv[a], "--cases") && a + 1 < argc) ncases = atol(argv[++a]);
+    if (!strcmp(argv[a], "--cases") && a + 1 < argc)
+      ncases = atol(argv[++a]);
     else if (!strcmp(argv[a], "--seed") && a + 1 < argc)
       rng = 88172645463325252ull ^ (uint64_t)atoll(argv[++a]) * 2654435761u;
     else if (!strcmp(argv[a], "--out") && a + 1 < argc) {
       out = fopen(argv[++a], "wb");
-      if (out == NULL) { perror(argv[a]); return 2; }
-    } else if (!strcmp(argv[a], "--show") && a + 1 < argc) maxshow = atol(argv[++a]);
+      if (out == NULL) {
+        perror(argv[a]);
+        return 2;
+      }
+    } else if (!strcmp(argv[a], "--show") && a + 1 < argc)
+      maxshow = atol(argv[++a]);
     else {
-      fprintf(stderr, "usage: %s [--cases N] [--seed S] [--out FILE] [--show N]\n", argv[0]);
+      fprintf(stderr,
+              "usage: %s [--cases N] [--seed S] [--out FILE] [--show N]\n",
+              argv[0]);
       return 2;
     }
   }
@@ -613,7 +688,8 @@ int main(int argc, char **argv) {
     memcpy(b, s->text, n);
     /* The first round is the corpus as it is; then 1-4 mutations. */
     nm = i < (long)NCORPUS ? 0 : 1 + (int)(below(8) / 5);
-    for (m = 0; m < nm; m++) n = mutate(b, n);
+    for (m = 0; m < nm; m++)
+      n = mutate(b, n);
     tide__h1_init(&p, s->response, fields, MAXFIELDS);
     r = tide__h1_parse(&p, b, n);
     tide_verdict(b, n, s->response, &p, r, &tv);
@@ -628,8 +704,9 @@ int main(int argc, char **argv) {
      * checked while incomplete may break a different rule first); the
      * split may leave a refusal to a later call (the line still arriving
      * is checked again only once it has doubled). */
-    if ((r2 != r && !(r2 < -1 && r < -1) && !(r2 == -1 && r < -1)) || (r >= 0 && (strcmp(iv.fields, tv.fields) != 0 ||
-                               iv.body != tv.body || iv.clen != tv.clen))) {
+    if ((r2 != r && !(r2 < -1 && r < -1) && !(r2 == -1 && r < -1)) ||
+        (r >= 0 && (strcmp(iv.fields, tv.fields) != 0 || iv.body != tv.body ||
+                    iv.clen != tv.clen))) {
       failures++;
       if (shown++ < maxshow) {
         show("incremental parse differs", b, n);
@@ -639,8 +716,10 @@ int main(int argc, char **argv) {
     llhttp_verdict(b, n, s->response, &lv);
     k = classify(b, n, s->response, &tv, &lv);
     if (k == -2) {
-      if (tv.kind == V_ERR) refused++;
-      else agree++;
+      if (tv.kind == V_ERR)
+        refused++;
+      else
+        agree++;
     } else if (k >= 0) {
       catcount[k]++;
     } else {

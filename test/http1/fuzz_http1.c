@@ -87,7 +87,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   split = data[1] * 37u;
   data += 2;
   size -= 2;
-  if ((sel & 0xc0) == 0xc0) fuzz_chunked((const char *)data, size, split % 17);
-  else fuzz_head((const char *)data, size, sel, split);
+  if ((sel & 0xc0) == 0xc0)
+    fuzz_chunked((const char *)data, size, split % 17);
+  else
+    fuzz_head((const char *)data, size, sel, split);
   return 0;
 }
