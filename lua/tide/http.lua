@@ -23,7 +23,6 @@ local xpcall, pcall, os_time, os_date = xpcall, pcall, os.time, os.date
 local traceback = debug.traceback
 local lower, concat = string.lower, table.concat
 local head, chunk = H.head, H.chunk
-local stream_buffered -- stream:buffered, found on the first connection
 
 local http = {}
 
@@ -84,36 +83,16 @@ end
 
 -- ------------------------------------------------------------ output
 
--- Pipelining: while more requests are already buffered, the responses of
--- the fast path (a handler that returns status, headers, body) are held
--- in cs.pend and go out together in one write once the input has no
--- complete request left (or 64 KiB are held), instead of one write (one
--- syscall, one TCP segment) each. Any other write of the connection goes
--- through emit, which sends what is held first: the order never changes.
-local HOLD_MAX = 64 * 1024
-
-local function flush(cs)
-  local n = cs.n
-  if n == 0 then return true end
-  local data = n == 1 and cs.pend[1] or concat(cs.pend, "", 1, n)
-  for i = 1, n do cs.pend[i] = nil end
-  cs.n, cs.size = 0, 0
-  return cs.stream:write(data)
-end
-
+-- Pipelining: while more requests are already buffered, the fast path's
+-- responses (a handler that returns status, headers, body) are held back
+-- in C (conn:respond) and go out together in one write, before the
+-- connection waits for more input, instead of one write (one syscall, one
+-- TCP segment) each. Every other write of the connection goes through
+-- emit, which sends what is held first: the order never changes.
 local function emit(cs, data)
-  if cs.n > 0 then
-    local ok, err, name = flush(cs)
-    if not ok then return nil, err, name end
-  end
+  local ok, err, name = cs.conn:flush()
+  if not ok then return nil, err, name end
   return cs.stream:write(data)
-end
-
-local function hold(cs, data)
-  local n = cs.n + 1
-  cs.pend[n], cs.n, cs.size = data, n, cs.size + #data
-  if cs.size >= HOLD_MAX then return flush(cs) end
-  return true
 end
 
 -- ------------------------------------------------------------ requests
@@ -409,15 +388,10 @@ local function serve_request(srv, cs, req, handler, cfg)
       body = body or ""
       local close = not req.keep_alive or srv._closing
       res._state = "done"
-      local data = head(status_lines[code], hdrs, #body,
+      local ok, drain = cs.conn:respond(status_lines[code], hdrs, #body,
         close or (req.version == "1.0" and "keep-alive") or nil, date(), body)
-      local ok
-      if not close and stream_buffered(stream) > 0 then
-        ok = hold(cs, data)
-      else
-        ok = emit(cs, data)
-      end
       if not ok or close then return false end
+      if drain and not stream:drain() then return false end
       if req.content_length or req._chunked then return drain_body(req, cfg) end
       return true
     end
@@ -434,25 +408,15 @@ end
 local function serve_conn(srv, handler, cfg)
   return function(stream)
     local conn = H.conn(stream, cfg)
-    stream_buffered = stream_buffered or stream.buffered
-    local cs = {stream = stream, pend = {}, n = 0, size = 0}
+    local cs = {stream = stream, conn = conn}
     local me = {stream = stream, idle = true}
     srv._conns[me] = true
     local n = 0
     local ok, err = pcall(function()
       while not srv._closing do
-        local req, code, msg, wait = nil, nil, nil, true
-        if cs.n > 0 then
-          req, code, msg = conn:read_head(true)
-          wait = req == false and code == 0
-          -- No complete request left: what was held goes out now.
-          if wait and not flush(cs) then return end
-        end
-        if wait then
-          me.idle = true
-          req, code, msg = conn:read_head()
-          me.idle = false
-        end
+        me.idle = true
+        local req, code, msg = conn:read_head() -- sends what was held first
+        me.idle = false
         if not req then
           if req == false then refuse(cs, code, msg) end
           return
@@ -467,7 +431,7 @@ local function serve_conn(srv, handler, cfg)
         if not keep then return end
       end
     end)
-    flush(cs)
+    conn:flush()
     srv._conns[me] = nil
     if not ok then raise_cancel(err); error(err, 0) end
   end

@@ -9,11 +9,14 @@
  * message's first byte, one deadline for the whole head once it has begun
  * (slowloris), and a timeout per body read.
  *
- *   conn:read_head([nowait]) -> msg | nil (clean EOF) | false, status, message
+ *   conn:read_head() -> msg | nil (clean EOF) | false, status, message
  *                       (a malformed head: answer status, close) |
  *                       nil, err, name (I/O failure, timeout)
  *   conn:read_body([max]) -> data | nil (end of body) | nil, err, name
- *   conn:body_state() -> "none" | "length" | "chunked" | "eof" | "done"
+ *   conn:body_state() -> "none" | "length" | "chunked" | "eof" | "broken"
+ *   conn:respond(first_line, headers, framing, conn, date [, body]),
+ *   conn:flush(): responses written from C (held back while pipelined
+ *                 requests are buffered)
  *   core._http.head(first_line, headers, framing, close, date [, body])
  *       -> the bytes of a head (and body), fields checked
  *
@@ -45,6 +48,8 @@ typedef struct {
   unsigned max_fields;
   tide__stream_t **slot;     /* the stream object's pointer (uservalue 1
                                 anchors the object) */
+  char *out;                 /* responses held back (pipelining), or NULL */
+  size_t olen, ocap;
   unsigned response : 1;     /* parse responses (the client) */
   unsigned head_request : 1; /* the response answers a HEAD request */
   unsigned started : 1;      /* bytes of the current head have arrived */
@@ -70,6 +75,8 @@ static hconn_t *conn_check(lua_State *L) {
 static tide__stream_t *conn_stream(lua_State *L) {
   return *((hconn_t *)lua_touserdata(L, 1))->slot;
 }
+
+static int conn_flush(hconn_t *c, tide__stream_t *s);
 
 /* Keys of the message table, interned once (upvalue 3: an array of them):
  * lua_setfield would hash its C string each time. */
@@ -357,6 +364,8 @@ static tide__stream_t *conn_resume(lua_State *L) {
  * after. */
 static int head_wait(lua_State *L, hconn_t *c, tide__stream_t *s) {
   uint64_t now = tide__loop_now(s->loop), wait;
+  int err = conn_flush(c, s); /* held responses go out before we wait */
+  if (err != 0) return tide__lua_fail(L, err, NULL);
   if (!c->started)
     wait = c->idle_ns;
   else if (c->deadline == 0)
@@ -432,22 +441,15 @@ static int head_k(lua_State *L, int status, lua_KContext ctx) {
   return head_wait(L, c, s);
 }
 
-/* conn:read_head([nowait]): see the file's comment. With nowait, a head
- * not complete in the buffer yet answers false, 0 instead of waiting (the
- * server flushes the responses it held back, then waits). */
+/* conn:read_head(): see the file's comment. Responses held back by
+ * respond go out before it waits. */
 static int l_conn_read_head(lua_State *L) {
   hconn_t *c = conn_check(L);
   tide__stream_t *s = conn_stream(L);
   int n;
   if (s == NULL) return tide__lua_fail(L, TIDE_ECLOSED, "stream is closed");
   n = head_try(L, c, s);
-  if (n >= 0) return n;
-  if (lua_toboolean(L, 2)) {
-    lua_pushboolean(L, 0);
-    lua_pushinteger(L, 0);
-    return 2;
-  }
-  return head_wait(L, c, s);
+  return n >= 0 ? n : head_wait(L, c, s);
 }
 
 /* ------------------------------------------------------------ bodies */
@@ -669,6 +671,69 @@ static char *put(char *d, const char *s, size_t n) {
   return d + n;
 }
 
+/* The parts of a message head (see l_head), checked and measured. */
+typedef struct {
+  const char *first, *date, *conn, *body;
+  size_t fl, dl, cl, bl, fields, total;
+  int hdrs;      /* stack index of the headers table, or 0 */
+  int nl;        /* bytes of num */
+  char num[48];  /* the Content-Length or Transfer-Encoding line */
+} head_t;
+
+/* Reads the head's parts from the arguments at base .. base + 5 (as
+ * l_head's 1 .. 6), checking them (raises on a bad one). */
+static void head_prepare(lua_State *L, int base, head_t *h) {
+  h->first = luaL_checklstring(L, base, &h->fl);
+  h->date = h->conn = h->body = NULL;
+  h->dl = h->cl = h->bl = h->fields = 0;
+  h->nl = 0;
+  h->hdrs = 0;
+  if (!lua_isnoneornil(L, base + 1)) {
+    luaL_checktype(L, base + 1, LUA_TTABLE);
+    h->hdrs = base + 1;
+  }
+  if (lua_type(L, base + 4) == LUA_TSTRING)
+    h->date = lua_tolstring(L, base + 4, &h->dl);
+  if (lua_isinteger(L, base + 2)) {
+    lua_Integer n = lua_tointeger(L, base + 2);
+    luaL_argcheck(L, n >= 0, base + 2, "negative length");
+    h->nl = content_length(h->num, (uint64_t)n);
+  } else if (lua_type(L, base + 2) == LUA_TSTRING) {
+    h->nl = (int)strlen(strcpy(h->num, "Transfer-Encoding: chunked\r\n"));
+  }
+  if (lua_type(L, base + 3) == LUA_TSTRING)
+    h->conn = lua_tolstring(L, base + 3, &h->cl);
+  else if (lua_toboolean(L, base + 3))
+    h->conn = "close", h->cl = 5;
+  if (h->conn != NULL && !value_ok(h->conn, h->cl))
+    luaL_argerror(L, base + 3, "invalid Connection value");
+  if (lua_type(L, base + 5) == LUA_TSTRING)
+    h->body = lua_tolstring(L, base + 5, &h->bl);
+  if (h->hdrs) h->fields = fields_walk(L, h->hdrs, NULL);
+  h->total = h->fl + (h->date ? h->dl + 8 : 0) + (size_t)h->nl +
+             (h->conn ? h->cl + 14 : 0) + h->fields + 2 + h->bl;
+}
+
+/* Writes the head measured by head_prepare (h->total bytes) at d. */
+static void head_write(lua_State *L, const head_t *h, char *d) {
+  d = put(d, h->first, h->fl);
+  if (h->date) {
+    d = put(d, "Date: ", 6);
+    d = put(d, h->date, h->dl);
+    d = put(d, "\r\n", 2);
+  }
+  d = put(d, h->num, (size_t)h->nl);
+  if (h->conn) {
+    d = put(d, "Connection: ", 12);
+    d = put(d, h->conn, h->cl);
+    d = put(d, "\r\n", 2);
+  }
+  if (h->fields) fields_walk(L, h->hdrs, d);
+  d += h->fields;
+  d = put(d, "\r\n", 2);
+  if (h->bl) put(d, h->body, h->bl);
+}
+
 /* core._http.head(first_line, headers, framing, conn, date [, body]) ->
  * the bytes of a message head, and body after it. first_line ends with
  * CRLF; headers is a table name -> value (a list of values repeats the
@@ -680,50 +745,89 @@ static char *put(char *d, const char *s, size_t n) {
  * LF or NUL raises: a head cannot be split by its caller's data. */
 static int l_head(lua_State *L) {
   luaL_Buffer b;
-  size_t fl, dl = 0, cl = 0, bl = 0, total, fields = 0;
-  const char *first = luaL_checklstring(L, 1, &fl), *date = NULL, *conn = NULL,
-             *body = NULL;
-  char num[48], *d;
-  int nl = 0;
-  if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
+  head_t h;
   lua_settop(L, 6);
-  if (lua_type(L, 5) == LUA_TSTRING) date = lua_tolstring(L, 5, &dl);
-  if (lua_isinteger(L, 3)) {
-    lua_Integer n = lua_tointeger(L, 3);
-    luaL_argcheck(L, n >= 0, 3, "negative length");
-    nl = content_length(num, (uint64_t)n);
-  } else if (lua_type(L, 3) == LUA_TSTRING) {
-    nl = (int)strlen(strcpy(num, "Transfer-Encoding: chunked\r\n"));
-  }
-  if (lua_type(L, 4) == LUA_TSTRING)
-    conn = lua_tolstring(L, 4, &cl);
-  else if (lua_toboolean(L, 4))
-    conn = "close", cl = 5;
-  if (conn != NULL && !value_ok(conn, cl))
-    luaL_argerror(L, 4, "invalid Connection value");
-  if (lua_type(L, 6) == LUA_TSTRING) body = lua_tolstring(L, 6, &bl);
-  if (lua_istable(L, 2)) fields = fields_walk(L, 2, NULL);
-  total = fl + (date ? dl + 8 : 0) + (size_t)nl + (conn ? cl + 14 : 0) +
-          fields + 2 + bl;
-  d = luaL_buffinitsize(L, &b, total);
-  d = put(d, first, fl);
-  if (date) {
-    d = put(d, "Date: ", 6);
-    d = put(d, date, dl);
-    d = put(d, "\r\n", 2);
-  }
-  d = put(d, num, (size_t)nl);
-  if (conn) {
-    d = put(d, "Connection: ", 12);
-    d = put(d, conn, cl);
-    d = put(d, "\r\n", 2);
-  }
-  if (fields) fields_walk(L, 2, d);
-  d += fields;
-  d = put(d, "\r\n", 2);
-  if (bl) put(d, body, bl);
-  luaL_pushresultsize(&b, total);
+  head_prepare(L, 1, &h);
+  head_write(L, &h, luaL_buffinitsize(L, &b, h.total));
+  luaL_pushresultsize(&b, h.total);
   return 1;
+}
+
+/* ------------------------------------------------------------ responses */
+
+/* Responses held back while more requests are buffered go out once this
+ * much is held. */
+#define HOLD_MAX (64 * 1024)
+
+/* Sends what the connection held back. Returns 0 or an error. */
+static int conn_flush(hconn_t *c, tide__stream_t *s) {
+  int err = 0;
+  if (c->olen == 0) return 0;
+  if (s != NULL) err = tide__stream_write(s, c->out, c->olen);
+  c->olen = 0;
+  if (c->ocap > HOLD_MAX) { /* a burst's buffer is given back */
+    free(c->out);
+    c->out = NULL;
+    c->ocap = 0;
+  }
+  return err;
+}
+
+/* conn:respond(first_line, headers, framing, conn, date [, body]) ->
+ * true, drain | nil, err, name: a whole response (as core._http.head
+ * makes it). While the next request is already buffered (pipelining) and
+ * the connection stays open, it is held back, to go out in one write with
+ * the next responses (at the latest when read_head would wait, or when
+ * 64 KiB are held); otherwise it is written at once with whatever was
+ * held. drain: the write queue is above its high-water mark (the caller
+ * should s:drain()). No Lua string is made of the response. */
+static int l_conn_respond(lua_State *L) {
+  hconn_t *c = conn_check(L);
+  tide__stream_t *s = conn_stream(L);
+  head_t h;
+  int err;
+  lua_settop(L, 7);
+  if (s == NULL) return tide__lua_fail(L, TIDE_ECLOSED, "stream is closed");
+  head_prepare(L, 2, &h);
+  if (c->olen + h.total > c->ocap) {
+    size_t cap = c->ocap ? c->ocap : 4096;
+    char *p;
+    while (cap < c->olen + h.total) cap *= 2;
+    p = realloc(c->out, cap);
+    if (p == NULL) return tide__lua_fail(L, TIDE_ENOMEM, NULL);
+    c->out = p;
+    c->ocap = cap;
+  }
+  head_write(L, &h, c->out + c->olen);
+  c->olen += h.total;
+  /* Held only while another request is here and the connection stays. */
+  if (tide__stream_buffered(s) == 0 ||
+      (lua_type(L, 5) == LUA_TBOOLEAN && lua_toboolean(L, 5)) ||
+      c->olen >= HOLD_MAX) {
+    err = conn_flush(c, s);
+    if (err != 0) return tide__lua_fail(L, err, NULL);
+  }
+  lua_pushboolean(L, 1);
+  lua_pushboolean(L, s->wqueued > s->high);
+  return 2;
+}
+
+/* conn:flush() -> true | nil, err, name: sends what respond held back
+ * (before any other write of the connection, and before it closes). */
+static int l_conn_flush(lua_State *L) {
+  hconn_t *c = conn_check(L);
+  int err = conn_flush(c, conn_stream(L));
+  if (err != 0) return tide__lua_fail(L, err, NULL);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int l_conn_gc(lua_State *L) {
+  hconn_t *c = lua_touserdata(L, 1);
+  free(c->out);
+  c->out = NULL;
+  c->olen = c->ocap = 0;
+  return 0;
 }
 
 /* core._http.chunk(data) -> data framed as one chunk ("" -> the last
@@ -745,7 +849,9 @@ static int l_chunk(lua_State *L) {
 static const luaL_Reg conn_methods[] = {
     {"read_head", l_conn_read_head},       {"read_body", l_conn_read_body},
     {"body_state", l_conn_body_state},     {"expect_head", l_conn_expect_head},
-    {"set_max_body", l_conn_set_max_body}, {NULL, NULL}};
+    {"set_max_body", l_conn_set_max_body},
+    {"respond", l_conn_respond},
+    {"flush", l_conn_flush}, {NULL, NULL}};
 
 static const luaL_Reg funcs[] = {
     {"conn", l_conn_new}, {"head", l_head}, {"chunk", l_chunk}, {NULL, NULL}};
@@ -766,6 +872,8 @@ void tide__lua_open_http(lua_State *L, tide_runtime_t *rt) {
   }
   luaL_setfuncs(L, conn_methods, 3);
   lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, l_conn_gc);
+  lua_setfield(L, -2, "__gc");
   lua_pop(L, 1);
   lua_newtable(L);
   lua_pushvalue(L, -3);
