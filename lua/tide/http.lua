@@ -138,7 +138,7 @@ function Req:body()
 end
 
 -- req:peername() -> the client's address and port.
-function Req:peername() return self._stream:peername() end
+function Req:peername() return self._conn:stream():peername() end
 
 -- req:header(name) -> the value (repeated fields joined with ", ");
 -- req:header_values(name) -> a list of every value.
@@ -345,7 +345,6 @@ local function serve_request(srv, cs, req, handler, cfg)
   local stream = cs.stream
   local res = setmetatable({_req = req, _stream = stream, _cs = cs, _srv = srv,
     _code = 200, _state = "new"}, Res)
-  req._stream = stream
   if req.expect then req._cs, req._res = cs, res end -- for 100-continue
   if req.expect == "other" then
     res._close = true

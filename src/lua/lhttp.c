@@ -193,6 +193,13 @@ static int l_conn_expect_head(lua_State *L) {
   return 0;
 }
 
+/* conn:stream() -> the connection's stream object. */
+static int l_conn_stream(lua_State *L) {
+  conn_check(L);
+  lua_getiuservalue(L, 1, 1);
+  return 1;
+}
+
 /* conn:set_max_body(n): the body limit from the next read on (0: none). */
 static int l_conn_set_max_body(lua_State *L) {
   hconn_t *c = conn_check(L);
@@ -851,6 +858,7 @@ static const luaL_Reg conn_methods[] = {
     {"body_state", l_conn_body_state},     {"expect_head", l_conn_expect_head},
     {"set_max_body", l_conn_set_max_body},
     {"respond", l_conn_respond},
+    {"stream", l_conn_stream},
     {"flush", l_conn_flush}, {NULL, NULL}};
 
 static const luaL_Reg funcs[] = {
