@@ -413,7 +413,7 @@ enum {
   K_VALUE,      /* bytes llhttp lets into a value (or a name) */
   K_REASON,     /* a status line without the SP after the code */
   K_EMPTYLINE,  /* empty lines before the start line */
-  K_CONNECTION, /* keep-alive and close together: tide closes */
+  K_CONNECTION, /* Connection: close wins, OWS trimmed */
   K_OBSFOLD,    /* obs-fold: llhttp unfolds, tide refuses */
   K_HTTP09,     /* a request line without a version */
   K_NOBODY,     /* 1xx, 204, 304 responses never have a body */
@@ -439,7 +439,8 @@ static const char *const catnames[K_NCAT] = {
     "tide refuses control bytes llhttp lets into values",
     "tide accepts a status line without the space after the code",
     "tide skips empty lines before a request line only",
-    "Connection: keep-alive and close together: tide closes",
+    "Connection: tide reads close over keep-alive and trims OWS (llhttp: "
+    "the last token wins; close followed by a tab is missed)",
     "tide refuses obs-fold (llhttp accepts it)",
     "tide refuses HTTP/0.9 request lines (no version)",
     "tide: 1xx/204/304 responses have no body whatever their fields say",
@@ -462,6 +463,14 @@ static int first_line_has(const char *b, size_t n, const char *s) {
     b += 2, n -= 2;
   e = memchr(b, '\n', n);
   return has(b, e ? (size_t)(e - b) : n, s);
+}
+
+/* Does b[0, n) hold s (lowercase), ignoring ASCII case? */
+static int has_ci(const char *b, size_t n, const char *s) {
+  size_t sl = strlen(s), i;
+  for (i = 0; i + sl <= n; i++)
+    if (tide__h1_name_is(b + i, sl, s, sl)) return 1;
+  return 0;
 }
 
 /* Does a Content-Length field end its digits with SP or HTAB? */
@@ -558,7 +567,7 @@ static int classify(const char *b, size_t n, int response, const verdict_t *t,
                ? K_NOBODY
                : -1;
   if (t->keep_alive != l->keep_alive)
-    return has(b, n, "onnection") || has(b, n, "ONNECTION") ? K_CONNECTION : -1;
+    return has_ci(b, n, "connection:") ? K_CONNECTION : -1;
   return -2;
 }
 
