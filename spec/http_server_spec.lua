@@ -46,7 +46,7 @@ describe("tide.http server", function()
       assert.truthy(out:find("\r\nContent-Length: 4\r\n", 1, true))
       assert.truthy(out:find("\r\nConnection: close\r\n", 1, true))
       assert.truthy(out:find("\r\nX-List: a\r\nX-List: b\r\n", 1, true))
-      assert.truthy(out:find("\r\nDate: ", 1, true))
+      assert.truthy(out:find("\r\nDate: %u%l%l, %d%d %u%l%l %d%d%d%d %d%d:%d%d:%d%d GMT\r\n"))
       assert.truthy(out:find("\r\n\r\nmade$"))
     end)
     assert.equal("GET", seen.method)
@@ -191,6 +191,26 @@ describe("tide.http server", function()
     end)
     assert.equal(1, #errs)
     assert.truthy(errs[1]:find("kaboom", 1, true))
+  end)
+
+  it("turns a handler's return that is no response into a 500", function()
+    local errs = H.capture_errors(function()
+      with_server(function(req, res)
+        if req.path == "/status" then return "200", nil, "x" end
+        if req.path == "/headers" then return 200, "x", "x" end
+        if req.path == "/body" then return 200, nil, {} end
+        return 200, nil, "ok"
+      end, function(host, port)
+        for _, p in ipairs{"/status", "/headers", "/body"} do
+          local out = exchange(host, port, "GET " .. p .. " HTTP/1.1\r\nHost: h\r\n\r\n")
+          assert.truthy(out:find("^HTTP/1.1 500"), p)
+        end
+      end)
+    end)
+    assert.equal(3, #errs)
+    assert.truthy(errs[1]:find("invalid status 200", 1, true))
+    assert.truthy(errs[2]:find("headers that are not a table", 1, true))
+    assert.truthy(errs[3]:find("body that is not a string", 1, true))
   end)
 
   it("refuses bodies over max_body with 413 and closes", function()

@@ -20,6 +20,7 @@ local check_options, is_error = core.check_options, core.is_error
 local type, tostring, error, pairs, setmetatable, rawget, select =
   type, tostring, error, pairs, setmetatable, rawget, select
 local xpcall, pcall, os_time, os_date = xpcall, pcall, os.time, os.date
+local math_type = math.type
 local traceback = debug.traceback
 local lower, concat = string.lower, table.concat
 local head, chunk = H.head, H.chunk
@@ -341,58 +342,74 @@ end
 
 -- Runs one request through the handler; returns true to keep the
 -- connection (and true again when the handler upgraded it).
+-- A handler failed (err) or answered what is not a response: reported;
+-- a 500 when nothing was sent yet. The connection then closes.
+local function handler_failed(req, res, err)
+  raise_cancel(err)
+  net.report(("tide.http: handler failed for %s %s: %s"):format(req.method,
+    req.target, tostring(err)))
+  if res._state == "new" then
+    res._close = true
+    res._code = 500
+    res._headers, res._names = nil, nil
+    res:finish("internal server error\n")
+  end
+  return false
+end
+
+-- Runs one request through the handler; returns true to keep the
+-- connection (and true again when the handler upgraded it).
 local function serve_request(srv, cs, req, handler, cfg)
   local stream = cs.stream
   local res = setmetatable({_req = req, _stream = stream, _cs = cs, _srv = srv,
     _code = 200, _state = "new"}, Res)
-  if req.expect then req._cs, req._res = cs, res end -- for 100-continue
-  if req.expect == "other" then
-    res._close = true
-    res._code = 417
-    res:finish("expectation failed\n")
-    return false
+  local expect = req.expect
+  if expect then
+    if expect == "other" then
+      res._close = true
+      res._code = 417
+      res:finish("expectation failed\n")
+      return false
+    end
+    req._cs, req._res = cs, res -- for 100-continue
   end
   local ok, code, hdrs, body = xpcall(handler, handler_msgh, req, res)
-  if ok and res._state == "new" and code ~= nil then
-    -- What the handler returned must make a response.
-    if type(code) ~= "number" or code < 100 or code > 999 or code % 1 ~= 0 then
-      ok, code = false, "the handler returned an invalid status " .. tostring(code)
-    elseif hdrs ~= nil and type(hdrs) ~= "table" then
-      ok, code = false, "the handler returned headers that are not a table"
-    elseif body ~= nil and type(body) ~= "string" then
-      ok, code = false, "the handler returned a body that is not a string"
-    end
-  end
-  if not ok then
-    raise_cancel(code)
-    net.report(("tide.http: handler failed for %s %s: %s"):format(req.method,
-      req.target, tostring(code)))
-    if res._state == "new" then
-      res._close = true
-      res._code = 500
-      res._headers, res._names = nil, nil
-      res:finish("internal server error\n")
-    end
-    return false
-  end
+  if not ok then return handler_failed(req, res, code) end
   local st = res._state
   if st == "upgraded" then return false, true end
   if st == "new" and code ~= nil then
+    local line = rawget(status_lines, code)
+    if not line then
+      if math_type(code) ~= "integer" or code < 100 or code > 999 then
+        return handler_failed(req, res,
+          "the handler returned an invalid status " .. tostring(code))
+      end
+      line = status_lines[code]
+    end
     res._code = code
     if not res._headers and req.method ~= "HEAD" and code >= 200 and
       code ~= 204 and code ~= 304 then
-      -- The common case in one step: the handler's own table is the head's
-      -- fields (head() checks every name and value), body in the same
-      -- write.
-      body = body or ""
+      -- The common case in one step, from C: the handler's own table is
+      -- the head's fields (every name and value checked), the body in the
+      -- same write.
       local close = not req.keep_alive or srv._closing
       res._state = "done"
-      local ok, drain = cs.conn:respond(status_lines[code], hdrs, #body,
-        close or (req.version == "1.0" and "keep-alive") or nil, date(), body)
-      if not ok or close then return false end
+      local done, drain = cs.conn:respond(line, hdrs, body,
+        close or (req.version == "1.0" and "keep-alive") or nil)
+      if done == false then
+        res._state = "new"
+        return handler_failed(req, res, drain)
+      end
+      if not done or close then return false end
       if drain and not stream:drain() then return false end
       if req.content_length or req._chunked then return drain_body(req, cfg) end
       return true
+    end
+    if hdrs ~= nil and type(hdrs) ~= "table" then
+      return handler_failed(req, res, "the handler returned headers that are not a table")
+    end
+    if body ~= nil and type(body) ~= "string" then
+      return handler_failed(req, res, "the handler returned a body that is not a string")
     end
     if hdrs then
       for k, v in pairs(hdrs) do res:header(k, v) end

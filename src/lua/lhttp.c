@@ -14,7 +14,7 @@
  *                       nil, err, name (I/O failure, timeout)
  *   conn:read_body([max]) -> data | nil (end of body) | nil, err, name
  *   conn:body_state() -> "none" | "length" | "chunked" | "eof" | "broken"
- *   conn:respond(first_line, headers, framing, conn, date [, body]),
+ *   conn:respond(first_line, headers, body, conn),
  *   conn:flush(): responses written from C (held back while pipelined
  *                 requests are buffered)
  *   core._http.head(first_line, headers, framing, close, date [, body])
@@ -27,6 +27,7 @@
  * responses status and reason. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../tide_http1.h"
 #include "../tide_net.h"
@@ -50,6 +51,8 @@ typedef struct {
                                 anchors the object) */
   char *out;                 /* responses held back (pipelining), or NULL */
   size_t olen, ocap;
+  time_t date_t;             /* the second date holds */
+  char date[64];             /* "Tue, 01 Dec 2026 05:00:00 GMT" */
   unsigned response : 1;     /* parse responses (the client) */
   unsigned head_request : 1; /* the response answers a HEAD request */
   unsigned started : 1;      /* bytes of the current head have arrived */
@@ -687,35 +690,34 @@ typedef struct {
   char num[48];  /* the Content-Length or Transfer-Encoding line */
 } head_t;
 
-/* Reads the head's parts from the arguments at base .. base + 5 (as
- * l_head's 1 .. 6), checking them (raises on a bad one). */
-static void head_prepare(lua_State *L, int base, head_t *h) {
-  h->first = luaL_checklstring(L, base, &h->fl);
-  h->date = h->conn = h->body = NULL;
-  h->dl = h->cl = h->bl = h->fields = 0;
+/* Fills h with the head's parts: the first line at stack index first,
+ * the headers table at hdrs (0: none), the Connection value at conn (0 or
+ * nil: none; true: close; a string), date (NULL: none), the framing line
+ * (TIDE__H1_BODY_LENGTH with len, TIDE__H1_BODY_CHUNKED, or NONE) and the
+ * body at body (0: none). Checks every field (raises on a bad one). */
+static void head_prepare(lua_State *L, head_t *h, int first, int hdrs,
+                         int conn, const char *date, int framing,
+                         uint64_t len, int body) {
+  h->first = luaL_checklstring(L, first, &h->fl);
+  h->date = date;
+  h->dl = date ? strlen(date) : 0;
+  h->conn = h->body = NULL;
+  h->cl = h->bl = h->fields = 0;
   h->nl = 0;
-  h->hdrs = 0;
-  if (!lua_isnoneornil(L, base + 1)) {
-    luaL_checktype(L, base + 1, LUA_TTABLE);
-    h->hdrs = base + 1;
-  }
-  if (lua_type(L, base + 4) == LUA_TSTRING)
-    h->date = lua_tolstring(L, base + 4, &h->dl);
-  if (lua_isinteger(L, base + 2)) {
-    lua_Integer n = lua_tointeger(L, base + 2);
-    luaL_argcheck(L, n >= 0, base + 2, "negative length");
-    h->nl = content_length(h->num, (uint64_t)n);
-  } else if (lua_type(L, base + 2) == LUA_TSTRING) {
+  h->hdrs = hdrs && !lua_isnil(L, hdrs) ? hdrs : 0;
+  if (h->hdrs) luaL_checktype(L, hdrs, LUA_TTABLE);
+  if (framing == TIDE__H1_BODY_LENGTH)
+    h->nl = content_length(h->num, len);
+  else if (framing == TIDE__H1_BODY_CHUNKED)
     h->nl = (int)strlen(strcpy(h->num, "Transfer-Encoding: chunked\r\n"));
-  }
-  if (lua_type(L, base + 3) == LUA_TSTRING)
-    h->conn = lua_tolstring(L, base + 3, &h->cl);
-  else if (lua_toboolean(L, base + 3))
+  if (conn && lua_type(L, conn) == LUA_TSTRING)
+    h->conn = lua_tolstring(L, conn, &h->cl);
+  else if (conn && lua_toboolean(L, conn))
     h->conn = "close", h->cl = 5;
   if (h->conn != NULL && !value_ok(h->conn, h->cl))
-    luaL_argerror(L, base + 3, "invalid Connection value");
-  if (lua_type(L, base + 5) == LUA_TSTRING)
-    h->body = lua_tolstring(L, base + 5, &h->bl);
+    luaL_argerror(L, conn, "invalid Connection value");
+  if (body && lua_type(L, body) == LUA_TSTRING)
+    h->body = lua_tolstring(L, body, &h->bl);
   if (h->hdrs) h->fields = fields_walk(L, h->hdrs, NULL);
   h->total = h->fl + (h->date ? h->dl + 8 : 0) + (size_t)h->nl +
              (h->conn ? h->cl + 14 : 0) + h->fields + 2 + h->bl;
@@ -753,8 +755,19 @@ static void head_write(lua_State *L, const head_t *h, char *d) {
 static int l_head(lua_State *L) {
   luaL_Buffer b;
   head_t h;
+  int framing = TIDE__H1_BODY_NONE;
+  lua_Integer len = 0;
   lua_settop(L, 6);
-  head_prepare(L, 1, &h);
+  if (lua_isinteger(L, 3)) {
+    len = lua_tointeger(L, 3);
+    luaL_argcheck(L, len >= 0, 3, "negative length");
+    framing = TIDE__H1_BODY_LENGTH;
+  } else if (lua_type(L, 3) == LUA_TSTRING) {
+    framing = TIDE__H1_BODY_CHUNKED;
+  }
+  head_prepare(L, &h, 1, 2, 4,
+               lua_type(L, 5) == LUA_TSTRING ? lua_tostring(L, 5) : NULL,
+               framing, (uint64_t)len, 6);
   head_write(L, &h, luaL_buffinitsize(L, &b, h.total));
   luaL_pushresultsize(&b, h.total);
   return 1;
@@ -780,22 +793,53 @@ static int conn_flush(hconn_t *c, tide__stream_t *s) {
   return err;
 }
 
-/* conn:respond(first_line, headers, framing, conn, date [, body]) ->
- * true, drain | nil, err, name: a whole response (as core._http.head
- * makes it). While the next request is already buffered (pipelining) and
- * the connection stays open, it is held back, to go out in one write with
- * the next responses (at the latest when read_head would wait, or when
- * 64 KiB are held); otherwise it is written at once with whatever was
- * held. drain: the write queue is above its high-water mark (the caller
- * should s:drain()). No Lua string is made of the response. */
+/* The IMF-fixdate of now (RFC 9110 5.6.7), made once per second per
+ * connection, without strftime (whose names follow the locale). */
+static const char *conn_date(hconn_t *c) {
+  static const char days[] = "SunMonTueWedThuFriSat";
+  static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+  time_t now = time(NULL);
+  struct tm tm;
+  if (now == c->date_t && c->date[0] != 0) return c->date;
+  gmtime_r(&now, &tm);
+  snprintf(c->date, sizeof(c->date), "%.3s, %02d %.3s %04d %02d:%02d:%02d GMT",
+           days + 3 * tm.tm_wday, tm.tm_mday, months + 3 * tm.tm_mon,
+           tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+  c->date_t = now;
+  return c->date;
+}
+
+/* conn:respond(first_line, headers, body, conn) -> true, drain |
+ * false, message | nil, err, name: a whole response with
+ * Content-Length: #body and a Date field (headers and conn as
+ * core._http.head takes them; a headers value that is not a table or a
+ * body that is not a string answer false, message; a bad field raises).
+ * While the next request is already buffered (pipelining) and the
+ * connection stays open, it is held back, to go out in one write with the
+ * next responses (at the latest when read_head would wait, or when 64 KiB
+ * are held); otherwise it is written at once with whatever was held.
+ * drain: the write queue is above its high-water mark (the caller should
+ * s:drain()). No Lua string is made of the response. */
 static int l_conn_respond(lua_State *L) {
   hconn_t *c = conn_check(L);
   tide__stream_t *s = conn_stream(L);
+  size_t bl = 0;
   head_t h;
   int err;
-  lua_settop(L, 7);
+  lua_settop(L, 5);
   if (s == NULL) return tide__lua_fail(L, TIDE_ECLOSED, "stream is closed");
-  head_prepare(L, 2, &h);
+  if (!lua_isnil(L, 3) && !lua_istable(L, 3)) {
+    lua_pushboolean(L, 0);
+    lua_pushliteral(L, "the handler returned headers that are not a table");
+    return 2;
+  }
+  if (!lua_isnil(L, 4) && lua_type(L, 4) != LUA_TSTRING) {
+    lua_pushboolean(L, 0);
+    lua_pushliteral(L, "the handler returned a body that is not a string");
+    return 2;
+  }
+  if (!lua_isnil(L, 4)) lua_tolstring(L, 4, &bl);
+  head_prepare(L, &h, 2, 3, 5, conn_date(c), TIDE__H1_BODY_LENGTH, bl, 4);
   if (c->olen + h.total > c->ocap) {
     size_t cap = c->ocap ? c->ocap : 4096;
     char *p;
