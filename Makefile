@@ -38,6 +38,7 @@ TEST_SRC = $(wildcard test/test_*.c)
 TEST_BIN = $(patsubst test/%.c,$(BUILD)/test/%,$(TEST_SRC))
 
 .PHONY: all test test-c test-lua asan valgrind helgrind clean install uninstall deps \
+        test-http1 fuzz fuzz-http1 \
         examples test-install test-rock rock rock-install \
         bench bench-peers format demo
 
@@ -97,7 +98,9 @@ BUSTED ?= busted
 # runtime into the stock lua5.4 interpreter).
 SPEC_ENV ?=
 
+# test-http1 runs last, alone: its fuzzing would starve timing-sensitive specs.
 test: all test-c test-lua
+	@$(MAKE) --no-print-directory test-http1
 
 test-c: $(TEST_BIN) $(BUILD)/examples/embed_host $(BUILD)/examples/embed_poll_host
 	@set -e; for t in $(TEST_BIN); do echo "== $$t"; $$t; done
@@ -125,6 +128,59 @@ asan:
 	  SAN='-fsanitize=address,undefined -fno-sanitize-recover=undefined' \
 	  SPEC_ENV='LD_PRELOAD="$(ASAN_RT) $(UBSAN_RT)" ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1' \
 	  test
+
+# ---------------------------------------------------------------- http1 parser
+# Differential tests of src/http1.c against llhttp 8.1.0, built here from
+# Debian's node-llhttp sources (for these tests only: tide never links it),
+# and against python3-h11 (test/http1/h11_diff.py reads the cases diff.c
+# writes), then a short libFuzzer run (clang). make test runs HTTP1_CASES
+# cases; make fuzz many more and a longer fuzzing run.
+LLHTTP_SRC  ?= /usr/share/llhttp
+LLHTTP_INC  ?= /usr/share/include/llhttp
+PYTHON3     ?= /usr/bin/python3
+FUZZ_CC     ?= clang
+HTTP1_CASES ?= 100000
+HTTP1_FUZZ_SECONDS ?= 5
+HTTP1_FUZZ_LONG ?= 300
+HTTP1_DIFF = $(BUILD)/test/http1_diff
+HTTP1_FUZZ = $(BUILD)/test/http1_fuzz
+LLHTTP_OBJ = $(patsubst %,$(BUILD)/llhttp/%.o,llhttp api http)
+
+$(BUILD)/llhttp/%.o: $(LLHTTP_SRC)/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(OPT) $(SAN) -w -DLLHTTP_STRICT_MODE=1 -I$(LLHTTP_INC) -c $< -o $@
+
+$(HTTP1_DIFF): test/http1/diff.c src/http1.c src/tide_http1.h $(LLHTTP_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(OPT) $(SAN) -std=c99 -D_GNU_SOURCE -Wall -Wextra -Isrc -I$(LLHTTP_INC) \
+	  -o $@ test/http1/diff.c src/http1.c $(LLHTTP_OBJ) $(LDFLAGS_ALL)
+
+$(HTTP1_FUZZ): test/http1/fuzz_http1.c src/http1.c src/tide_http1.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	  -Isrc -o $@ test/http1/fuzz_http1.c src/http1.c
+
+test-http1: $(HTTP1_DIFF) $(HTTP1_FUZZ)
+	$(HTTP1_DIFF) --cases $(HTTP1_CASES) --seed 1 --out $(BUILD)/test/http1_cases.txt
+	$(PYTHON3) test/http1/h11_diff.py $(BUILD)/test/http1_cases.txt
+	@rm -f $(BUILD)/test/http1_cases.txt
+	@mkdir -p $(BUILD)/test/http1_corpus
+	@$(HTTP1_FUZZ) -max_total_time=$(HTTP1_FUZZ_SECONDS) -artifact_prefix=$(BUILD)/test/ \
+	  $(BUILD)/test/http1_corpus test/http1/corpus >$(BUILD)/test/http1_fuzz.log 2>&1 || \
+	  { tail -n 40 $(BUILD)/test/http1_fuzz.log; echo "http1_fuzz: 0 passed, 1 failed"; exit 1; }
+	@grep '^Done' $(BUILD)/test/http1_fuzz.log; echo "http1_fuzz: 1 passed, 0 failed"
+
+# make fuzz: every fuzz target (others may add theirs as fuzz: fuzz-x).
+fuzz: fuzz-http1
+
+fuzz-http1: $(HTTP1_DIFF) $(HTTP1_FUZZ)
+	@set -e; for seed in 2 3 4 5 6; do \
+	  $(HTTP1_DIFF) --cases 1000000 --seed $$seed --out $(BUILD)/test/http1_cases.txt; \
+	  $(PYTHON3) test/http1/h11_diff.py $(BUILD)/test/http1_cases.txt; done
+	@rm -f $(BUILD)/test/http1_cases.txt
+	@mkdir -p $(BUILD)/test/http1_corpus
+	$(HTTP1_FUZZ) -max_total_time=$(HTTP1_FUZZ_LONG) -artifact_prefix=$(BUILD)/test/ \
+	  $(BUILD)/test/http1_corpus test/http1/corpus
 
 valgrind: all $(TEST_BIN)
 	@set -e; for t in $(TEST_BIN); do echo "== valgrind $$t"; \

@@ -13,6 +13,12 @@ local W = { -- metric shown first is the one ratios and the chart use
     cols = {{"cpu_us_per_msg", "server CPU µs/msg", "%.2f"}, {"msgs_per_s", "msgs/s", "%.0f"}}},
   http = {title = "http: keep-alive hello world, wrk -t1 -c100",
     cols = {{"cpu_us_per_req", "server CPU µs/req", "%.2f"}, {"req_per_s", "req/s", "%.0f"}}},
+  ["http-lib"] = {title = "http-lib: keep-alive hello world through tide.http.listen (the HTTP library), wrk -t1 -c100; floor: the raw libuv C responder",
+    cols = {{"cpu_us_per_req", "server CPU µs/req", "%.2f"}, {"req_per_s", "req/s", "%.0f"}}},
+  ["http-lib-pipe"] = {title = "http-lib-pipe: the same with wrk pipelining 16 requests per connection",
+    cols = {{"cpu_us_per_req", "server CPU µs/req", "%.2f"}, {"req_per_s", "req/s", "%.0f"}}},
+  ["http-client"] = {title = "http-client: 100,000 requests over 10 keep-alive connections to the C responder; client CPU",
+    cols = {{"cpu_us_per_req", "client CPU µs/req", "%.2f"}, {"req_per_s", "req/s", "%.0f"}}},
   spawn = {title = "spawn: create and finish 200,000 tasks",
     cols = {{"ns_per_task", "ns/task", "%.0f"}, {"rss_kb", "peak RSS kB", "%.0f"}}},
   pingpong = {title = "pingpong: 1,000,000 hand-offs between two tasks (-event: over a pair of Events)",
@@ -40,8 +46,8 @@ local W = { -- metric shown first is the one ratios and the chart use
     cols = {{"cpu_us_per_req", "CPU µs/req (all processes)", "%.2f"}, {"req_per_s", "req/s", "%.0f"},
       {"jain", "Jain's fairness index", "%.4f"}}},
 }
-local ORDER = {"echo", "http", "spawn", "pingpong", "sleepers", "fanout", "pipeline", "cancel",
-  "procs", "readfile", "offload", "workers"}
+local ORDER = {"echo", "http", "http-lib", "http-lib-pipe", "http-client", "spawn", "pingpong",
+  "sleepers", "fanout", "pipeline", "cancel", "procs", "readfile", "offload", "workers"}
 local FLOORS = {c = true, ["lua-coroutine"] = true} -- baselines, not peers
 
 -- data[w][runtime][key] = {values...}; runtime order as first seen, c first
@@ -172,6 +178,29 @@ if ratio("http") then
   if ng then
     target(6, "http CPU/req ahead of nginx+Lua", med.http.tide < ng,
       ("tide %.2f µs vs nginx-lua %.2f µs"):format(med.http.tide, ng))
+  end
+end
+for _, w in ipairs({"http-lib", "http-lib-pipe"}) do
+  if ratio(w) then
+    target(12, w .. " CPU/req <= 1.3x the C floor", ratio(w) <= 1.3, ("%.2fx"):format(ratio(w)))
+    local ng = med[w]["nginx-lua"]
+    if ng then
+      target(12, w .. " CPU/req below nginx+Lua", med[w].tide < ng,
+        ("tide %.2f µs vs nginx-lua %.2f µs"):format(med[w].tide, ng))
+    end
+  end
+end
+if med["http-client"] and med["http-client"].tide then
+  local m, ok, parts = med["http-client"], true, {}
+  for _, p in ipairs({"node", "go"}) do
+    if m[p] then
+      parts[#parts + 1] = ("%s %.2f µs"):format(p, m[p])
+      if m.tide >= m[p] then ok = false end
+    end
+  end
+  if #parts > 0 then
+    target(12, "http-client CPU/req below Node fetch and Go net/http", ok,
+      ("tide %.2f µs vs %s"):format(m.tide, table.concat(parts, ", ")))
   end
 end
 for _, m in ipairs({{"tide", "Queue(1)"}, {"tide-event", "Event"}}) do
@@ -351,7 +380,7 @@ for _, v in ipairs(versions) do
 end
 out[#out + 1] = ""
 if #targets > 0 then
-  out[#out + 1] = "## Targets (issues 6, 11, 13 and 15)"
+  out[#out + 1] = "## Targets (issues 6, 11, 12, 13 and 15)"
   out[#out + 1] = ""
   for _, t in ipairs(targets) do out[#out + 1] = t end
   out[#out + 1] = ""

@@ -3,8 +3,8 @@
 # peers (make bench-peers), interleaved so the machine's drift hits all alike.
 #
 #   bench/run.sh [--peers] [workload ...]
-#   workloads: echo http spawn pingpong sleepers fanout pipeline cancel
-#     procs readfile offload workers
+#   workloads: echo http http-lib http-lib-pipe http-client spawn pingpong
+#     sleepers fanout pipeline cancel procs readfile offload workers
 #
 # Knobs (environment): ROUNDS (default 5), SECONDS_MEASURED (echo/http
 # window, default 3), SPAWN_N (200000), PINGPONG_N (1000000), SLEEPERS_N
@@ -48,7 +48,8 @@ PY=${PYTHON:-/usr/bin/python3} # Debian's python3, where python3-uvloop lives
 peers=0
 if [[ ${1:-} == --peers ]]; then peers=1; shift; fi
 workloads=("$@")
-((${#workloads[@]})) || workloads=(echo http spawn pingpong sleepers fanout pipeline cancel procs readfile offload workers)
+((${#workloads[@]})) || workloads=(echo http http-lib http-lib-pipe http-client spawn pingpong sleepers fanout pipeline cancel procs readfile offload workers)
+HTTP_CLIENT_N=${HTTP_CLIENT_N:-100000}
 
 die() { echo "run.sh: $*" >&2; exit 1; }
 [[ -x $TIDE_BUILD/bin/tide ]] || die "no $TIDE_BUILD/bin/tide: run make first"
@@ -66,6 +67,30 @@ runtimes() {
     echo "tide|$TIDE bench/echo_tide.lua" ;;
   cancel) # tide alone: what it measures is tide's own cancellation
     echo "tide|$TIDE bench/cancel/tide.lua" ;;
+  http)
+    echo "c|$b/http_c"
+    echo "tide|$TIDE bench/http/tide.lua" ;;
+  http-lib | http-lib-pipe)
+    # tide.http.listen against the raw C responder (the floor) and the
+    # HTTP libraries of the peers.
+    echo "c|$b/http_c"
+    echo "tide|$TIDE bench/http/tide_lib.lua"
+    if ((peers)); then
+      echo "nginx-lua|bench/http/nginx.sh"
+      echo "node|node bench/http/node.js"
+      echo "go|env GOMAXPROCS=1 $b/http_go"
+      echo "luv|lua5.4 bench/http/luv.lua"
+      "$PY" -c "import aiohttp" 2>/dev/null && echo "aiohttp|$PY bench/http/aio_web.py"
+      "$PY" -c "import aiohttp, uvloop" 2>/dev/null && echo "aiohttp-uvloop|$PY bench/http/aio_web.py --uvloop"
+    fi
+    return 0 ;;
+  http-client)
+    echo "tide|$TIDE bench/http_client/tide.lua"
+    if ((peers)); then
+      echo "node|node bench/http_client/node.js"
+      echo "go|env GOMAXPROCS=1 $b/http_client_go"
+    fi
+    return 0 ;;
   *)
     echo "c|$b/${d}_c$m"
     echo "tide|$TIDE bench/$d/tide.lua$m" ;;
@@ -233,34 +258,34 @@ check_echo() {
   echo "  check echo/$name ok" >&2
 }
 
-bench_http() {
-  local n k r i clk t0 t1 out reqs rps
-  local -a names cmds
+bench_http() { # [workload [wrk args...]]: http by default
+  local w=${1:-http} n k r i clk t0 t1 out reqs rps
+  local -a names cmds wargs=("${@:2}")
   clk=$(getconf CLK_TCK)
   command -v wrk >/dev/null || die "wrk not found (deps/bench-peers.sh)"
-  while IFS='|' read -r a b; do names+=("$a") cmds+=("$b"); done < <(runtimes http)
+  while IFS='|' read -r a b; do names+=("$a") cmds+=("$b"); done < <(runtimes "$w")
   for ((i = 0; i < ${#names[@]}; i++)); do check_http "${names[i]}" "${cmds[i]}"; done
   for ((r = 1; r <= ROUNDS; r++)); do
     for ((k = 0; k < ${#names[@]}; k++)); do
       i=$(((r - 1 + k) % ${#names[@]}))
       sleep 0.5
       start_server "${cmds[i]}"
-      taskset -c 1 wrk -t1 -c100 -d1s "http://127.0.0.1:$port/" >/dev/null # warmup
+      taskset -c 1 wrk -t1 -c100 -d1s "http://127.0.0.1:$port/" "${wargs[@]}" >/dev/null # warmup
       t0=$(tree_ticks "$server_pid")
-      out=$(taskset -c 1 wrk -t1 -c100 "-d${SECS}s" "http://127.0.0.1:$port/")
+      out=$(taskset -c 1 wrk -t1 -c100 "-d${SECS}s" "http://127.0.0.1:$port/" "${wargs[@]}")
       t1=$(tree_ticks "$server_pid")
       stop_server
       if grep -q 'Non-2xx\|Socket errors' <<<"$out"; then
         echo "$out" >&2
-        echo "run.sh: warning: http/${names[i]}: errors in round $r" >&2
+        echo "run.sh: warning: $w/${names[i]}: errors in round $r" >&2
       fi
       reqs=$(awk '/requests in/ { print $1 }' <<<"$out")
       rps=$(awk '/^Requests\/sec/ { print $2 }' <<<"$out")
-      [[ -n $reqs && $reqs -gt 0 ]] || { echo "$out" >&2; die "http/${names[i]}: no requests"; }
+      [[ -n $reqs && $reqs -gt 0 ]] || { echo "$out" >&2; die "$w/${names[i]}: no requests"; }
       line=$(awk -v t=$((t1 - t0)) -v clk="$clk" -v n="$reqs" -v rps="$rps" \
         'BEGIN { printf "req_per_s=%.0f cpu_us_per_req=%.3f", rps, t / clk * 1e6 / n }')
-      echo "  http round $r/$ROUNDS ${names[i]}: $line" >&2
-      echo "http $r ${names[i]} $line" >>"$RAW"
+      echo "  $w round $r/$ROUNDS ${names[i]}: $line" >&2
+      echo "$w $r ${names[i]} $line" >>"$RAW"
     done
   done
 }
@@ -306,6 +331,31 @@ bench_workers() {
   done
 }
 
+# http-client: each client program makes HTTP_CLIENT_N requests over 10
+# keep-alive connections to the C responder (CPU 0), itself on CPU 1, and
+# prints its own CPU per request.
+bench_http_client() {
+  local k r i line
+  local -a names cmds
+  while IFS='|' read -r a b; do names+=("$a") cmds+=("$b"); done < <(runtimes http-client)
+  start_server "bench/build/http_c"
+  for ((i = 0; i < ${#names[@]}; i++)); do
+    line=$(taskset -c 1 bash -c "exec ${cmds[i]} 1000 $port" 2>"$tmp/err" | grep '^result ' | tail -1) || true
+    [[ $line == *check=1000* ]] || { cat "$tmp/err" >&2; stop_server; die "http-client/${names[i]}: check failed: '$line'"; }
+    echo "  check http-client/${names[i]} ok: $line" >&2
+  done
+  for ((r = 1; r <= ROUNDS; r++)); do
+    for ((k = 0; k < ${#names[@]}; k++)); do
+      i=$(((r - 1 + k) % ${#names[@]}))
+      line=$(taskset -c 1 bash -c "exec ${cmds[i]} $HTTP_CLIENT_N $port" 2>"$tmp/err" | grep '^result ' | tail -1) || true
+      [[ -n $line ]] || { cat "$tmp/err" >&2; stop_server; die "http-client/${names[i]}: no result"; }
+      echo "  http-client round $r/$ROUNDS ${names[i]}: ${line#result }" >&2
+      echo "http-client $r ${names[i]} ${line#result }" >>"$RAW"
+    done
+  done
+  stop_server
+}
+
 bench_echo() {
   local -a args
   local i
@@ -327,6 +377,9 @@ for w in "${workloads[@]}"; do
   echo) bench_echo ;;
   http) bench_http ;;
   workers) bench_workers ;;
+  http-lib) bench_http http-lib ;;
+  http-lib-pipe) bench_http http-lib-pipe -s bench/http/pipeline.lua -- 16 ;;
+  http-client) bench_http_client ;;
   spawn | pingpong | sleepers | fanout | pipeline | cancel | procs | readfile | offload) bench_inproc "$w" ;;
   *) die "unknown workload $w" ;;
   esac

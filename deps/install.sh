@@ -8,12 +8,20 @@
 #   luarocks                3.8     for the rockspec path (no network needed)
 #   gcc, make, pkg-config           the build
 #   valgrind                        the memory checks of `make valgrind`
+#   node-llhttp             8.1.0   llhttp's C sources: the HTTP parser's
+#                                   differential tests build it (tests only)
+#   python3-h11             0.14    the other reference of those tests
+#   clang, libclang-rt-14-dev       libFuzzer for the parser's fuzz target
+#   curl, wrk, python3-websockets   clients tide did not write, for specs
 #
 # As root it runs apt-get; otherwise it prints the exact command to run.
 # Usage: sh deps/install.sh [extra packages...]
 set -eu
 
-PKGS="gcc make pkg-config lua5.4 liblua5.4-dev libuv1-dev lua-busted luarocks valgrind $*"
+PKGS="gcc make pkg-config lua5.4 liblua5.4-dev libuv1-dev lua-busted luarocks valgrind"
+# HTTP (issue 12): parser differential tests, fuzzing, specs against peers.
+PKGS="$PKGS node-llhttp python3-h11 clang libclang-rt-14-dev curl wrk python3-websockets"
+PKGS="$PKGS $*"
 
 missing=""
 for p in $PKGS; do

@@ -139,4 +139,23 @@ describe("examples", function()
     assert.matches("clients finished: alice, bob, carol", out)
     assert.matches("server closed with 0 connection%(s%) open\n$", out)
   end)
+
+  it("http_server.lua and http_client.lua talk JSON, with a streamed response", function()
+    local stdout, stderr, code, log
+    H.run(function()
+      local pid, out, port = start("examples/http_server.lua")
+      -- The client is another process: the loop may block meanwhile.
+      stdout, stderr, code = H.sh(("%s examples/http_client.lua http://127.0.0.1:%d"):format(
+        H.tide_bin(), port))
+      log = stop(pid, out)
+    end)
+    assert.equal(0, code, stderr)
+    assert.matches("created:\t201\t201\t201", stdout)
+    assert.matches('list:\t200\tapplication/json\t%[{"id":1,"name":"[a-z]+"},{"id":2', stdout)
+    assert.matches("delete:\t204", stdout)
+    assert.matches('get deleted:\t404\t{"error":"no such item"}', stdout)
+    assert.matches("stream lines:\t5", stdout)
+    assert.matches("GET /stream", log)
+    assert.matches("http server stopped\n", log)
+  end)
 end)

@@ -356,6 +356,10 @@ void tide__lua_open_watch(lua_State *L, tide_runtime_t *rt); /* lwatch.c */
 void tide__lua_open_work(lua_State *L, tide_runtime_t *rt); /* lwork.c */
 void tide__lua_open_process(lua_State *L, tide_runtime_t *rt); /* lprocess.c */
 void tide__lua_open_workers(lua_State *L, tide_runtime_t *rt); /* lworkers.c */
+/* HTTP/1.1 and WebSocket: core._http (lhttp.c) and core._ws (lws.c), into
+ * the module table at the top of L (the runtime box at top - 1). */
+void tide__lua_open_http(lua_State *L, tide_runtime_t *rt);
+void tide__lua_open_ws(lua_State *L, tide_runtime_t *rt);
 tide__awaitable_t *tide__lua_toawaitable(lua_State *L, int idx);
 /* Pushes a new pending Lua future of rt. */
 tide__lfuture_t *tide__lua_newfuture(lua_State *L, tide_runtime_t *rt);

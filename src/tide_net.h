@@ -276,9 +276,14 @@ int tide__addr_name(const struct sockaddr *sa, char *buf, size_t len);
 #define TIDE__MT_STREAM "tide.stream"
 #define TIDE__MT_SERVER "tide.server"
 void tide__lua_pushstream(lua_State *L, tide__stream_t *s);
-/* The C stream of the stream object at idx: NULL if it is closed; raises
- * if the value is not a stream. */
+/* The C stream of the stream object at idx (raises if it is not one), or
+ * NULL once it is closed: for child processes' stdio (lprocess.c) and
+ * protocol bindings that parse straight from the read buffer (lhttp.c). */
 tide__stream_t *tide__lua_checkstream(lua_State *L, int idx);
+/* Where the stream object at idx keeps its C stream (NULL once closed):
+ * valid as long as the object is (a binding that anchors the object reads
+ * it without a type check per call). */
+tide__stream_t **tide__lua_streamslot(lua_State *L, int idx);
 /* Applies the stream options of the table at idx (0: none). */
 void tide__lua_stream_options(lua_State *L, int idx, tide__stream_t *s);
 /* Pushes nil, "NAME: message", "NAME"; returns 3. msg NULL: strerror. */

@@ -129,5 +129,9 @@ tide.stdin, tide.stdout, tide.stderr =
 tide.fs = require "tide.fs"
 -- Child processes: lua/tide/process.lua.
 tide.process = require "tide.process"
+-- HTTP/1.1 server and client, WebSocket: lua/tide/http.lua (docs/http.md).
+tide.http = require "tide.http"
+require "tide.http_client" -- adds tide.http.request, get, close_pool
+require "tide.websocket"   -- adds tide.http.websocket, res:upgrade_websocket
 
 return tide

@@ -121,6 +121,11 @@ void tide__lua_pushstream(lua_State *L, tide__stream_t *s) {
   luaL_setmetatable(L, TIDE__MT_STREAM);
 }
 
+tide__stream_t **tide__lua_streamslot(lua_State *L, int idx) {
+  lstream_t *box = luaL_checkudata(L, idx, TIDE__MT_STREAM);
+  return &box->s;
+}
+
 /* Can the running code wait (a task, not across a C boundary)? */
 static int stream_can_wait(lua_State *L) {
   tide_runtime_t *rt = tide__runtime_from(L);
