@@ -7,7 +7,7 @@
 #   make install PREFIX=/usr/local    (and make uninstall)
 #   make deps         install the system packages (see deps/install.sh)
 #
-# Lua 5.4 and libuv come from the system through pkg-config.
+# Lua 5.4, libuv and OpenSSL 3 come from the system through pkg-config.
 
 PREFIX     ?= /usr/local
 DESTDIR    ?=
@@ -22,8 +22,9 @@ OPT        ?= -O2 -g
 SAN        ?=
 CFLAGS_ALL  = $(OPT) $(SAN) -std=c99 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter \
               -fPIC -fvisibility=hidden -Iinclude -Isrc \
-              $(shell $(PKG_CONFIG) --cflags $(LUA_PC) libuv) $(CFLAGS)
-UV_LIBS     = $(shell $(PKG_CONFIG) --libs libuv)
+              $(shell $(PKG_CONFIG) --cflags $(LUA_PC) libuv openssl) $(CFLAGS)
+# libuv and OpenSSL (TLS streams) go wherever tide's objects are linked.
+UV_LIBS     = $(shell $(PKG_CONFIG) --libs libuv openssl)
 LUA_LIBS    = $(shell $(PKG_CONFIG) --libs $(LUA_PC))
 LDFLAGS_ALL = $(SAN) $(LDFLAGS)
 

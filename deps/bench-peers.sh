@@ -7,6 +7,8 @@
 #   lua-luv [1.44]                   libuv bindings for Lua (callbacks)
 #   lua-cqueues [20200726]           cqueues (coroutine controller)
 #   nginx, libnginx-mod-http-lua     nginx + Lua (http workload only)
+#   libnginx-mod-stream              nginx's stream module with ssl (the TLS
+#                                    echo's peer, in front of the C echo)
 #   wrk [4.1]                        HTTP load generator
 #   gnuplot-nox                      the chart
 #   util-linux (taskset), procps     pinning, process inspection
@@ -16,4 +18,4 @@
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 exec sh "$here/install.sh" python3 python3-uvloop nodejs golang-go lua-luv \
-  lua-cqueues nginx libnginx-mod-http-lua wrk gnuplot-nox util-linux procps "$@"
+  lua-cqueues nginx libnginx-mod-http-lua libnginx-mod-stream wrk gnuplot-nox util-linux procps "$@"

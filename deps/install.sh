@@ -8,12 +8,16 @@
 #   luarocks                3.8     for the rockspec path (no network needed)
 #   gcc, make, pkg-config           the build
 #   valgrind                        the memory checks of `make valgrind`
+#   libssl-dev              3.0     OpenSSL 3: TLS streams (tide.tls)
+#   openssl                 3.0     the command: the TLS tests make their
+#                                   certificates and cross-check against
+#                                   openssl s_server / s_client
 #
 # As root it runs apt-get; otherwise it prints the exact command to run.
 # Usage: sh deps/install.sh [extra packages...]
 set -eu
 
-PKGS="gcc make pkg-config lua5.4 liblua5.4-dev libuv1-dev lua-busted luarocks valgrind $*"
+PKGS="gcc make pkg-config lua5.4 liblua5.4-dev libuv1-dev lua-busted luarocks valgrind libssl-dev openssl $*"
 
 missing=""
 for p in $PKGS; do
@@ -43,5 +47,10 @@ fi
 # The libuv that tide builds against must be new enough.
 if ! pkg-config --atleast-version=1.44 libuv; then
   echo "deps: libuv >= 1.44 is required, found $(pkg-config --modversion libuv)" >&2
+  exit 1
+fi
+# ... and OpenSSL 3.
+if ! pkg-config --atleast-version=3.0 openssl; then
+  echo "deps: OpenSSL >= 3.0 is required, found $(pkg-config --modversion openssl)" >&2
   exit 1
 fi

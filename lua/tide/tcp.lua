@@ -5,17 +5,39 @@
 --
 -- Host names resolve through libuv's getaddrinfo (in its thread pool);
 -- connect tries each address in turn. opts: timeout (connect, seconds,
--- covering resolution too), family (4 or 6), and the stream options
--- read_timeout, write_timeout, max_line, high_water, low_water, nodelay;
--- listen also takes backlog (511) and ipv6only.
+-- covering resolution and the TLS handshake too), family (4 or 6), and the
+-- stream options read_timeout, write_timeout, max_line, high_water,
+-- low_water, nodelay; listen also takes backlog (511) and ipv6only.
+--
+-- TLS (tide.tls): connect's tls = a client context or true (verifies the
+-- server's certificate and name against the system's CA store),
+-- servername (default: host; false: none, only with verify = false),
+-- handshake_timeout; listen's tls = a server context, handshake_timeout
+-- (30 s), on_handshake_error(err, name). Unknown options raise.
 local core = require "tide.core"
 local stream = require "tide.stream"
+local tls = require "tide.tls"
 local net = core._net
 
-local type, error, math_type = type, error, math.type
-local now = core.now
+local type, error, math_type, pairs = type, error, math.type, pairs
+local now, check_options = core.now, core.check_options
 
 local tcp = {}
+
+local STREAM_OPTIONS = {read_timeout = true, write_timeout = true,
+                        max_line = true, high_water = true, low_water = true,
+                        nodelay = true}
+local function known(...)
+  local set = {}
+  for _, t in ipairs({STREAM_OPTIONS, ...}) do
+    for k in pairs(t) do set[k] = true end
+  end
+  return set
+end
+local CONNECT_OPTIONS = known({timeout = true, family = true},
+                              tls.CONNECT_OPTIONS)
+local LISTEN_OPTIONS = known({backlog = true, ipv6only = true, family = true},
+                             tls.LISTEN_OPTIONS)
 
 local function check_args(host, port, opts, fname)
   if type(host) ~= "string" then
@@ -56,6 +78,8 @@ end
 
 function tcp.connect(host, port, opts)
   check_args(host, port, opts, "connect")
+  check_options(opts, "tide.tcp.connect", CONNECT_OPTIONS)
+  local ctx, servername = tls.client(opts, host, "tide.tcp.connect")
   local timeout = opts and opts.timeout
   if timeout ~= nil and (type(timeout) ~= "number" or timeout < 0) then
     error("option 'timeout': number of seconds >= 0 expected", 2)
@@ -71,7 +95,11 @@ function tcp.connect(host, port, opts)
     end
     local s
     s, err, name = net.tcp_connect(list[i], port, left, opts)
-    if s then return s end
+    if s then
+      if not ctx then return s end
+      return tls.handshake(s, ctx, servername, opts,
+                           deadline and deadline - now())
+    end
     if name == "ETIMEDOUT" then break end
   end
   return nil, err, name
@@ -82,11 +110,13 @@ end
 -- that connection). server:address() -> host, port; server:close([opts]).
 function tcp.listen(host, port, handler, opts)
   check_args(host, port, opts, "listen")
+  check_options(opts, "tide.tcp.listen", LISTEN_OPTIONS)
+  local server_tls = tls.server(opts, "tide.tcp.listen")
   return stream.serve(handler, "tide.tcp", function(runner)
     local list, err, name = addresses(host, family(opts))
     if not list then return nil, err, name end
     return net.tcp_listen(list[1], port, runner, opts)
-  end)
+  end, server_tls)
 end
 
 return tcp

@@ -5,10 +5,26 @@
 --   tide.unix.listen(path, handler [, opts]) -> server | nil, err, name
 --
 -- opts: timeout (connect), backlog (listen), and the stream options. The
--- server removes its socket file when it closes.
+-- server removes its socket file when it closes. TLS as for tide.tcp,
+-- except that a verifying client names the server with servername (there
+-- is no host name to default to).
 local core = require "tide.core"
 local stream = require "tide.stream"
+local tls = require "tide.tls"
 local net = core._net
+
+local check_options, now = core.check_options, core.now
+
+local function known(...)
+  local set = {read_timeout = true, write_timeout = true, max_line = true,
+               high_water = true, low_water = true, nodelay = true}
+  for _, t in ipairs({...}) do
+    for k in pairs(t) do set[k] = true end
+  end
+  return set
+end
+local CONNECT_OPTIONS = known({timeout = true}, tls.CONNECT_OPTIONS)
+local LISTEN_OPTIONS = known({backlog = true}, tls.LISTEN_OPTIONS)
 
 local unix = {}
 
@@ -24,14 +40,22 @@ end
 
 function unix.connect(path, opts)
   check_path(path, opts, "connect")
-  return net.unix_connect(path, opts and opts.timeout, opts)
+  check_options(opts, "tide.unix.connect", CONNECT_OPTIONS)
+  local ctx, servername = tls.client(opts, nil, "tide.unix.connect")
+  local timeout = opts and opts.timeout
+  local deadline = timeout and now() + timeout
+  local s, err, name = net.unix_connect(path, timeout, opts)
+  if not s or not ctx then return s, err, name end
+  return tls.handshake(s, ctx, servername, opts, deadline and deadline - now())
 end
 
 function unix.listen(path, handler, opts)
   check_path(path, opts, "listen")
+  check_options(opts, "tide.unix.listen", LISTEN_OPTIONS)
+  local server_tls = tls.server(opts, "tide.unix.listen")
   return stream.serve(handler, "tide.unix", function(runner)
     return net.unix_listen(path, runner, opts)
-  end)
+  end, server_tls)
 end
 
 return unix

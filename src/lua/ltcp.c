@@ -20,6 +20,7 @@ void tide__lua_open_stream(lua_State *L, tide_runtime_t *rt);
 void tide__lua_open_pipe(lua_State *L, tide_runtime_t *rt);
 void tide__lua_open_udp(lua_State *L, tide_runtime_t *rt);
 void tide__lua_open_dns(lua_State *L, tide_runtime_t *rt);
+void tide__lua_open_tls(lua_State *L, tide_runtime_t *rt);
 
 static uint64_t seconds_arg(lua_State *L, int idx) {
   lua_Number v = luaL_optnumber(L, idx, 0);
@@ -328,6 +329,7 @@ void tide__lua_open_net(lua_State *L, tide_runtime_t *rt) {
   tide__lua_open_pipe(L, rt);
   tide__lua_open_udp(L, rt);
   tide__lua_open_dns(L, rt);
+  tide__lua_open_tls(L, rt);
   lua_setfield(L, -3, "_net");
   lua_pop(L, 1);
 }
