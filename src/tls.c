@@ -98,8 +98,9 @@ static int bio_create(BIO *bio) {
 
 static BIO_METHOD *bio_method;
 
-/* The method, made once per process. It is never freed: a process-wide
- * constant, like OpenSSL's own methods. */
+/* The method, made once per process (per load of tide: Lua unloads its C
+ * modules when the state closes), freed when tide is unloaded or the
+ * process ends. */
 static void bio_method_init(void) {
   BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
                                "tide stream");
@@ -109,6 +110,11 @@ static void bio_method_init(void) {
   BIO_meth_set_ctrl(m, bio_ctrl);
   BIO_meth_set_create(m, bio_create);
   bio_method = m;
+}
+
+__attribute__((destructor)) static void bio_method_free(void) {
+  if (bio_method != NULL) BIO_meth_free(bio_method);
+  bio_method = NULL;
 }
 
 /* ------------------------------------------------------------ errors */
