@@ -57,8 +57,14 @@ local function slurp(path)
   return s
 end
 
+-- Is the process running? A zombie (an exited process whose parent, init
+-- here, has not reaped it yet) is not.
 local function alive(pid)
-  return os.execute("kill -0 " .. pid .. " 2>/dev/null") == true
+  local f = io.open("/proc/" .. pid .. "/stat")
+  if not f then return false end
+  local stat = f:read("a")
+  f:close()
+  return stat:match("^%d+ %(.*%) (%a)") ~= "Z"
 end
 
 -- Starts cmd (a shell command line) in the background with stdin from the
@@ -90,8 +96,7 @@ end
 function T.finish(proc, seconds)
   local deadline = tide.now() + (seconds or 10)
   while alive(proc.pid) and tide.now() < deadline do tide.sleep(0.01) end
-  T.kill(proc)
-  return slurp(proc.out)
+  return T.kill(proc)
 end
 
 -- Stops the process now (idempotent) and removes its files; returns its
@@ -105,6 +110,7 @@ function T.kill(proc)
     end
     os.execute("kill -9 " .. proc.pid .. " 2>/dev/null")
   end
+  if proc.stdin then proc.stdin:close() end
   local text = slurp(proc.out)
   os.remove(proc.out)
   if proc.input then os.remove(proc.input) end
@@ -124,13 +130,33 @@ function T.s_server(args)
 end
 
 -- openssl s_client with args, its stdin from the string input; returns the
--- process (finish it with T.finish).
+-- process (finish it with T.finish). input == true: stdin is a FIFO the
+-- caller writes with T.send (s_client takes a line alone on a read as a
+-- command: "R" renegotiates, "Q" quits).
 function T.s_client(args, input)
   local inp = os.tmpname()
+  if input == true then
+    os.remove(inp)
+    assert(os.execute("mkfifo " .. inp))
+    local proc = T.spawn("exec openssl s_client " .. args, inp)
+    proc.stdin = assert(io.open(inp, "wb")) -- once s_client opened it
+    return proc
+  end
   local f = assert(io.open(inp, "wb"))
   f:write(input or "")
   f:close()
   return T.spawn("exec openssl s_client " .. args, inp)
+end
+
+-- Writes data to a process's FIFO stdin (nil: closes it).
+function T.send(proc, data)
+  if data == nil then
+    proc.stdin:close()
+    proc.stdin = nil
+    return
+  end
+  proc.stdin:write(data)
+  proc.stdin:flush()
 end
 
 return T
