@@ -3,7 +3,8 @@
 #   make              libraries, the Lua module build/tide/core.so, build/bin/tide
 #   make test         C tests and busted specs
 #   make asan         the same tests under AddressSanitizer + UBSan
-#   make valgrind     the C tests and a spec subset under valgrind
+#   make valgrind     the C tests, the demo, the example host and the TLS
+#                     specs under valgrind
 #   make install PREFIX=/usr/local    (and make uninstall)
 #   make deps         install the system packages (see deps/install.sh)
 #
@@ -127,6 +128,9 @@ valgrind: all $(TEST_BIN)
 	  --errors-for-leak-kinds=definite $(BUILD)/bin/tide examples/demo.lua >/dev/null
 	valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
 	  $(BUILD)/examples/embed_host examples/embed/script.lua >/dev/null
+	TIDE_BUILD=$(BUILD) valgrind -q --error-exitcode=99 --leak-check=full \
+	  --errors-for-leak-kinds=definite $(LUA) $$(command -v $(BUSTED)) --ignore-lua \
+	  spec/tls_spec.lua spec/tls_openssl_spec.lua
 
 demo: all
 	$(BUILD)/bin/tide examples/demo.lua
