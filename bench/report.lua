@@ -19,8 +19,12 @@ local W = { -- metric shown first is the one ratios and the chart use
   sleepers = {title = "sleepers: 100,000 tasks sleeping random 0-1 s",
     cols = {{"bytes_per_task", "bytes/sleeping task", "%.0f"},
       {"overshoot_ms_mean", "mean overshoot ms", "%.2f"}, {"overshoot_ms_max", "max overshoot ms", "%.1f"}}},
+  tls = {title = "tls: TLS 1.3 echo, 100 connections, 1 KiB messages (bench/tls/load.c)",
+    cols = {{"cpu_us_per_msg", "server CPU µs/msg", "%.2f"}, {"msgs_per_s", "msgs/s", "%.0f"}}},
+  ["tls-handshake"] = {title = "tls-handshake: new connection, full TLS 1.3 handshake, 1-byte echo, close; 100 at a time",
+    cols = {{"cpu_us_per_hs", "server CPU µs/handshake", "%.1f"}, {"hs_per_s", "handshakes/s", "%.0f"}}},
 }
-local ORDER = {"echo", "http", "spawn", "pingpong", "sleepers"}
+local ORDER = {"echo", "http", "spawn", "pingpong", "sleepers", "tls", "tls-handshake"}
 
 -- data[w][runtime][key] = {values...}; runtime order as first seen, c first
 local data, rorder = {}, {}
@@ -104,7 +108,7 @@ for _, w in ipairs(ORDER) do
   end
 end
 
--- Targets (issue 6), checked on the medians of this run.
+-- Targets (issues 6 and 10), checked on the medians of this run.
 local function peers_of(w)
   local t = {}
   for _, rt in ipairs(rorder[w] or {}) do
@@ -126,6 +130,14 @@ if ratio("http") then
   if ng then
     target("http CPU/req ahead of nginx+Lua", med.http.tide < ng,
       ("tide %.2f µs vs nginx-lua %.2f µs"):format(med.http.tide, ng))
+  end
+end
+if ratio("tls") then
+  target("tls CPU/msg <= 1.15x C", ratio("tls") <= 1.15, ("%.2fx"):format(ratio("tls")))
+  local ng = med.tls.nginx
+  if ng then
+    target("tls CPU/msg below nginx (stream ssl in front of the C echo)", med.tls.tide < ng,
+      ("tide %.2f µs vs nginx %.2f µs"):format(med.tls.tide, ng))
   end
 end
 for _, w in ipairs({"pingpong", "spawn"}) do
@@ -185,7 +197,7 @@ if sh("command -v gnuplot") ~= "" then
   gp:write(([[
 set terminal svg size 1000,480 font "sans,12" background "white"
 set output "%s/chart.svg"
-set title "cost relative to the plain libuv C program (1 = C floor; lower is better; log scale)\necho/http: server CPU per message/request; spawn/pingpong: ns per op; sleepers: bytes per sleeping task" font "sans,11"
+set title "cost relative to the plain libuv C program (1 = C floor; lower is better; log scale)\necho/http/tls: server CPU per message/request/handshake; spawn/pingpong: ns per op; sleepers: bytes per sleeping task" font "sans,11"
 set datafile missing "?"
 set linetype 9 lc rgb "#8c564b"
 set style data histograms
@@ -215,7 +227,9 @@ local versions = {
   {"node", sh("node --version")}, {"go", sh("go version")},
   {"python", sh("/usr/bin/python3 --version") .. ", uvloop " ..
     sh("/usr/bin/python3 -c 'import uvloop; print(uvloop.__version__)'")},
-  {"nginx", sh("nginx -v") .. ", lua module " .. sh("dpkg-query -W -f='${Version}' libnginx-mod-http-lua")},
+  {"nginx", sh("nginx -v") .. ", lua module " .. sh("dpkg-query -W -f='${Version}' libnginx-mod-http-lua") ..
+    ", stream module " .. sh("dpkg-query -W -f='${Version}' libnginx-mod-stream")},
+  {"openssl", sh("openssl version")},
   {"wrk", sh("wrk -v | head -1")}, {"gcc", sh("cc --version | head -1")},
 }
 local out = {"# Benchmark results", "",
@@ -227,7 +241,7 @@ for _, v in ipairs(versions) do
 end
 out[#out + 1] = ""
 if #targets > 0 then
-  out[#out + 1] = "## Targets (issue 6)"
+  out[#out + 1] = "## Targets (issues 6 and 10)"
   out[#out + 1] = ""
   for _, t in ipairs(targets) do out[#out + 1] = t end
   out[#out + 1] = ""

@@ -2,7 +2,8 @@
 # bench/run.sh: tide's benchmark suite, alone (make bench) or against its
 # peers (make bench-peers), interleaved so the machine's drift hits all alike.
 #
-#   bench/run.sh [--peers] [workload ...]      workloads: echo http spawn pingpong sleepers
+#   bench/run.sh [--peers] [workload ...]
+#     workloads: echo http spawn pingpong sleepers tls tls-handshake
 #
 # Knobs (environment): ROUNDS (default 5), SECONDS_MEASURED (echo/http
 # window, default 3), SPAWN_N (200000), PINGPONG_N (1000000), SLEEPERS_N
@@ -11,8 +12,10 @@
 #
 # Every program prints one line `result key=value ...` (spawn, pingpong,
 # sleepers: in-process numbers, the program pinned to CPU 0) or is a server
-# for bench/echo.sh (echo) or wrk (http), pinned to CPU 0 with the load on
-# CPU 1 and the server's CPU time read from /proc over the measured window.
+# for bench/echo.sh (echo; tls and tls-handshake with bench/tls/load.c as
+# the load) or wrk (http), pinned to CPU 0 with the load on CPU 1 and the
+# server's CPU time read from /proc over the measured window. The TLS
+# servers use certificates made by test/tls_certs.sh (BENCH_TLS_DIR).
 # Each program is checked once for correct output before any timing.
 # Rows go to $OUT/raw.txt; bench/report.lua makes the tables and the chart.
 set -euo pipefail
@@ -33,7 +36,7 @@ PY=${PYTHON:-/usr/bin/python3} # Debian's python3, where python3-uvloop lives
 peers=0
 if [[ ${1:-} == --peers ]]; then peers=1; shift; fi
 workloads=("$@")
-((${#workloads[@]})) || workloads=(echo http spawn pingpong sleepers)
+((${#workloads[@]})) || workloads=(echo http spawn pingpong sleepers tls tls-handshake)
 
 die() { echo "run.sh: $*" >&2; exit 1; }
 [[ -x $TIDE_BUILD/bin/tide ]] || die "no $TIDE_BUILD/bin/tide: run make first"
@@ -50,6 +53,11 @@ runtimes() {
   http)
     echo "c|$b/http_c"
     echo "tide|$TIDE bench/http/tide.lua" ;;
+  tls | tls-handshake)
+    echo "c|$b/tls_c"
+    echo "tide|$TIDE bench/tls/tide.lua"
+    ((peers)) && echo "nginx|bench/tls/nginx.sh"
+    return 0 ;;
   *)
     echo "c|$b/${w}_c"
     echo "tide|$TIDE bench/$w/tide.lua" ;;
@@ -92,6 +100,12 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# Certificates for the TLS servers (bench/tls/), made once per run.
+if [[ -z ${BENCH_TLS_DIR:-} ]]; then
+  export BENCH_TLS_DIR="$tmp/tls"
+  sh test/tls_certs.sh "$BENCH_TLS_DIR" >/dev/null 2>&1 || die "test/tls_certs.sh failed"
+fi
 
 # ------------------------------------------------------------ in-process
 # The size argument goes first; commands that already carry arguments
@@ -237,6 +251,31 @@ bench_echo() {
     "$tmp/echo.raw" >>"$RAW"
 }
 
+# tls: 100 connections, 1 KiB messages; tls-handshake: 100 slots of new
+# connection, full handshake, 1-byte echo, close (bench/tls/load.c).
+check_tls() {
+  local name=$1 cmd=$2 size=$3
+  start_server "$cmd"
+  taskset -c 1 bench/build/tls_load 127.0.0.1 "$port" 10 "$size" 0.2 0.1 >"$tmp/load.out" 2>&1 ||
+    { cat "$tmp/load.out" >&2; stop_server; die "tls/$name: check failed"; }
+  stop_server
+  echo "  check tls/$name (size $size) ok" >&2
+}
+
+bench_tls() {
+  local w=$1 size=1024 k=msgs_per_s c=cpu_us_per_msg
+  local -a args
+  [[ $w == tls-handshake ]] && size=0 k=hs_per_s c=cpu_us_per_hs
+  while IFS='|' read -r a b; do
+    check_tls "$a" "$b" "$size"
+    args+=("$a" "$b")
+  done < <(runtimes "$w")
+  bench/echo.sh --load bench/build/tls_load --size "$size" --rounds "$ROUNDS" \
+    --seconds "$SECS" --out "$OUT/$w-detail.md" --raw "$tmp/$w.raw" -- "${args[@]}"
+  awk -v w="$w" -v k="$k" -v c="$c" '{ printf "%s %d %s %s=%.0f %s=%.3f\n", w, $1, $2, k, $5, c, $6 / $10 * 1e6 / $3 }' \
+    "$tmp/$w.raw" >>"$RAW"
+}
+
 echo "run.sh: workloads: ${workloads[*]}; $ROUNDS rounds; peers: $peers; tide: $TIDE_ROOT" >&2
 for w in "${workloads[@]}"; do
   echo "== $w" >&2
@@ -244,6 +283,7 @@ for w in "${workloads[@]}"; do
   echo) bench_echo ;;
   http) bench_http ;;
   spawn | pingpong | sleepers) bench_inproc "$w" ;;
+  tls | tls-handshake) bench_tls "$w" ;;
   *) die "unknown workload $w" ;;
   esac
 done
