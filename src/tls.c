@@ -28,6 +28,13 @@
 #define TLS_IN_MIN (17 * 1024)   /* a whole record fits */
 #define TLS_ROOM_MIN 4096        /* least free space offered to a read */
 
+/* Empties this thread's OpenSSL error queue before an SSL call. Clearing
+ * an empty queue is not free (ERR_clear_error walks and frees all its
+ * slots: more instructions than tide spends on a message), so look first. */
+static inline void tls_clear_errors(void) {
+  if (ERR_peek_error() != 0) ERR_clear_error();
+}
+
 /* ------------------------------------------------------------ buffers */
 
 /* Makes room for n more bytes in b: compacts, then grows. Returns 0 or
@@ -204,13 +211,13 @@ int tide__tls_new(tide__tls_ctx_t *ctx, const char *servername,
   if (bio_method == NULL) return TIDE_ENOMEM;
   t = calloc(1, sizeof(*t));
   if (t == NULL) return TIDE_ENOMEM;
-  ERR_clear_error();
+  tls_clear_errors();
   t->ssl = SSL_new(ctx->ssl_ctx);
   bio = t->ssl ? BIO_new(bio_method) : NULL;
   if (bio == NULL) {
     SSL_free(t->ssl);
     free(t);
-    ERR_clear_error();
+    tls_clear_errors();
     return TIDE_ENOMEM;
   }
   BIO_set_data(bio, t);
@@ -223,7 +230,7 @@ int tide__tls_new(tide__tls_ctx_t *ctx, const char *servername,
   } else {
     SSL_set_connect_state(t->ssl);
     if (servername != NULL && (err = tls_client_setup(t, servername)) != 0) {
-      ERR_clear_error();
+      tls_clear_errors();
       tide__tls_free(t);
       return err;
     }
@@ -260,7 +267,7 @@ int tide__tls_handshake(tide__tls_t *t) {
   int r;
   if (t->fatal) return TIDE_ETLS;
   if (t->done) return 0;
-  ERR_clear_error();
+  tls_clear_errors();
   r = SSL_do_handshake(t->ssl);
   if (r != 1) return tls_status(t, r);
   t->done = 1;
@@ -273,7 +280,7 @@ int tide__tls_read(tide__tls_t *t, char *buf, size_t cap, size_t *n) {
   *n = 0;
   if (t->fatal) return TIDE_ETLS;
   if (t->got_close) return UV_EOF;
-  ERR_clear_error();
+  tls_clear_errors();
   if (SSL_read_ex(t->ssl, buf, cap, n) == 1) return 0;
   return tls_status(t, 0);
 }
@@ -282,7 +289,7 @@ int tide__tls_write(tide__tls_t *t, const char *p, size_t n) {
   size_t put;
   if (t->fatal) return TIDE_ETLS;
   while (n > 0) {
-    ERR_clear_error();
+    tls_clear_errors();
     if (SSL_write_ex(t->ssl, p, n, &put) != 1) {
       int r = tls_status(t, 0);
       /* Our BIO never refuses a write, so a retry means OpenSSL wants to
@@ -303,7 +310,7 @@ int tide__tls_write(tide__tls_t *t, const char *p, size_t n) {
 void tide__tls_close_notify(tide__tls_t *t) {
   if (!t->done || t->fatal || t->sent_close) return;
   t->sent_close = 1;
-  ERR_clear_error();
+  tls_clear_errors();
   SSL_shutdown(t->ssl); /* 0: sent; we do not wait for the peer's */
-  ERR_clear_error();
+  tls_clear_errors();
 }
