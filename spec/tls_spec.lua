@@ -173,6 +173,10 @@ describe("tide.tls", function()
         print, {tls = T.client_ctx()})
       raises("unknown option 'servername'", tcp.listen, "127.0.0.1", 0, print,
         {tls = T.server_ctx(), servername = "x"})
+      raises("option 'handshake_timeout'", tcp.listen, "127.0.0.1", 0, print,
+        {tls = T.server_ctx(), handshake_timeout = "soon"})
+      raises("option 'on_handshake_error'", tcp.listen, "127.0.0.1", 0,
+        print, {tls = T.server_ctx(), on_handshake_error = 1})
       assert.equal(0, tide.stats().handles)
     end)
   end)
@@ -349,6 +353,25 @@ describe("tide.tls", function()
       assert.is_nil(c:read()) -- the server's shutdown: a clean EOF
       c:write("tail")
       c:close() -- close_notify: a clean EOF there too
+      srv:close{wait = true}
+    end)
+  end)
+
+  it("applies read and write timeouts to TLS streams", function()
+    H.run(function()
+      local srv, port = serve(function(s)
+        s:write("hi\n")
+        while s:read() do end -- never answers again
+      end, {tls = T.server_ctx()})
+      local c = assert(tcp.connect("localhost", port, {tls = T.client_ctx(),
+        read_timeout = 0.1, write_timeout = 0.1, high_water = 1024}))
+      assert.equal("hi", c:readline())
+      local data, err, name = c:readline()
+      assert.is_nil(data)
+      assert.equal("ETIMEDOUT", name)
+      -- Still usable after a timeout.
+      c:setoptions{read_timeout = 0}
+      c:close()
       srv:close{wait = true}
     end)
   end)

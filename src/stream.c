@@ -207,12 +207,11 @@ static void stream_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 
 static void stream_on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf) {
   tide__stream_t *s = (tide__stream_t *)h;
-  (void)buf;
   if (nread < 0) {
     uv_read_stop(h);
     s->reading = 0;
   }
-  if (s->tls != NULL) tide__stream_tls_input(s, nread);
+  if (s->tls != NULL) tide__stream_tls_input(s, nread, buf);
   else if (nread > 0) s->rend += (size_t)nread;
   else if (nread < 0) s->rerr = (int)nread;
   tide__stream_wake_reader(s);

@@ -75,7 +75,14 @@ struct tide__tls_ctx_s {
   size_t nsni;
   tide__tls_cached_t *cache; /* clients: sessions to resume, oldest first */
   size_t ncache, cache_max;
+  char *scratch;           /* where the socket reads of its connections land
+                              (TIDE__TLS_SCRATCH bytes, made on first use):
+                              a connection holding no partial record needs no
+                              input buffer of its own. A context serves one
+                              Lua state, so one thread: reads do not overlap */
 };
+
+#define TIDE__TLS_SCRATCH (64 * 1024)
 
 /* Makes a context. Returns 0, or an error with a message in msg (a missing
  * file: its errno code; what OpenSSL rejects: TIDE_ETLS). */
@@ -108,7 +115,11 @@ typedef struct tide__tls_s tide__tls_t;
 struct tide__tls_s {
   struct ssl_st *ssl;
   tide__tls_ctx_t *ctx;    /* a reference: the context it was made with */
-  tide__tls_buf_t in;      /* ciphertext from the peer, not yet taken */
+  tide__tls_buf_t in;      /* ciphertext from the peer, not yet taken; its
+                              memory is freed whenever it is empty */
+  const char *lent;        /* ciphertext in the context's scratch buffer,
+                              taken before in (which is then empty) ... */
+  size_t lent_len, lent_pos; /* ... its length and what is taken */
   tide__tls_buf_t out;     /* ciphertext for the peer, not yet sent */
   char *servername;        /* clients: the name asked for (SNI, the name
                               checked, the session cache's key), or NULL */
@@ -129,9 +140,16 @@ struct tide__tls_s {
 int tide__tls_new(tide__tls_ctx_t *ctx, const char *servername,
                   tide__tls_t **out);
 void tide__tls_free(tide__tls_t *t);
-/* Room for n more bytes of ciphertext at in.p + in.len (compacting or
- * growing in); returns the free space, 0 when out of memory. */
-size_t tide__tls_reserve(tide__tls_t *t, size_t n);
+/* Where the next ciphertext from the peer should be read to: behind a
+ * partial record the engine holds, or else the context's scratch buffer.
+ * Sets *len to its size; NULL when out of memory. */
+char *tide__tls_input_space(tide__tls_t *t, size_t *len);
+/* n bytes have arrived at the last tide__tls_input_space. */
+void tide__tls_input_done(tide__tls_t *t, char *p, size_t n);
+/* Once the engine has taken what it could: keeps what is left (out of the
+ * scratch buffer, which the next connection's read overwrites) and frees an
+ * empty input buffer. 0 or TIDE_ENOMEM. */
+int tide__tls_input_settle(tide__tls_t *t);
 /* Copies n bytes of ciphertext from the peer in. */
 int tide__tls_feed(tide__tls_t *t, const char *p, size_t n);
 /* Advances the handshake: 0 once complete, TIDE__TLS_WANT, or an error
@@ -140,6 +158,10 @@ int tide__tls_handshake(tide__tls_t *t);
 /* Decrypts into buf: 0 with *n > 0 bytes, TIDE__TLS_WANT when nothing is
  * ready, UV_EOF after the peer's close_notify, or an error. */
 int tide__tls_read(tide__tls_t *t, char *buf, size_t cap, size_t *n);
+/* Might tide__tls_read have something to give (ciphertext not yet taken,
+ * or records OpenSSL holds)? When not, the call can be saved: it would
+ * only say TIDE__TLS_WANT. */
+int tide__tls_readable(tide__tls_t *t);
 /* Encrypts all of p into out. 0 or an error. */
 int tide__tls_write(tide__tls_t *t, const char *p, size_t n);
 /* Writes our close_notify into out, once (after a completed handshake and
@@ -169,7 +191,8 @@ void tide__stream_wait_handshake(tide__stream_t *s, uint64_t timeout_ns);
 int tide__stream_tls_ready(const tide__stream_t *s);
 /* The stream's side of libuv's read callbacks for a TLS stream. */
 void tide__stream_tls_alloc(tide__stream_t *s, uv_buf_t *buf);
-void tide__stream_tls_input(tide__stream_t *s, ssize_t nread);
+void tide__stream_tls_input(tide__stream_t *s, ssize_t nread,
+                            const uv_buf_t *buf);
 /* Decrypts what has arrived into the read buffer while the stream wants
  * data, sends what the engine produced, wakes the reader. Returns whether
  * the socket should be read. */

@@ -1,7 +1,8 @@
 /* The TLS engine: one connection's OpenSSL state between two byte buffers,
  * the way asyncio's sslproto and uvloop drive OpenSSL with memory BIOs.
- * Ciphertext from the peer is appended to t->in (tide__tls_feed, or read
- * straight into it by libuv: tide__tls_reserve); tide__tls_handshake and
+ * Ciphertext from the peer is read by libuv into the context's scratch
+ * buffer, or behind a partial record in t->in (tide__tls_input_space), or
+ * appended (tide__tls_feed); tide__tls_handshake and
  * tide__tls_read consume it; every OpenSSL call may append ciphertext for
  * the peer to t->out (handshake flights, alerts, session tickets, key
  * updates, and what tide__tls_write encrypts), which the caller sends and
@@ -26,7 +27,6 @@
 #include "tide_tls.h"
 
 #define TLS_IN_MIN (17 * 1024)   /* a whole record fits */
-#define TLS_ROOM_MIN 4096        /* least free space offered to a read */
 
 /* Empties this thread's OpenSSL error queue before an SSL call. Clearing
  * an empty queue is not free (ERR_clear_error walks and frees all its
@@ -63,6 +63,14 @@ static int bio_read(BIO *bio, char *buf, size_t n, size_t *got) {
   tide__tls_t *t = BIO_get_data(bio);
   size_t avail = t->in.len - t->in.start;
   BIO_clear_retry_flags(bio);
+  if (t->lent != NULL && t->lent_pos < t->lent_len) {
+    avail = t->lent_len - t->lent_pos;
+    if (n > avail) n = avail;
+    memcpy(buf, t->lent + t->lent_pos, n);
+    t->lent_pos += n;
+    *got = n;
+    return 1;
+  }
   if (avail == 0) {
     BIO_set_retry_read(bio);
     *got = 0;
@@ -92,7 +100,8 @@ static long bio_ctrl(BIO *bio, int cmd, long num, void *ptr) {
   (void)ptr;
   switch (cmd) {
   case BIO_CTRL_FLUSH: return 1;
-  case BIO_CTRL_PENDING: return (long)(t->in.len - t->in.start);
+  case BIO_CTRL_PENDING:
+    return (long)(t->in.len - t->in.start + t->lent_len - t->lent_pos);
   case BIO_CTRL_WPENDING: return (long)t->out.len;
   default: return 0;
   }
@@ -248,11 +257,46 @@ void tide__tls_free(tide__tls_t *t) {
   free(t);
 }
 
-size_t tide__tls_reserve(tide__tls_t *t, size_t n) {
-  if (t->in.cap < TLS_IN_MIN && n < TLS_IN_MIN) n = TLS_IN_MIN;
-  if (n < TLS_ROOM_MIN) n = TLS_ROOM_MIN;
-  if (t->in.cap - t->in.len < n && buf_reserve(&t->in, n) != 0) return 0;
-  return t->in.cap - t->in.len;
+char *tide__tls_input_space(tide__tls_t *t, size_t *len) {
+  tide__tls_ctx_t *ctx = t->ctx;
+  if (t->in.len == t->in.start) {
+    if (ctx->scratch == NULL) ctx->scratch = malloc(TIDE__TLS_SCRATCH);
+    if (ctx->scratch != NULL) {
+      *len = TIDE__TLS_SCRATCH;
+      return ctx->scratch;
+    }
+  }
+  /* Behind a partial record: room for at least a whole one. */
+  if (buf_reserve(&t->in, TLS_IN_MIN) != 0) {
+    *len = 0;
+    return NULL;
+  }
+  *len = t->in.cap - t->in.len;
+  return t->in.p + t->in.len;
+}
+
+void tide__tls_input_done(tide__tls_t *t, char *p, size_t n) {
+  if (p == t->ctx->scratch) {
+    t->lent = p;
+    t->lent_len = n;
+    t->lent_pos = 0;
+  } else {
+    t->in.len += n;
+  }
+}
+
+int tide__tls_input_settle(tide__tls_t *t) {
+  int err = 0;
+  if (t->lent != NULL) {
+    err = tide__tls_feed(t, t->lent + t->lent_pos, t->lent_len - t->lent_pos);
+    t->lent = NULL;
+    t->lent_len = t->lent_pos = 0;
+  }
+  if (t->in.len == t->in.start && t->in.p != NULL) {
+    free(t->in.p);
+    memset(&t->in, 0, sizeof(t->in));
+  }
+  return err;
 }
 
 int tide__tls_feed(tide__tls_t *t, const char *p, size_t n) {
@@ -283,6 +327,11 @@ int tide__tls_read(tide__tls_t *t, char *buf, size_t cap, size_t *n) {
   tls_clear_errors();
   if (SSL_read_ex(t->ssl, buf, cap, n) == 1) return 0;
   return tls_status(t, 0);
+}
+
+int tide__tls_readable(tide__tls_t *t) {
+  return t->lent_pos < t->lent_len || t->in.len > t->in.start ||
+         SSL_has_pending(t->ssl);
 }
 
 int tide__tls_write(tide__tls_t *t, const char *p, size_t n) {

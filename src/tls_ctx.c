@@ -342,6 +342,7 @@ void tide__tls_ctx_unref(tide__tls_ctx_t *ctx) {
   }
   free(ctx->sni);
   free(ctx->cache);
+  free(ctx->scratch);
   free(ctx->alpn);
   SSL_CTX_free(ctx->ssl_ctx);
   free(ctx);

@@ -65,17 +65,24 @@ void tide__stream_wait_handshake(tide__stream_t *s, uint64_t timeout_ns) {
 }
 
 void tide__stream_tls_alloc(tide__stream_t *s, uv_buf_t *buf) {
-  tide__tls_t *t = s->tls;
-  size_t room = tide__tls_reserve(t, 0);
-  buf->base = room ? t->in.p + t->in.len : NULL;
-  buf->len = room;
+  size_t len;
+  buf->base = tide__tls_input_space(s->tls, &len);
+  buf->len = len;
 }
 
-void tide__stream_tls_input(tide__stream_t *s, ssize_t nread) {
+void tide__stream_tls_input(tide__stream_t *s, ssize_t nread,
+                            const uv_buf_t *buf) {
   tide__tls_t *t = s->tls;
-  if (nread > 0) t->in.len += (size_t)nread;
+  if (nread > 0) tide__tls_input_done(t, buf->base, (size_t)nread);
   else if (nread < 0 && t->neterr == 0) t->neterr = (int)nread;
-  if (nread != 0) tide__stream_tls_pump(s);
+  if (nread == 0) return;
+  tide__stream_tls_pump(s);
+  /* What the pump left (a partial record, or records past the read-ahead
+   * limit) moves out of the shared scratch buffer. */
+  if (tide__tls_input_settle(t) != 0 && s->rerr == 0) {
+    s->rerr = UV_ENOBUFS;
+    tide__stream_wake_reader(s);
+  }
 }
 
 /* Sends what the engine has produced. */
@@ -110,21 +117,24 @@ int tide__stream_tls_pump(tide__stream_t *s) {
       tls_end(s, "connection closed during the TLS handshake");
   }
   while (t->done && tide__stream_wants_data(s)) {
-    room = tide__stream_reserve(s);
-    if (room == 0) {
-      s->rerr = UV_ENOBUFS;
-      break;
+    r = TIDE__TLS_WANT;
+    if (tide__tls_readable(t)) {
+      room = tide__stream_reserve(s);
+      if (room == 0) {
+        s->rerr = UV_ENOBUFS;
+        break;
+      }
+      r = tide__tls_read(t, s->rbuf + s->rend, room, &n);
+      if (r == 0) {
+        s->rend += n;
+        continue;
+      }
     }
-    r = tide__tls_read(t, s->rbuf + s->rend, room, &n);
-    if (r == 0) {
-      s->rend += n;
-    } else {
-      if (r != TIDE__TLS_WANT) s->rerr = r; /* UV_EOF: close_notify */
-      else if (t->neterr != 0)
-        tls_end(s, "connection closed without a TLS close_notify "
-                   "(truncated?)");
-      break;
-    }
+    if (r != TIDE__TLS_WANT) s->rerr = r; /* UV_EOF: close_notify */
+    else if (t->neterr != 0)
+      tls_end(s, "connection closed without a TLS close_notify "
+                 "(truncated?)");
+    break;
   }
   tls_flush(s);
   /* A handshake whose flight cannot be sent will not complete. */

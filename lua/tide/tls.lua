@@ -45,6 +45,11 @@ function tls.server(opts, fname)
   if on_error ~= nil and type(on_error) ~= "function" then
     error(fname .. ": option 'on_handshake_error': function expected", 3)
   end
+  local limit = opts.handshake_timeout
+  if limit ~= nil and (type(limit) ~= "number" or not (limit >= 0)) then
+    error(fname .. ": option 'handshake_timeout': number of seconds >= 0 "
+      .. "expected", 3)
+  end
   return {ctx = net.tls_server(ctx, fname), on_error = on_error,
           opts = {handshake_timeout = opts.handshake_timeout}}
 end
