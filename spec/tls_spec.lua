@@ -740,6 +740,34 @@ describe("tide.tls", function()
       end)
     end)
 
+    it("a 1 MiB write waits for a slow reader (the water marks hold)",
+       function()
+      H.run(function()
+        local parts = {}
+        for i = 1, 16384 do parts[i] = ("%063d\n"):format(i) end
+        local big = table.concat(parts) -- 1 MiB of numbered lines
+        local queued_after
+        local srv, port = serve(function(s)
+          assert.is_true(s:write(big))
+          -- write() returned: the queue is down to the low-water mark.
+          queued_after = select(2, s:buffered())
+          s:write("end\n")
+        end, {tls = T.server_ctx(), high_water = 64 * 1024,
+              low_water = 16 * 1024})
+        local c = assert(tcp.connect("localhost", port,
+          {tls = T.client_ctx()}))
+        for i = 1, 16384 do
+          assert.equal(("%063d"):format(i), c:readline())
+          if i % 1024 == 0 then tide.sleep(0.005) end -- a slow reader
+        end
+        assert.equal("end", c:readline())
+        assert.is_nil(c:read())
+        c:close()
+        srv:close{wait = true}
+        assert.is_true(queued_after <= 16 * 1024, tostring(queued_after))
+      end)
+    end)
+
     it("during a TLS write leaves its data queued (backpressure holds)",
        function()
       H.run(function()

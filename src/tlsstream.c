@@ -1,8 +1,9 @@
 /* TLS inside a tide stream: the engine of tls.c between the socket and the
  * stream's buffers. No Lua here.
  *
- * Reading: libuv reads ciphertext straight into the engine's input buffer
- * (tide__stream_tls_alloc); the pump then advances the handshake or
+ * Reading: libuv reads ciphertext into the context's scratch buffer (or
+ * behind a partial record the engine keeps: tide__stream_tls_alloc); the
+ * pump then advances the handshake or
  * decrypts into the stream's own read buffer, exactly where a plain
  * stream's socket reads land, so every read method works unchanged. The
  * pump decrypts only while the stream wants data (up to rlimit, or what the
