@@ -576,9 +576,9 @@ describe("tide.tls", function()
           {tls = T.client_ctx()}))
         local before = tide.stats().handles
         c:close()
-        for _ = 1, 100 do -- a few loop turns, not a wait for the peer
+        for _ = 1, 100 do -- a few loop iterations, not a wait for the peer
           if tide.stats().handles < before then break end
-          tide.sleep(0)
+          tide.sleep(0.001)
         end
         assert.equal(before - 1, tide.stats().handles)
         assert.is_nil(got:await()) -- a clean EOF: nil, no error

@@ -9,35 +9,26 @@
 -- stream options read_timeout, write_timeout, max_line, high_water,
 -- low_water, nodelay; listen also takes backlog (511) and ipv6only.
 --
--- TLS (tide.tls): connect's tls = a client context or true (verifies the
--- server's certificate and name against the system's CA store),
--- servername (default: host; false: none, only with verify = false),
--- handshake_timeout; listen's tls = a server context, handshake_timeout
--- (30 s), on_handshake_error(err, name). Unknown options raise.
+-- TLS (tide.tls, docs/tls.md): connect's tls = a client context or true
+-- (verifies the server's certificate and name against the system's CA
+-- store), servername (default: host; false: none, only with verify =
+-- false), handshake_timeout; listen's tls = a server context,
+-- handshake_timeout (30 s), on_handshake_error(err, name).
 local core = require "tide.core"
 local stream = require "tide.stream"
 local tls = require "tide.tls"
 local net = core._net
 
-local type, error, math_type, pairs = type, error, math.type, pairs
-local now, check_options = core.now, core.check_options
+local type, error, math_type = type, error, math.type
+local now = core.now
 
 local tcp = {}
 
-local STREAM_OPTIONS = {read_timeout = true, write_timeout = true,
-                        max_line = true, high_water = true, low_water = true,
-                        nodelay = true}
-local function known(...)
-  local set = {}
-  for _, t in ipairs({STREAM_OPTIONS, ...}) do
-    for k in pairs(t) do set[k] = true end
-  end
-  return set
-end
-local CONNECT_OPTIONS = known({timeout = true, family = true},
-                              tls.CONNECT_OPTIONS)
-local LISTEN_OPTIONS = known({backlog = true, ipv6only = true, family = true},
-                             tls.LISTEN_OPTIONS)
+local check_options = core.check_options
+local unpack = table.unpack
+local CONNECT = stream.known("timeout", "family", unpack(tls.CONNECT))
+local LISTEN = stream.known("backlog", "ipv6only", "family", "reuseport",
+  unpack(tls.LISTEN))
 
 local function check_args(host, port, opts, fname)
   if type(host) ~= "string" then
@@ -78,7 +69,7 @@ end
 
 function tcp.connect(host, port, opts)
   check_args(host, port, opts, "connect")
-  check_options(opts, "tide.tcp.connect", CONNECT_OPTIONS)
+  check_options(opts, "tide.tcp.connect", CONNECT)
   local ctx, servername = tls.client(opts, host, "tide.tcp.connect")
   local timeout = opts and opts.timeout
   if timeout ~= nil and (type(timeout) ~= "number" or timeout < 0) then
@@ -110,7 +101,7 @@ end
 -- that connection). server:address() -> host, port; server:close([opts]).
 function tcp.listen(host, port, handler, opts)
   check_args(host, port, opts, "listen")
-  check_options(opts, "tide.tcp.listen", LISTEN_OPTIONS)
+  check_options(opts, "tide.tcp.listen", LISTEN)
   local server_tls = tls.server(opts, "tide.tcp.listen")
   return stream.serve(handler, "tide.tcp", function(runner)
     local list, err, name = addresses(host, family(opts))

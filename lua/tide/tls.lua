@@ -18,10 +18,10 @@ local tls = {}
 -- chain and name against the system's CA store unless told otherwise.
 tls.context = net.tls_context
 
--- The options of connect and listen that concern TLS, for their checks.
-tls.CONNECT_OPTIONS = {tls = true, servername = true, handshake_timeout = true}
-tls.LISTEN_OPTIONS = {tls = true, handshake_timeout = true,
-                      on_handshake_error = true}
+-- The options of connect and listen that concern TLS, for their checks
+-- (stream.known(..., table.unpack(tls.CONNECT))).
+tls.CONNECT = {"tls", "servername", "handshake_timeout"}
+tls.LISTEN = {"tls", "handshake_timeout", "on_handshake_error"}
 
 -- The client context and the name to verify for connect's opts (raises on
 -- misuse before anything connects); nil without opts.tls. default_name:

@@ -13,20 +13,11 @@ local stream = require "tide.stream"
 local tls = require "tide.tls"
 local net = core._net
 
-local check_options, now = core.check_options, core.now
-
-local function known(...)
-  local set = {read_timeout = true, write_timeout = true, max_line = true,
-               high_water = true, low_water = true, nodelay = true}
-  for _, t in ipairs({...}) do
-    for k in pairs(t) do set[k] = true end
-  end
-  return set
-end
-local CONNECT_OPTIONS = known({timeout = true}, tls.CONNECT_OPTIONS)
-local LISTEN_OPTIONS = known({backlog = true}, tls.LISTEN_OPTIONS)
-
 local unix = {}
+
+local check_options, now = core.check_options, core.now
+local CONNECT = stream.known("timeout", table.unpack(tls.CONNECT))
+local LISTEN = stream.known("backlog", table.unpack(tls.LISTEN))
 
 local function check_path(path, opts, fname)
   if type(path) ~= "string" then
@@ -40,7 +31,7 @@ end
 
 function unix.connect(path, opts)
   check_path(path, opts, "connect")
-  check_options(opts, "tide.unix.connect", CONNECT_OPTIONS)
+  check_options(opts, "tide.unix.connect", CONNECT)
   local ctx, servername = tls.client(opts, nil, "tide.unix.connect")
   local timeout = opts and opts.timeout
   local deadline = timeout and now() + timeout
@@ -51,7 +42,7 @@ end
 
 function unix.listen(path, handler, opts)
   check_path(path, opts, "listen")
-  check_options(opts, "tide.unix.listen", LISTEN_OPTIONS)
+  check_options(opts, "tide.unix.listen", LISTEN)
   local server_tls = tls.server(opts, "tide.unix.listen")
   return stream.serve(handler, "tide.unix", function(runner)
     return net.unix_listen(path, runner, opts)
