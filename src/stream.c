@@ -214,7 +214,9 @@ static void stream_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 
 static void stream_on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf) {
   tide__stream_t *s = (tide__stream_t *)h;
-  if (nread < 0) {
+  if (nread > 0) {
+    s->loop->bytes_in += (uint64_t)nread; /* a TLS stream's: ciphertext */
+  } else if (nread < 0) {
     uv_read_stop(h);
     s->reading = 0;
   }
@@ -322,6 +324,7 @@ static int stream_send(tide__stream_t *s, const char *p, size_t len) {
   uv_buf_t buf;
   int err;
   if (len == 0) return 0;
+  s->loop->bytes_out += len;
   if (s->wqueued == 0) {
     buf = uv_buf_init((char *)p, (unsigned)len);
     err = uv_try_write(&s->u.stream, &buf, 1);
@@ -394,6 +397,7 @@ static void stream_free(void *data, uintptr_t arg) {
   tide__stream_t *s = data;
   (void)arg;
   if (s->tls != NULL) tide__tls_free(s->tls);
+  if (s->accepted) s->loop->conns_active--;
   free(s->rbuf);
   free(s);
 }

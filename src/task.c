@@ -11,6 +11,7 @@
  * Lifetime: a pending task is pinned by a registry reference; finishing
  * unpins it, and from then on it lives as long as Lua references it. Its
  * coroutine is taken at its first step and given back when it finishes. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -388,6 +389,7 @@ static void task_finish(lua_State *L, tide__task_t *t, int state, int nres) {
   tide__link_remove(&t->link);
   rt->ntasks--;
   if (state == TIDE__FAILED) {
+    rt->tasks_failed++;
     /* Until someone sees the error, the task is on the failed list and in
      * the weak failed table (so a report can find its userdata; the weak
      * value lets it be collected, and its __gc reports it). */
@@ -531,6 +533,32 @@ static lua_State *task_start(lua_State *L, tide__task_t *t) {
   return co;
 }
 
+/* tide.debug{slow_callback=}: a step that held the loop for dt ns (no
+ * await in between) is noted for the runtime to report after the drain,
+ * naming the task and the line it has reached (asyncio's debug mode). */
+static void task_note_slow(lua_State *L, tide__task_t *t, uint64_t dt) {
+  tide_runtime_t *rt = t->rt;
+  int top = lua_gettop(L);
+  char secs[32];
+  if (!lua_checkstack(L, 8)) return;
+  rt->slow_steps++;
+  snprintf(secs, sizeof(secs), "%.3f", (double)dt / 1e9);
+  tide__task_push(L, t);
+  tide__task_pushlabel(L, t, -1);
+  if (!tide__task_pushwhere(L, t)) lua_pushliteral(L, "its end");
+  lua_pushfstring(L, "tide: slow step: %s ran %s s without awaiting (the "
+                     "loop waited), up to %s",
+                  lua_tostring(L, -2), secs, lua_tostring(L, -1));
+  if (rt->slow_ref == LUA_NOREF) {
+    lua_newtable(L);
+    rt->slow_ref = luaL_ref(L, LUA_REGISTRYINDEX); /* released at close */
+  }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->slow_ref);
+  lua_insert(L, -2);
+  lua_rawseti(L, -2, (lua_Integer)luaL_len(L, -2) + 1);
+  lua_settop(L, top);
+}
+
 /* One step: resume the coroutine and act on how it stopped. Runs inside
  * the loop's protected batch (tide__runtime_pcall around the drain). */
 static void task_step(tide__task_t *t) {
@@ -563,7 +591,15 @@ static void task_step(tide__task_t *t) {
   }
   prev = rt->current;
   rt->current = t;
-  status = lua_resume(co, L, nargs, &nres);
+  if (rt->slow_ns == 0) {
+    status = lua_resume(co, L, nargs, &nres);
+  } else {
+    uint64_t t0 = uv_hrtime(), dt, limit = rt->slow_ns;
+    status = lua_resume(co, L, nargs, &nres);
+    dt = uv_hrtime() - t0;
+    if (dt > rt->slowest_ns) rt->slowest_ns = dt;
+    if (dt >= limit) task_note_slow(L, t, dt);
+  }
   rt->current = prev;
 
   if (status == LUA_YIELD) {

@@ -258,6 +258,7 @@ static void server_on_poll(uv_poll_t *h, int status, int events) {
       if (errno == EMFILE || errno == ENFILE) {
         int n = server_refuse_all(srv);
         srv->accept_errors += n;
+        srv->rt->loop.conns_refused += (uint64_t)n;
         while (n-- > 0 && !srv->closing) srv->on_conn(srv, NULL, err);
         return;
       }
@@ -271,6 +272,9 @@ static void server_on_poll(uv_poll_t *h, int status, int events) {
       srv->on_conn(srv, NULL, err);
       continue;
     }
+    s->accepted = 1;
+    s->loop->conns_accepted++;
+    s->loop->conns_active++;
     srv->on_conn(srv, s, 0);
   }
 }

@@ -89,6 +89,13 @@ struct tide_loop_s {
   uv_prepare_t *prepare;/* autojump's hook before each poll */
   int handles;          /* tide handles not yet closed, for leak checks */
   uint64_t scope_seq;   /* the id the next cancel scope gets */
+  /* Counters an operator watches (tide.stats()). */
+  uint64_t iterations;      /* loop iterations (drains) */
+  uint64_t bytes_in;        /* read by streams */
+  uint64_t bytes_out;       /* written to streams */
+  uint64_t conns_accepted;  /* connections servers accepted */
+  uint64_t conns_refused;   /* ... refused for want of descriptors */
+  int64_t conns_active;     /* accepted connections still open */
   /* Called once the loop is closing and its last handle has closed: the
    * owner may free the memory that holds the loop. */
   void (*on_closed)(tide_loop_t *loop);

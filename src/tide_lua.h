@@ -79,6 +79,14 @@ struct tide_runtime_s {
                                 since the last trim (runtime.c) */
   int heap_check_queued;     /* the next drain looks at the heap */
   int eager_depth;           /* eager first steps running, nested */
+  uint64_t tasks_failed;     /* tasks that ended with an error */
+  uint64_t slow_ns;          /* tide.debug{slow_callback=}: steps longer
+                                than this are reported; 0: off */
+  uint64_t slowest_ns;       /* the longest step seen while it is on */
+  uint64_t slow_steps;       /* steps noted as slow */
+  uint64_t slow_reported;    /* ... of which reported */
+  int slow_ref;              /* registry: slow-step reports to send (task.c
+                                fills it, runtime.c reports after a drain) */
   uint64_t grace_ns;         /* cleanup grace period after a cancellation
                                 (tide.cleanup_grace; default 5 s) */
   /* The host's error handler (default: print to stderr). */

@@ -84,6 +84,7 @@ struct tide__stream_s {
   unsigned closing : 1;     /* uv_close has been called */
   unsigned woke : 1;        /* the close woke a waiting task */
   unsigned lingering : 1;   /* closed by its user, flushing queued bytes */
+  unsigned accepted : 1;    /* made by a server's accept (counted active) */
 };
 
 /* How long a closed stream may take to flush the bytes still queued. */

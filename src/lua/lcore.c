@@ -158,13 +158,15 @@ static int l_set_error_handler(lua_State *L) {
   return 1;
 }
 
-/* tide.stats() -> {tasks=, ready=, timers=, handles=, accept_errors=}:
- * counts for specs and introspection; handles counts libuv handles tide has
- * open; accept_errors the connections servers failed to accept (EMFILE and
- * others). */
+/* tide.stats() -> counts for specs, introspection and operators: tasks
+ * (pending), ready, timers, handles (libuv handles tide has open),
+ * accept_errors (accepts that failed: EMFILE and others), conns_accepted,
+ * conns_active, conns_refused (for want of descriptors), bytes_in,
+ * bytes_out, tasks_spawned, tasks_failed, iterations (of the loop),
+ * slow_steps and slowest_step (seconds; tide.debug{slow_callback=}). */
 static int l_stats(lua_State *L) {
   tide_runtime_t *rt = tide__runtime_from(L);
-  lua_createtable(L, 0, 5);
+  lua_createtable(L, 0, 16);
   lua_pushinteger(L, rt->ntasks);
   lua_setfield(L, -2, "tasks");
   lua_pushinteger(L, (lua_Integer)rt->loop.ready_count);
@@ -180,6 +182,53 @@ static int l_stats(lua_State *L) {
   lua_setfield(L, -2, "handles");
   lua_pushinteger(L, (lua_Integer)rt->accept_errors);
   lua_setfield(L, -2, "accept_errors");
+  /* What an operator watches. */
+  lua_pushinteger(L, (lua_Integer)rt->loop.conns_accepted);
+  lua_setfield(L, -2, "conns_accepted");
+  lua_pushinteger(L, (lua_Integer)rt->loop.conns_active);
+  lua_setfield(L, -2, "conns_active");
+  lua_pushinteger(L, (lua_Integer)rt->loop.conns_refused);
+  lua_setfield(L, -2, "conns_refused");
+  lua_pushinteger(L, (lua_Integer)rt->loop.bytes_in);
+  lua_setfield(L, -2, "bytes_in");
+  lua_pushinteger(L, (lua_Integer)rt->loop.bytes_out);
+  lua_setfield(L, -2, "bytes_out");
+  lua_pushinteger(L, (lua_Integer)rt->next_task_id);
+  lua_setfield(L, -2, "tasks_spawned");
+  lua_pushinteger(L, (lua_Integer)rt->tasks_failed);
+  lua_setfield(L, -2, "tasks_failed");
+  lua_pushinteger(L, (lua_Integer)rt->loop.iterations);
+  lua_setfield(L, -2, "iterations");
+  lua_pushinteger(L, (lua_Integer)rt->slow_steps);
+  lua_setfield(L, -2, "slow_steps");
+  lua_pushnumber(L, (lua_Number)rt->slowest_ns / 1e9);
+  lua_setfield(L, -2, "slowest_step");
+  return 1;
+}
+
+/* tide.debug{slow_callback = seconds | false}: with a number, every task
+ * step that holds the loop longer than that (no await in between) is
+ * reported to the error handler, naming the task and the line it reached,
+ * and tide.stats() keeps the slowest (asyncio's debug mode); false turns
+ * it off. Returns the previous setting. */
+static int l_debug(lua_State *L) {
+  static const char *const known[] = {"slow_callback", NULL};
+  tide_runtime_t *rt = tide__runtime_from(L);
+  luaL_checktype(L, 1, LUA_TTABLE);
+  tide__lua_check_options(L, 1, "tide.debug", known);
+  if (rt->slow_ns) lua_pushnumber(L, (lua_Number)rt->slow_ns / 1e9);
+  else lua_pushboolean(L, 0);
+  if (lua_getfield(L, 1, "slow_callback") == LUA_TNUMBER) {
+    lua_Number s = lua_tonumber(L, -1);
+    luaL_argcheck(L, s > 0, 1, "slow_callback must be > 0 seconds");
+    rt->slow_ns = s >= 1e9 ? UINT64_MAX : (uint64_t)(s * 1e9);
+    if (rt->slow_ns == 0) rt->slow_ns = 1;
+  } else if (lua_isboolean(L, -1) && !lua_toboolean(L, -1)) {
+    rt->slow_ns = 0;
+  } else if (!lua_isnil(L, -1)) {
+    return luaL_argerror(L, 1, "slow_callback: seconds or false expected");
+  }
+  lua_pop(L, 1);
   return 1;
 }
 
@@ -204,6 +253,7 @@ static const luaL_Reg funcs[] = {
     {"run", l_run},
     {"set_error_handler", l_set_error_handler},
     {"stats", l_stats},
+    {"debug", l_debug},
     {NULL, NULL}};
 
 /* Adds module._net (the networking functions, for the Lua facades) to the
