@@ -55,7 +55,7 @@ runtimes() {
     echo "tide|$TIDE bench/http/tide.lua" ;;
   tls | tls-handshake)
     echo "c|$b/tls_c"
-    echo "tide|$TIDE bench/tls/tide.lua"
+    echo "tide|$TIDE bench/echo_tide.lua --tls"
     ((peers)) && echo "nginx|bench/tls/nginx.sh"
     return 0 ;;
   *)

@@ -69,7 +69,7 @@ describe("bench scripts", function()
     f:write(([[
       set -e
       out=/tmp/tide-bench-spec-tls-$$.out
-      BENCH_TLS_DIR=%s %s bench/tls/tide.lua 0 > $out &
+      BENCH_TLS_DIR=%s %s bench/echo_tide.lua --tls 0 > $out &
       pid=$!
       trap 'kill -KILL $pid 2>/dev/null || true; rm -f $out' EXIT
       for i in $(seq 100); do

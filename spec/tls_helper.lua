@@ -33,6 +33,29 @@ function T.cleanup()
   dir = nil
 end
 
+-- A TCP server on 127.0.0.1 running handler (opts as tcp.listen's); returns
+-- it and its port.
+function T.serve(handler, opts)
+  local srv = assert(tide.tcp.listen("127.0.0.1", 0, handler, opts))
+  local _, port = srv:address()
+  return srv, port
+end
+
+-- A handler: echoes lines in upper case until EOF.
+function T.upper(s)
+  while true do
+    local line = s:readline()
+    if not line then return end
+    s:write(line:upper() .. "\n")
+  end
+end
+
+-- A future and the function that resolves it (once).
+function T.box()
+  local f = tide.future()
+  return f, function(...) if not f:done() then f:set_result(...) end end
+end
+
 -- A server context with cert NAME.pem / NAME.key (default "server").
 function T.server_ctx(name, opts)
   opts = opts or {}

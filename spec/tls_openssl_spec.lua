@@ -6,21 +6,7 @@ local H = require "helper"
 local T = require "tls_helper"
 
 local tcp = tide.tcp
-
--- Echoes lines in upper case until EOF.
-local function upper(s)
-  while true do
-    local line = s:readline()
-    if not line then return end
-    s:write(line:upper() .. "\n")
-  end
-end
-
-local function serve(handler, opts)
-  local srv = assert(tcp.listen("127.0.0.1", 0, handler, opts))
-  local _, port = srv:address()
-  return srv, port
-end
+local serve, upper = T.serve, T.upper
 
 -- Runs fn(proc) and stops the process whatever happens.
 local function with(proc, fn)

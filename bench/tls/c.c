@@ -4,6 +4,8 @@
  *
  *   usage: BENCH_TLS_DIR=dir tls_c [port]   (port 0: the kernel picks one)
  *
+ * tide's side is bench/echo_tide.lua --tls.
+ *
  * The certificate and key are $BENCH_TLS_DIR/server.pem and server.key
  * (test/tls_certs.sh makes them). Listens on 127.0.0.1, prints "port N"
  * once bound, echoes every decrypted byte back encrypted, exits on SIGTERM.
