@@ -182,16 +182,19 @@ describe("tide.tls", function()
     end)
   end)
 
-  it("takes certificates, keys and CAs as PEM text", function()
+  it("takes certificates, keys and CAs as PEM text, CAs as a directory",
+     function()
     H.run(function()
       local sctx = assert(tide.tls.context{server = true,
         cert = T.read("chain.pem"), key = T.read("server.key")})
-      local cctx = assert(tide.tls.context{ca = T.read("ca.pem")})
       local srv, port = serve(upper, {tls = sctx})
-      local c = assert(tcp.connect("localhost", port, {tls = cctx}))
-      c:write("pem\n")
-      assert.equal("PEM", c:readline())
-      c:close()
+      for _, ca in ipairs({T.read("ca.pem"), T.path("cadir")}) do
+        local cctx = assert(tide.tls.context{ca = ca})
+        local c = assert(tcp.connect("localhost", port, {tls = cctx}))
+        c:write("pem\n")
+        assert.equal("PEM", c:readline())
+        c:close()
+      end
       srv:close{wait = true}
     end)
   end)
@@ -230,6 +233,10 @@ describe("tide.tls", function()
       assert.equal("TLSv1.2", c:tlsinfo().version)
       assert.is_nil(c:tlsinfo().alpn) -- nothing in common
       c:close()
+      c = assert(tcp.connect("localhost", port, {tls = T.client_ctx({
+        ciphers = "ECDHE-ECDSA-CHACHA20-POLY1305"})}))
+      assert.equal("ECDHE-ECDSA-CHACHA20-POLY1305", c:tlsinfo().cipher)
+      c:close()
       -- SNI picks the certificate of the name asked for.
       c = assert(tcp.connect("127.0.0.1", port,
         {tls = T.client_ctx(), servername = "alt.test"}))
@@ -238,6 +245,13 @@ describe("tide.tls", function()
       local _, werr = tcp.connect("127.0.0.1", port,
         {tls = T.client_ctx(), servername = "x.wild.test"})
       assert.matches("hostname mismatch for 'x.wild.test'", werr)
+      srv:close{wait = true}
+      -- TLS 1.3 suites.
+      srv, port = serve(upper, {tls = T.server_ctx(nil,
+        {ciphersuites = "TLS_CHACHA20_POLY1305_SHA256"})})
+      c = assert(tcp.connect("localhost", port, {tls = T.client_ctx()}))
+      assert.equal("TLS_CHACHA20_POLY1305_SHA256", c:tlsinfo().cipher)
+      c:close()
       srv:close{wait = true}
     end)
   end)
@@ -259,6 +273,18 @@ describe("tide.tls", function()
       local c = assert(tcp.connect("localhost", port, {tls = T.client_ctx()}))
       assert.is_false(c:tlsinfo().resumed)
       c:close()
+      srv:close{wait = true}
+      -- Nor with a server that keeps none (and sends no tickets).
+      srv, port = serve(upper, {tls = T.server_ctx(nil,
+        {session_cache = false})})
+      for i = 1, 2 do
+        c = assert(tcp.connect("localhost", port, {tls = ctx}))
+        c:write("x\n")
+        assert.equal("X", c:readline())
+        resumed[i] = c:tlsinfo().resumed
+        c:close()
+      end
+      assert.same({false, false}, {resumed[1], resumed[2]})
       srv:close{wait = true}
     end)
   end)

@@ -11,6 +11,7 @@
 #   self.pem self.key           self-signed, SAN as server.pem
 #   unknown.pem unknown.key     SAN as server.pem, from another CA
 #   other-ca.pem                that other CA
+#   cadir/                      ca.pem in OpenSSL's hashed directory layout
 #
 #   sh test/tls_certs.sh DIR      (spec/tls_helper.lua and test/test_tls.c)
 set -eu
@@ -77,3 +78,7 @@ openssl ca -config ca.cnf -batch -notext -cert ca.pem -keyfile ca.key \
   -startdate 20200101000000Z -enddate 20200131000000Z -in expired.csr \
   -out expired.pem 2>/dev/null
 rm -f expired.csr index.txt* serial* ca.cnf 01.pem
+
+mkdir -p cadir
+cp ca.pem cadir/
+openssl rehash cadir 2>/dev/null || c_rehash cadir >/dev/null
