@@ -72,7 +72,7 @@ static int opt_version(lua_State *L, const char *key) {
   static const char *const names[] = {"1.0", "1.1", "1.2", "1.3"};
   static const int versions[] = {TLS1_VERSION, TLS1_1_VERSION, TLS1_2_VERSION,
                                  TLS1_3_VERSION};
-  const char *v = opt_string(L, key);
+  const char *given = opt_string(L, key), *v = given;
   int i;
   if (v == NULL) return 0;
   if (strncasecmp(v, "tlsv", 4) == 0) v += 4;
@@ -80,7 +80,7 @@ static int opt_version(lua_State *L, const char *key) {
   for (i = 0; i < 4; i++)
     if (strcmp(v, names[i]) == 0) return versions[i];
   return luaL_error(L, "tide.tls.context: option '%s': \"1.2\" or \"1.3\" "
-                       "expected, got '%s'", key, lua_tostring(L, -1));
+                       "expected, got '%s'", key, given);
 }
 
 /* alpn = {"h2", "http/1.1"}: pushes the wire format (length-prefixed
