@@ -121,6 +121,7 @@ describe("tide.tls", function()
 
   it("raises on misuse of contexts and options", function()
     H.run(function()
+      local handles = tide.stats().handles
       local function raises(pat, fn, ...)
         local ok, err = pcall(fn, ...)
         assert.is_false(ok)
@@ -156,7 +157,7 @@ describe("tide.tls", function()
         {tls = T.server_ctx(), handshake_timeout = "soon"})
       raises("option 'on_handshake_error'", tcp.listen, "127.0.0.1", 0,
         print, {tls = T.server_ctx(), on_handshake_error = 1})
-      assert.equal(0, tide.stats().handles)
+      assert.equal(handles, tide.stats().handles) -- nothing was opened
     end)
   end)
 
