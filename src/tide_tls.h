@@ -31,29 +31,29 @@ struct ssl_session_st;
  * the duration of tide__tls_ctx_new. cert, key and ca are file paths, or PEM
  * text when they contain "-----BEGIN". */
 typedef struct {
-  int server;              /* 1: accepts connections; 0: connects */
-  int verify;              /* verify the peer (clients: chain and name) */
-  const char *cert, *key;  /* the certificate chain and its private key */
-  const char *ca;          /* trusted CAs: PEM, file or directory; NULL:
-                              the system's store */
+  int server;                /* 1: accepts connections; 0: connects */
+  int verify;                /* verify the peer (clients: chain and name) */
+  const char *cert, *key;    /* the certificate chain and its private key */
+  const char *ca;            /* trusted CAs: PEM, file or directory; NULL:
+                                the system's store */
   const unsigned char *alpn; /* ALPN protocols in wire format (length-
                                 prefixed), in order of preference */
   size_t alpn_len;
-  int min_version;         /* TLS1_2_VERSION ...; 0: TLS 1.2 */
-  int max_version;         /* 0: the highest OpenSSL knows */
-  const char *ciphers;     /* TLS 1.2 cipher list, or NULL */
-  const char *ciphersuites;/* TLS 1.3 cipher suites, or NULL */
-  int session_cache;       /* entries; 0: no resumption; -1: default
-                              (servers: OpenSSL's cache and tickets;
-                              clients: none) */
+  int min_version;          /* TLS1_2_VERSION ...; 0: TLS 1.2 */
+  int max_version;          /* 0: the highest OpenSSL knows */
+  const char *ciphers;      /* TLS 1.2 cipher list, or NULL */
+  const char *ciphersuites; /* TLS 1.3 cipher suites, or NULL */
+  int session_cache;        /* entries; 0: no resumption; -1: default
+                               (servers: OpenSSL's cache and tickets;
+                               clients: none) */
 } tide__tls_config_t;
 
 typedef struct tide__tls_ctx_s tide__tls_ctx_t;
 
 /* One server name of a server context and the context that answers it. */
 typedef struct {
-  char *name;              /* "example.com" or "*.example.com" */
-  tide__tls_ctx_t *ctx;    /* a reference */
+  char *name;           /* "example.com" or "*.example.com" */
+  tide__tls_ctx_t *ctx; /* a reference */
 } tide__tls_sni_t;
 
 /* One resumable session of a client context, by server name. */
@@ -64,22 +64,22 @@ typedef struct {
 
 struct tide__tls_ctx_s {
   struct ssl_ctx_st *ssl_ctx;
-  int refs;                /* the Lua object, each connection, each SNI
-                              parent; freed at 0 */
+  int refs; /* the Lua object, each connection, each SNI
+               parent; freed at 0 */
   unsigned server : 1;
   unsigned verify : 1;
-  unsigned char *alpn;     /* servers: the protocols they accept, in order
-                              of preference (wire format) */
+  unsigned char *alpn; /* servers: the protocols they accept, in order
+                          of preference (wire format) */
   size_t alpn_len;
-  tide__tls_sni_t *sni;    /* servers: other names' contexts */
+  tide__tls_sni_t *sni; /* servers: other names' contexts */
   size_t nsni;
   tide__tls_cached_t *cache; /* clients: sessions to resume, oldest first */
   size_t ncache, cache_max;
-  char *scratch;           /* where the socket reads of its connections land
-                              (TIDE__TLS_SCRATCH bytes, made on first use):
-                              a connection holding no partial record needs no
-                              input buffer of its own. A context serves one
-                              Lua state, so one thread: reads do not overlap */
+  char *scratch; /* where the socket reads of its connections land
+                    (TIDE__TLS_SCRATCH bytes, made on first use):
+                    a connection holding no partial record needs no
+                    input buffer of its own. A context serves one
+                    Lua state, so one thread: reads do not overlap */
 };
 
 #define TIDE__TLS_SCRATCH (64 * 1024)
@@ -114,24 +114,24 @@ typedef struct {
 typedef struct tide__tls_s tide__tls_t;
 struct tide__tls_s {
   struct ssl_st *ssl;
-  tide__tls_ctx_t *ctx;    /* a reference: the context it was made with */
-  tide__tls_buf_t in;      /* ciphertext from the peer, not yet taken; its
-                              memory is freed whenever it is empty */
-  const char *lent;        /* ciphertext in the context's scratch buffer,
-                              taken before in (which is then empty) ... */
+  tide__tls_ctx_t *ctx;      /* a reference: the context it was made with */
+  tide__tls_buf_t in;        /* ciphertext from the peer, not yet taken; its
+                                memory is freed whenever it is empty */
+  const char *lent;          /* ciphertext in the context's scratch buffer,
+                                taken before in (which is then empty) ... */
   size_t lent_len, lent_pos; /* ... its length and what is taken */
-  tide__tls_buf_t out;     /* ciphertext for the peer, not yet sent */
-  char *servername;        /* clients: the name asked for (SNI, the name
-                              checked, the session cache's key), or NULL */
-  int neterr;              /* tlsstream.c: the socket's EOF or error, kept
-                              until the bytes before it are decrypted */
-  int verr, vdepth;        /* the first verification failure, and depth */
-  unsigned done : 1;       /* the handshake has completed */
-  unsigned fatal : 1;      /* a fatal error: no more I/O */
-  unsigned sent_close : 1; /* our close_notify is written */
-  unsigned got_close : 1;  /* the peer's close_notify has arrived */
-  unsigned verified : 1;   /* the peer passed verification */
-  char msg[256];           /* the message of the last error */
+  tide__tls_buf_t out;       /* ciphertext for the peer, not yet sent */
+  char *servername;          /* clients: the name asked for (SNI, the name
+                                checked, the session cache's key), or NULL */
+  int neterr;                /* tlsstream.c: the socket's EOF or error, kept
+                                until the bytes before it are decrypted */
+  int verr, vdepth;          /* the first verification failure, and depth */
+  unsigned done : 1;         /* the handshake has completed */
+  unsigned fatal : 1;        /* a fatal error: no more I/O */
+  unsigned sent_close : 1;   /* our close_notify is written */
+  unsigned got_close : 1;    /* the peer's close_notify has arrived */
+  unsigned verified : 1;     /* the peer passed verification */
+  char msg[256];             /* the message of the last error */
 };
 
 /* A connection of ctx (server or client by the context). servername:

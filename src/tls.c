@@ -26,7 +26,7 @@
 
 #include "tide_tls.h"
 
-#define TLS_IN_MIN (17 * 1024)   /* a whole record fits */
+#define TLS_IN_MIN (17 * 1024) /* a whole record fits */
 
 /* Empties this thread's OpenSSL error queue before an SSL call. Clearing
  * an empty queue is not free (ERR_clear_error walks and frees all its
@@ -49,7 +49,8 @@ static int buf_reserve(tide__tls_buf_t *b, size_t n) {
   }
   if (b->cap - b->len >= n) return 0;
   cap = b->cap ? b->cap : 1024;
-  while (cap - used < n) cap *= 2;
+  while (cap - used < n)
+    cap *= 2;
   p = realloc(b->p, cap);
   if (p == NULL) return TIDE_ENOMEM;
   b->p = p;
@@ -99,11 +100,14 @@ static long bio_ctrl(BIO *bio, int cmd, long num, void *ptr) {
   (void)num;
   (void)ptr;
   switch (cmd) {
-  case BIO_CTRL_FLUSH: return 1;
+  case BIO_CTRL_FLUSH:
+    return 1;
   case BIO_CTRL_PENDING:
     return (long)(t->in.len - t->in.start + t->lent_len - t->lent_pos);
-  case BIO_CTRL_WPENDING: return (long)t->out.len;
-  default: return 0;
+  case BIO_CTRL_WPENDING:
+    return (long)t->out.len;
+  default:
+    return 0;
   }
 }
 
@@ -118,8 +122,8 @@ static BIO_METHOD *bio_method;
  * modules when the state closes), freed when tide is unloaded or the
  * process ends. */
 static void bio_method_init(void) {
-  BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
-                               "tide stream");
+  BIO_METHOD *m =
+      BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "tide stream");
   if (m == NULL) return;
   BIO_meth_set_read_ex(m, bio_read);
   BIO_meth_set_write_ex(m, bio_write);
@@ -144,11 +148,13 @@ static int tls_status(tide__tls_t *t, int ret) {
   unsigned long code;
   const char *reason;
   switch (e) {
-  case SSL_ERROR_WANT_READ: return TIDE__TLS_WANT;
+  case SSL_ERROR_WANT_READ:
+    return TIDE__TLS_WANT;
   case SSL_ERROR_ZERO_RETURN:
     t->got_close = 1;
     return UV_EOF;
-  default: break;
+  default:
+    break;
   }
   t->fatal = 1;
   if (t->verr != 0) {

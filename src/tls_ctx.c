@@ -24,8 +24,8 @@
  * message: OpenSSL's reason and the depth in the chain) and keeps
  * OpenSSL's verdict. */
 static int ctx_on_verify(int ok, X509_STORE_CTX *xs) {
-  SSL *ssl = X509_STORE_CTX_get_ex_data(xs,
-                                        SSL_get_ex_data_X509_STORE_CTX_idx());
+  SSL *ssl =
+      X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
   tide__tls_t *t = ssl ? SSL_get_app_data(ssl) : NULL;
   if (!ok && t != NULL && t->verr == 0) {
     t->verr = X509_STORE_CTX_get_error(xs);
@@ -98,8 +98,7 @@ static int ctx_use_cert(SSL_CTX *sc, const char *cert, char *msg,
   return 0;
 }
 
-static int ctx_use_key(SSL_CTX *sc, const char *key, char *msg,
-                       size_t msglen) {
+static int ctx_use_key(SSL_CTX *sc, const char *key, char *msg, size_t msglen) {
   BIO *bio;
   EVP_PKEY *pk;
   int err, ok;
@@ -146,8 +145,8 @@ static int ctx_use_ca(SSL_CTX *sc, const char *ca, int server, char *msg,
     return 0;
   }
   if ((err = ctx_check_path("ca", ca, msg, msglen, &isdir)) != 0) return err;
-  if (SSL_CTX_load_verify_locations(sc, isdir ? NULL : ca,
-                                    isdir ? ca : NULL) != 1)
+  if (SSL_CTX_load_verify_locations(sc, isdir ? NULL : ca, isdir ? ca : NULL) !=
+      1)
     return ctx_fail(msg, msglen, "ca");
   if (server && !isdir) {
     STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(ca);
@@ -219,9 +218,9 @@ static int ctx_on_new_session(SSL *ssl, SSL_SESSION *session) {
 static int ctx_setup(tide__tls_ctx_t *ctx, SSL_CTX *sc,
                      const tide__tls_config_t *cfg, char *msg, size_t msglen) {
   int err;
-  SSL_CTX_set_options(sc, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
-                              (cfg->server ? SSL_OP_CIPHER_SERVER_PREFERENCE
-                                           : 0));
+  SSL_CTX_set_options(sc,
+                      SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
+                          (cfg->server ? SSL_OP_CIPHER_SERVER_PREFERENCE : 0));
   /* The engine hands OpenSSL everything that has arrived at once. */
   SSL_CTX_set_read_ahead(sc, 1);
   if (!SSL_CTX_set_min_proto_version(sc, cfg->min_version ? cfg->min_version
@@ -247,8 +246,10 @@ static int ctx_setup(tide__tls_ctx_t *ctx, SSL_CTX *sc,
   } else if (cfg->verify && SSL_CTX_set_default_verify_paths(sc) != 1) {
     return ctx_fail(msg, msglen, "the system's CA store");
   }
-  if (!cfg->verify) SSL_CTX_set_verify(sc, SSL_VERIFY_NONE, NULL);
-  else if (!cfg->server) SSL_CTX_set_verify(sc, SSL_VERIFY_PEER, ctx_on_verify);
+  if (!cfg->verify)
+    SSL_CTX_set_verify(sc, SSL_VERIFY_NONE, NULL);
+  else if (!cfg->server)
+    SSL_CTX_set_verify(sc, SSL_VERIFY_PEER, ctx_on_verify);
   else
     SSL_CTX_set_verify(sc, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
                        ctx_on_verify);

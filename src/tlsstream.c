@@ -74,8 +74,10 @@ void tide__stream_tls_alloc(tide__stream_t *s, uv_buf_t *buf) {
 void tide__stream_tls_input(tide__stream_t *s, ssize_t nread,
                             const uv_buf_t *buf) {
   tide__tls_t *t = s->tls;
-  if (nread > 0) tide__tls_input_done(t, buf->base, (size_t)nread);
-  else if (nread < 0 && t->neterr == 0) t->neterr = (int)nread;
+  if (nread > 0)
+    tide__tls_input_done(t, buf->base, (size_t)nread);
+  else if (nread < 0 && t->neterr == 0)
+    t->neterr = (int)nread;
   if (nread == 0) return;
   tide__stream_tls_pump(s);
   /* What the pump left (a partial record, or records past the read-ahead
@@ -113,7 +115,8 @@ int tide__stream_tls_pump(tide__stream_t *s) {
   if (s->closing) return 0;
   if (s->rerr == 0 && !t->done) {
     r = tide__tls_handshake(t);
-    if (r < 0) s->rerr = r;
+    if (r < 0)
+      s->rerr = r;
     else if (r == TIDE__TLS_WANT && t->neterr != 0)
       tls_end(s, "connection closed during the TLS handshake");
   }
@@ -131,7 +134,8 @@ int tide__stream_tls_pump(tide__stream_t *s) {
         continue;
       }
     }
-    if (r != TIDE__TLS_WANT) s->rerr = r; /* UV_EOF: close_notify */
+    if (r != TIDE__TLS_WANT)
+      s->rerr = r; /* UV_EOF: close_notify */
     else if (t->neterr != 0)
       tls_end(s, "connection closed without a TLS close_notify "
                  "(truncated?)");

@@ -27,8 +27,8 @@ static const char *path(const char *name) {
   return buf[i];
 }
 
-static tide__tls_ctx_t *make_ctx(int server, const char *cert,
-                                 const char *ca, int max_version) {
+static tide__tls_ctx_t *make_ctx(int server, const char *cert, const char *ca,
+                                 int max_version) {
   tide__tls_config_t cfg;
   tide__tls_ctx_t *ctx = NULL;
   char msg[256], c[64], k[64];
@@ -141,7 +141,8 @@ TEST(large_writes_and_small_reads) {
   tide__tls_ctx_unref(sctx);
   tide__tls_ctx_unref(cctx);
   CHECK_INT(handshake(c, s, NULL), 0);
-  for (i = 0; i < len; i++) data[i] = (char)(i * 7 + i / 1000);
+  for (i = 0; i < len; i++)
+    data[i] = (char)(i * 7 + i / 1000);
   CHECK_INT(tide__tls_write(s, data, len), 0);
   CHECK(pass(s, c) > len); /* records add their overhead */
   got = read_all(c, back, len, 1000, &r);
@@ -156,7 +157,8 @@ TEST(large_writes_and_small_reads) {
     for (k = 0; k < n; k++) {
       size_t m;
       tide__tls_feed(c, p + k, 1);
-      while (tide__tls_read(c, back + got, len - got, &m) == 0) got += m;
+      while (tide__tls_read(c, back + got, len - got, &m) == 0)
+        got += m;
     }
     tide__tls_output_done(s);
   }
@@ -244,8 +246,10 @@ TEST(renegotiation_is_refused) {
   CHECK_INT(tide__tls_write(c, "still", 5), 0);
   pass(c, s);
   r = tide__tls_read(s, buf, sizeof(buf), &n);
-  if (r == 0) CHECK(n == 5 && memcmp(buf, "still", 5) == 0);
-  else CHECK_INT(r, TIDE_ETLS); /* the server may give up on its own */
+  if (r == 0)
+    CHECK(n == 5 && memcmp(buf, "still", 5) == 0);
+  else
+    CHECK_INT(r, TIDE_ETLS); /* the server may give up on its own */
   tide__tls_free(c);
   tide__tls_free(s);
   tide__tls_ctx_unref(sctx);

@@ -25,13 +25,13 @@
 
 typedef struct tls_conn_s tls_conn_t;
 struct tls_conn_s {
-  uv_tcp_t tcp;  /* first: a handle pointer is a connection pointer */
+  uv_tcp_t tcp; /* first: a handle pointer is a connection pointer */
   SSL *ssl;
-  BIO *rbio;     /* socket -> OpenSSL */
-  BIO *wbio;     /* OpenSSL -> socket */
-  int done;      /* handshake complete */
+  BIO *rbio; /* socket -> OpenSSL */
+  BIO *wbio; /* OpenSSL -> socket */
+  int done;  /* handshake complete */
   int closing;
-  int paused;    /* reading stopped for back-pressure (the user's flag) */
+  int paused; /* reading stopped for back-pressure (the user's flag) */
   void (*on_handshake)(tls_conn_t *c);
   void (*on_plain)(tls_conn_t *c, const char *p, size_t n);
   void (*on_end)(tls_conn_t *c, const char *why); /* error or EOF */
@@ -72,7 +72,8 @@ static void tls_on_write(uv_write_t *req, int status) {
 /* Sends what OpenSSL has written into the write BIO. */
 static void tls_flush(tls_conn_t *c) {
   int n;
-  while (!c->closing && (n = BIO_read(c->wbio, tls_cbuf, sizeof tls_cbuf)) > 0) {
+  while (!c->closing &&
+         (n = BIO_read(c->wbio, tls_cbuf, sizeof tls_cbuf)) > 0) {
     uv_buf_t b = uv_buf_init(tls_cbuf, (unsigned)n);
     int sent = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
     tls_wreq_t *w;
@@ -131,7 +132,8 @@ static void tls_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   size_t n;
   int r;
   if (nread < 0) {
-    if (c->on_end) c->on_end(c, nread == UV_EOF ? "EOF" : uv_strerror((int)nread));
+    if (c->on_end)
+      c->on_end(c, nread == UV_EOF ? "EOF" : uv_strerror((int)nread));
     return;
   }
   if (nread == 0) return;

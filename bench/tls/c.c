@@ -73,8 +73,10 @@ static void on_connection(uv_stream_t *srv, int status) {
 static void close_one(uv_handle_t *h, void *arg) {
   (void)arg;
   if (uv_is_closing(h)) return;
-  if (h->data != NULL) tls_close(h->data);
-  else uv_close(h, NULL);
+  if (h->data != NULL)
+    tls_close(h->data);
+  else
+    uv_close(h, NULL);
 }
 
 static void on_signal(uv_signal_t *h, int signum) {

@@ -28,7 +28,7 @@
 enum phase { CONNECTING, WARMUP, MEASURE, DONE };
 
 typedef struct {
-  tls_conn_t tls;   /* first */
+  tls_conn_t tls; /* first */
   uv_connect_t connect_req;
   int id;
   uint64_t seq;
@@ -50,8 +50,10 @@ static uint64_t completed, measure_base, measure_t0;
 static double measure_cpu0;
 
 static void die(int id, const char *what) {
-  if (id >= 0) fprintf(stderr, "tls_load: conn %d: %s\n", id, what);
-  else fprintf(stderr, "tls_load: %s\n", what);
+  if (id >= 0)
+    fprintf(stderr, "tls_load: conn %d: %s\n", id, what);
+  else
+    fprintf(stderr, "tls_load: %s\n", what);
   exit(1);
 }
 
@@ -97,8 +99,10 @@ static void on_plain(tls_conn_t *t, const char *p, size_t n) {
   c->got += n;
   if (c->got < want) return;
   completed++;
-  if (handshakes) tls_shutdown(t); /* on_closed connects the next one */
-  else send_msg(c);
+  if (handshakes)
+    tls_shutdown(t); /* on_closed connects the next one */
+  else
+    send_msg(c);
 }
 
 static void on_timer(uv_timer_t *t);
@@ -159,7 +163,9 @@ static void on_timer(uv_timer_t *t) {
   uint64_t now = uv_hrtime();
   int i;
   switch (phase) {
-  case CONNECTING: die(-1, "timed out connecting"); break;
+  case CONNECTING:
+    die(-1, "timed out connecting");
+    break;
   case WARMUP:
     phase = MEASURE;
     measure_base = completed;
@@ -184,7 +190,8 @@ static void on_timer(uv_timer_t *t) {
     uv_close((uv_handle_t *)t, NULL);
     break;
   }
-  case DONE: break;
+  case DONE:
+    break;
   }
 }
 
@@ -228,7 +235,8 @@ int main(int argc, char **argv) {
   uv_timer_start(&timer, on_timer, 10000, 0); /* connect watchdog */
   slots = calloc((size_t)nconns, sizeof *slots);
   if (slots == NULL) die(-1, "out of memory");
-  for (i = 0; i < nconns; i++) connect_slot(i);
+  for (i = 0; i < nconns; i++)
+    connect_slot(i);
   uv_run(loop, UV_RUN_DEFAULT);
   uv_loop_close(loop);
   free(slots);

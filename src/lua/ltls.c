@@ -38,8 +38,9 @@ typedef struct {
 /* ------------------------------------------------------------ contexts */
 
 static const char *const context_options[] = {
-    "server", "cert", "key", "ca", "verify", "alpn", "min_version",
-    "max_version", "ciphers", "ciphersuites", "sni", "session_cache", NULL};
+    "server", "cert",          "key",         "ca",      "verify",
+    "alpn",   "min_version",   "max_version", "ciphers", "ciphersuites",
+    "sni",    "session_cache", NULL};
 
 /* The string option key of the options table at 1, or NULL. */
 static const char *opt_string(lua_State *L, const char *key) {
@@ -75,12 +76,16 @@ static int opt_version(lua_State *L, const char *key) {
   const char *given = opt_string(L, key), *v = given;
   int i;
   if (v == NULL) return 0;
-  if (strncasecmp(v, "tlsv", 4) == 0) v += 4;
-  else if (strncasecmp(v, "tls", 3) == 0) v += 3;
+  if (strncasecmp(v, "tlsv", 4) == 0)
+    v += 4;
+  else if (strncasecmp(v, "tls", 3) == 0)
+    v += 3;
   for (i = 0; i < 4; i++)
     if (strcmp(v, names[i]) == 0) return versions[i];
-  return luaL_error(L, "tide.tls.context: option '%s': \"1.2\" or \"1.3\" "
-                       "expected, got '%s'", key, given);
+  return luaL_error(L,
+                    "tide.tls.context: option '%s': \"1.2\" or \"1.3\" "
+                    "expected, got '%s'",
+                    key, given);
 }
 
 /* alpn = {"h2", "http/1.1"}: pushes the wire format (length-prefixed
@@ -104,7 +109,8 @@ static int opt_alpn(lua_State *L) {
     size_t len = 0;
     const char *name = NULL;
     /* The name stays anchored in the list once popped. */
-    if (lua_rawgeti(L, list, i) == LUA_TSTRING) name = lua_tolstring(L, -1, &len);
+    if (lua_rawgeti(L, list, i) == LUA_TSTRING)
+      name = lua_tolstring(L, -1, &len);
     lua_pop(L, 1);
     if (name == NULL || len == 0 || len > 255)
       luaL_error(L, "tide.tls.context: option 'alpn': names of 1 to 255 "
@@ -151,8 +157,7 @@ static void context_add_sni(lua_State *L, tide__tls_ctx_t *ctx) {
   lua_pushnil(L);
   while (lua_next(L, -2)) {
     ltls_ctx_t *child = context_test(L, -1);
-    if (lua_type(L, -2) != LUA_TSTRING || child == NULL ||
-        !child->ctx->server)
+    if (lua_type(L, -2) != LUA_TSTRING || child == NULL || !child->ctx->server)
       luaL_error(L, "tide.tls.context: option 'sni': names must map to "
                     "server contexts");
     if (tide__tls_ctx_add_sni(ctx, lua_tostring(L, -2), child->ctx) != 0)
@@ -223,8 +228,9 @@ static int l_context_gc(lua_State *L) {
 static int l_context_tostring(lua_State *L) {
   ltls_ctx_t *box = lua_touserdata(L, 1);
   lua_pushfstring(L, "tide.tls.context (%s): %p",
-                  box->ctx == NULL ? "freed"
-                  : box->ctx->server ? "server" : "client",
+                  box->ctx == NULL   ? "freed"
+                  : box->ctx->server ? "server"
+                                     : "client",
                   (void *)box);
   return 1;
 }
@@ -264,8 +270,10 @@ static tide__tls_ctx_t *context_arg(lua_State *L, int idx, const char *fname) {
   }
   box = context_test(L, idx);
   if (box == NULL)
-    luaL_error(L, "%s: option 'tls': a tide.tls.context or true expected, "
-                  "got %s", fname, luaL_typename(L, idx));
+    luaL_error(L,
+               "%s: option 'tls': a tide.tls.context or true expected, "
+               "got %s",
+               fname, luaL_typename(L, idx));
   return box->ctx;
 }
 
@@ -276,12 +284,16 @@ static int l_tls_client(lua_State *L) {
   const char *fname = luaL_checkstring(L, 3);
   tide__tls_ctx_t *ctx = context_arg(L, 1, fname);
   if (ctx->server)
-    return luaL_error(L, "%s: option 'tls': a client context expected "
-                         "(server = false)", fname);
+    return luaL_error(L,
+                      "%s: option 'tls': a client context expected "
+                      "(server = false)",
+                      fname);
   if (ctx->verify && lua_type(L, 2) != LUA_TSTRING)
-    return luaL_error(L, "%s: option 'servername': a name is needed to "
-                         "verify the server (or a context with "
-                         "verify = false)", fname);
+    return luaL_error(L,
+                      "%s: option 'servername': a name is needed to "
+                      "verify the server (or a context with "
+                      "verify = false)",
+                      fname);
   lua_settop(L, 1);
   return 1;
 }
@@ -291,9 +303,10 @@ static int l_tls_server(lua_State *L) {
   ltls_ctx_t *box = context_test(L, 1);
   const char *fname = luaL_checkstring(L, 2);
   if (box == NULL || !box->ctx->server)
-    return luaL_error(L, "%s: option 'tls': a server tide.tls.context "
-                         "expected, got %s", fname,
-                      box ? "a client context" : luaL_typename(L, 1));
+    return luaL_error(L,
+                      "%s: option 'tls': a server tide.tls.context "
+                      "expected, got %s",
+                      fname, box ? "a client context" : luaL_typename(L, 1));
   lua_settop(L, 1);
   return 1;
 }
@@ -365,7 +378,8 @@ static int l_stream_starttls(lua_State *L) {
     lua_pop(L, 1);
   }
   if (s == NULL) return tide__lua_fail(L, TIDE_ECLOSED, "stream is closed");
-  if (s->tls != NULL) return luaL_error(L, "starttls: the stream is TLS already");
+  if (s->tls != NULL)
+    return luaL_error(L, "starttls: the stream is TLS already");
   if (s->rfut.state == TIDE__PENDING)
     return luaL_error(L, "starttls: a read is pending on this stream");
   if (s->wfut.state == TIDE__PENDING || s->sfut.state == TIDE__PENDING)
@@ -422,9 +436,18 @@ static void push_sans(lua_State *L, X509 *x) {
     const char *prefix = NULL;
     char ip[INET6_ADDRSTRLEN];
     switch (g->type) {
-    case GEN_DNS: prefix = "DNS:"; str = g->d.dNSName; break;
-    case GEN_EMAIL: prefix = "email:"; str = g->d.rfc822Name; break;
-    case GEN_URI: prefix = "URI:"; str = g->d.uniformResourceIdentifier; break;
+    case GEN_DNS:
+      prefix = "DNS:";
+      str = g->d.dNSName;
+      break;
+    case GEN_EMAIL:
+      prefix = "email:";
+      str = g->d.rfc822Name;
+      break;
+    case GEN_URI:
+      prefix = "URI:";
+      str = g->d.uniformResourceIdentifier;
+      break;
     case GEN_IPADD: {
       int len = ASN1_STRING_length(g->d.iPAddress);
       const unsigned char *b = ASN1_STRING_get0_data(g->d.iPAddress);
@@ -435,7 +458,8 @@ static void push_sans(lua_State *L, X509 *x) {
       }
       continue;
     }
-    default: continue;
+    default:
+      continue;
     }
     lua_pushstring(L, prefix);
     lua_pushlstring(L, (const char *)ASN1_STRING_get0_data(str),
@@ -471,7 +495,8 @@ static void push_cert(lua_State *L, X509 *x) {
   OPENSSL_free(serial);
   BN_free(bn);
   if (X509_digest(x, EVP_sha256(), md, &mdlen) == 1) {
-    for (i = 0; i < mdlen; i++) snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    for (i = 0; i < mdlen; i++)
+      snprintf(hex + 2 * i, 3, "%02x", md[i]);
     lua_pushlstring(L, hex, 2 * mdlen);
     lua_setfield(L, -2, "fingerprint");
   }
@@ -500,8 +525,9 @@ static int l_stream_tlsinfo(lua_State *L) {
     lua_pushlstring(L, (const char *)alpn, alpnlen);
     lua_setfield(L, -2, "alpn");
   }
-  name = s->tls->servername ? s->tls->servername
-                            : SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+  name = s->tls->servername
+             ? s->tls->servername
+             : SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
   if (name != NULL) {
     lua_pushstring(L, name);
     lua_setfield(L, -2, "servername");
@@ -522,16 +548,14 @@ static int l_stream_tlsinfo(lua_State *L) {
 
 /* ------------------------------------------------------------ opening */
 
-static const luaL_Reg net_funcs[] = {
-    {"tls_context", l_tls_context},
-    {"tls_client", l_tls_client},
-    {"tls_server", l_tls_server},
-    {NULL, NULL}};
+static const luaL_Reg net_funcs[] = {{"tls_context", l_tls_context},
+                                     {"tls_client", l_tls_client},
+                                     {"tls_server", l_tls_server},
+                                     {NULL, NULL}};
 
-static const luaL_Reg stream_methods[] = {
-    {"starttls", l_stream_starttls},
-    {"tlsinfo", l_stream_tlsinfo},
-    {NULL, NULL}};
+static const luaL_Reg stream_methods[] = {{"starttls", l_stream_starttls},
+                                          {"tlsinfo", l_stream_tlsinfo},
+                                          {NULL, NULL}};
 
 /* Adds the TLS functions to the _net table at the top (the runtime box at
  * top - 1), and starttls and tlsinfo to the stream methods. */
