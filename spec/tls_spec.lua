@@ -183,6 +183,25 @@ describe("tide.tls", function()
     end)
   end)
 
+  it("decrypts an encrypted key with the password, never asks for one",
+     function()
+    H.run(function()
+      local function ctx(password)
+        return tide.tls.context{server = true, cert = T.path("server.pem"),
+          key = T.path("server-enc.key"), password = password}
+      end
+      assert(ctx("secret"))
+      assert(tide.tls.context{server = true, cert = T.path("server.pem"),
+        key = T.read("server-enc.key"), password = "secret"})
+      for _, password in ipairs({"wrong", false}) do
+        local c, err, name = ctx(password or nil)
+        assert.is_nil(c)
+        assert.equal("ETLS", name)
+        assert.matches("^ETLS: key: ", err)
+      end
+    end)
+  end)
+
   it("takes certificates, keys and CAs as PEM text, CAs as a directory",
      function()
     H.run(function()

@@ -34,6 +34,7 @@ typedef struct {
   int server;                /* 1: accepts connections; 0: connects */
   int verify;                /* verify the peer (clients: chain and name) */
   const char *cert, *key;    /* the certificate chain and its private key */
+  const char *password;      /* decrypts an encrypted key, or NULL */
   const char *ca;            /* trusted CAs: PEM, file or directory; NULL:
                                 the system's store */
   const unsigned char *alpn; /* ALPN protocols in wire format (length-

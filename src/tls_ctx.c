@@ -62,6 +62,20 @@ static int ctx_check_path(const char *what, const char *path, char *msg,
   return 0;
 }
 
+/* OpenSSL's password callback: an encrypted key is decrypted with the
+ * password option (u); without one, loading it fails. (OpenSSL's default
+ * asks on the terminal: a server would hang there, its loop blocked.) */
+static int ctx_on_password(char *buf, int size, int rwflag, void *u) {
+  const char *password = u;
+  size_t n;
+  (void)rwflag;
+  if (password == NULL || size <= 0) return 0;
+  n = strlen(password);
+  if (n > (size_t)size) n = (size_t)size;
+  memcpy(buf, password, n);
+  return (int)n;
+}
+
 /* The certificate chain: the first certificate is the context's own, the
  * others its chain towards the CA. */
 static int ctx_use_cert(SSL_CTX *sc, const char *cert, char *msg,
@@ -78,7 +92,7 @@ static int ctx_use_cert(SSL_CTX *sc, const char *cert, char *msg,
   }
   bio = BIO_new_mem_buf(cert, -1);
   if (bio == NULL) return TIDE_ENOMEM;
-  x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+  x = PEM_read_bio_X509(bio, NULL, ctx_on_password, NULL);
   if (x == NULL || SSL_CTX_use_certificate(sc, x) != 1) {
     X509_free(x);
     BIO_free(bio);
@@ -86,7 +100,7 @@ static int ctx_use_cert(SSL_CTX *sc, const char *cert, char *msg,
   }
   X509_free(x);
   SSL_CTX_clear_chain_certs(sc);
-  while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+  while ((x = PEM_read_bio_X509(bio, NULL, ctx_on_password, NULL)) != NULL) {
     if (SSL_CTX_add0_chain_cert(sc, x) != 1) { /* takes x on success */
       X509_free(x);
       BIO_free(bio);
@@ -98,19 +112,22 @@ static int ctx_use_cert(SSL_CTX *sc, const char *cert, char *msg,
   return 0;
 }
 
-static int ctx_use_key(SSL_CTX *sc, const char *key, char *msg, size_t msglen) {
+static int ctx_use_key(SSL_CTX *sc, const char *key, const char *password,
+                       char *msg, size_t msglen) {
   BIO *bio;
   EVP_PKEY *pk;
   int err, ok;
   if (!is_pem(key)) {
     if ((err = ctx_check_path("key", key, msg, msglen, NULL)) != 0) return err;
-    if (SSL_CTX_use_PrivateKey_file(sc, key, SSL_FILETYPE_PEM) != 1)
-      return ctx_fail(msg, msglen, "key");
-    return 0;
+    /* The password is the caller's: OpenSSL holds it only meanwhile. */
+    SSL_CTX_set_default_passwd_cb_userdata(sc, (void *)password);
+    ok = SSL_CTX_use_PrivateKey_file(sc, key, SSL_FILETYPE_PEM) == 1;
+    SSL_CTX_set_default_passwd_cb_userdata(sc, NULL);
+    return ok ? 0 : ctx_fail(msg, msglen, "key");
   }
   bio = BIO_new_mem_buf(key, -1);
   if (bio == NULL) return TIDE_ENOMEM;
-  pk = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+  pk = PEM_read_bio_PrivateKey(bio, NULL, ctx_on_password, (void *)password);
   BIO_free(bio);
   ok = pk != NULL && SSL_CTX_use_PrivateKey(sc, pk) == 1;
   EVP_PKEY_free(pk);
@@ -129,7 +146,7 @@ static int ctx_use_ca(SSL_CTX *sc, const char *ca, int server, char *msg,
     X509 *x;
     int n = 0;
     if (bio == NULL) return TIDE_ENOMEM;
-    while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+    while ((x = PEM_read_bio_X509(bio, NULL, ctx_on_password, NULL)) != NULL) {
       int ok = X509_STORE_add_cert(store, x) == 1 &&
                (!server || SSL_CTX_add_client_CA(sc, x) == 1);
       X509_free(x);
@@ -232,10 +249,12 @@ static int ctx_setup(tide__tls_ctx_t *ctx, SSL_CTX *sc,
   if (cfg->ciphersuites != NULL &&
       SSL_CTX_set_ciphersuites(sc, cfg->ciphersuites) != 1)
     return ctx_fail(msg, msglen, "ciphersuites");
+  SSL_CTX_set_default_passwd_cb(sc, ctx_on_password); /* never a prompt */
   if (cfg->cert != NULL &&
       (err = ctx_use_cert(sc, cfg->cert, msg, msglen)) != 0)
     return err;
-  if (cfg->key != NULL && (err = ctx_use_key(sc, cfg->key, msg, msglen)) != 0)
+  if (cfg->key != NULL &&
+      (err = ctx_use_key(sc, cfg->key, cfg->password, msg, msglen)) != 0)
     return err;
   if (cfg->cert != NULL && cfg->key != NULL &&
       SSL_CTX_check_private_key(sc) != 1)

@@ -3,6 +3,7 @@
 # the openssl command; EC P-256 keys, valid for 30 days unless said:
 #   ca.pem ca.key               the test CA
 #   server.pem server.key       CN=localhost, SAN DNS:localhost,IP:127.0.0.1
+#   server-enc.key              server.key encrypted with the password "secret"
 #   chain.pem                   server.pem followed by ca.pem
 #   alt.pem alt.key             SAN DNS:alt.test (a second name for SNI)
 #   client.pem client.key       CN=client (client authentication)
@@ -44,6 +45,7 @@ leaf() {
 ca ca "tide test CA"
 leaf server localhost "$SAN"
 cat server.pem ca.pem >chain.pem
+openssl pkey -in server.key -aes256 -passout pass:secret -out server-enc.key
 leaf alt alt.test "subjectAltName=DNS:alt.test"
 leaf client client "extendedKeyUsage=clientAuth"
 leaf wronghost example.com "subjectAltName=DNS:example.com"

@@ -40,7 +40,7 @@ typedef struct {
 static const char *const context_options[] = {
     "server", "cert",          "key",         "ca",      "verify",
     "alpn",   "min_version",   "max_version", "ciphers", "ciphersuites",
-    "sni",    "session_cache", NULL};
+    "sni",    "session_cache", "password",    NULL};
 
 /* The string option key of the options table at 1, or NULL. */
 static const char *opt_string(lua_State *L, const char *key) {
@@ -167,8 +167,9 @@ static void context_add_sni(lua_State *L, tide__tls_ctx_t *ctx) {
   lua_pop(L, 1);
 }
 
-/* tide.tls.context{server=, cert=, key=, ca=, verify=, alpn=, min_version=,
- * max_version=, ciphers=, ciphersuites=, sni=, session_cache=} -> context,
+/* tide.tls.context{server=, cert=, key=, password=, ca=, verify=, alpn=,
+ * min_version=, max_version=, ciphers=, ciphersuites=, sni=,
+ * session_cache=} -> context,
  * or nil, err, name when a file cannot be read or OpenSSL rejects a
  * setting. Misuse (an unknown option, a wrong type, a server without a
  * certificate) raises. */
@@ -190,6 +191,7 @@ static int l_tls_context(lua_State *L) {
   cfg.verify = opt_bool(L, "verify", !cfg.server);
   cfg.cert = opt_string(L, "cert");
   cfg.key = opt_string(L, "key");
+  cfg.password = opt_string(L, "password");
   cfg.ca = opt_string(L, "ca");
   cfg.min_version = opt_version(L, "min_version");
   cfg.max_version = opt_version(L, "max_version");
