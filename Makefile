@@ -142,9 +142,12 @@ valgrind: all $(TEST_BIN)
 	  spec/tls_spec.lua spec/tls_openssl_spec.lua
 
 # The tests that use threads, under helgrind (data races, lock order).
+# test_work: worker pools share queues, flags and jobs between threads
+# through the pool's mutex (the pool from C, and tide.offload from Lua).
 HELGRIND = valgrind -q --tool=helgrind --error-exitcode=99
 helgrind: all $(TEST_BIN)
 	$(HELGRIND) $(BUILD)/test/test_post
+	$(HELGRIND) $(BUILD)/test/test_work
 	$(HELGRIND) $(BUILD)/examples/embed_host examples/embed/script.lua >/dev/null
 	$(HELGRIND) $(BUILD)/examples/embed_poll_host examples/embed_poll/script.lua >/dev/null
 
@@ -210,7 +213,8 @@ clean:
 # (results in bench/results/tide-only/); `make bench-peers` installs the
 # peers from Debian (deps/bench-peers.sh) and runs every runtime, writing
 # bench/results/latest.md, one table per workload and chart.svg.
-# Knobs: ROUNDS=3 SECONDS_MEASURED=3 SPAWN_N= PINGPONG_N= SLEEPERS_N=, e.g.
+# Knobs: ROUNDS=3 SECONDS_MEASURED=3 SPAWN_N= PINGPONG_N= SLEEPERS_N= FANOUT_N=
+# PIPELINE_N= CANCEL_N=, e.g.
 #   make bench-peers ROUNDS=3
 bench: all
 	OUT=bench/results/tide-only BENCH_CMD="make bench" TIDE_BUILD=$${TIDE_BUILD:-$(CURDIR)/$(BUILD)} bench/run.sh

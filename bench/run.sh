@@ -3,19 +3,27 @@
 # peers (make bench-peers), interleaved so the machine's drift hits all alike.
 #
 #   bench/run.sh [--peers] [workload ...]
-#     workloads: echo http spawn pingpong sleepers tls tls-handshake
+#   workloads: echo http spawn pingpong sleepers fanout pipeline cancel
+#     procs readfile offload workers tls tls-handshake
 #
 # Knobs (environment): ROUNDS (default 5), SECONDS_MEASURED (echo/http
 # window, default 3), SPAWN_N (200000), PINGPONG_N (1000000), SLEEPERS_N
-# (100000), TIDE_ROOT (checkout with lua/ and build/, default this one),
-# TIDE_BUILD (default $TIDE_ROOT/build), OUT (default bench/results).
+# (100000), FANOUT_N (100000), PIPELINE_N (1000000), CANCEL_N (1000000),
+# PROCS_N (2000), READFILE_N (10000), OFFLOAD_N (20000),
+# TIDE_ROOT (checkout with lua/ and build/, default this one), TIDE_BUILD
+# (default $TIDE_ROOT/build), OUT (default bench/results).
 #
-# Every program prints one line `result key=value ...` (spawn, pingpong,
-# sleepers: in-process numbers, the program pinned to CPU 0) or is a server
-# for bench/echo.sh (echo; tls and tls-handshake with bench/tls/load.c as
-# the load) or wrk (http), pinned to CPU 0 with the load on CPU 1 and the
-# server's CPU time read from /proc over the measured window. The TLS
-# servers use certificates made by test/tls_certs.sh (BENCH_TLS_DIR).
+# Every program prints one line `result key=value ... check=N` (spawn,
+# pingpong, sleepers, fanout, pipeline, cancel, procs, readfile: in-process
+# numbers, the program pinned to CPU 0; offload: on every CPU, its point
+# being the other cores) or is a server for bench/echo.sh (echo) or wrk
+# (http), pinned to CPU 0 with the load on CPU 1 and the server's CPU time
+# read from /proc over the measured window. workers: bench/workers/tide.lua
+# under `tide --workers 1` and `--workers 2`, wrk and the servers sharing
+# both CPUs (no pinning: the point is the second core), CPU of the whole
+# process tree; then Jain's index of 10,000 connections over 2 workers.
+# tls and tls-handshake: servers for bench/echo.sh with bench/tls/load.c
+# as the load; certificates made by test/tls_certs.sh (BENCH_TLS_DIR).
 # Each program is checked once for correct output before any timing.
 # Rows go to $OUT/raw.txt; bench/report.lua makes the tables and the chart.
 set -euo pipefail
@@ -30,63 +38,91 @@ SECS=${SECONDS_MEASURED:-3}
 SPAWN_N=${SPAWN_N:-200000}
 PINGPONG_N=${PINGPONG_N:-1000000}
 SLEEPERS_N=${SLEEPERS_N:-100000}
+FANOUT_N=${FANOUT_N:-100000}
+PIPELINE_N=${PIPELINE_N:-1000000}
+CANCEL_N=${CANCEL_N:-1000000}
+PROCS_N=${PROCS_N:-2000}
+READFILE_N=${READFILE_N:-10000}
+OFFLOAD_N=${OFFLOAD_N:-20000}
 OUT=${OUT:-$BENCH/results}
 PY=${PYTHON:-/usr/bin/python3} # Debian's python3, where python3-uvloop lives
 
 peers=0
 if [[ ${1:-} == --peers ]]; then peers=1; shift; fi
 workloads=("$@")
-((${#workloads[@]})) || workloads=(echo http spawn pingpong sleepers tls tls-handshake)
+((${#workloads[@]})) || workloads=(echo http spawn pingpong sleepers fanout pipeline cancel procs readfile offload workers tls tls-handshake)
 
 die() { echo "run.sh: $*" >&2; exit 1; }
 [[ -x $TIDE_BUILD/bin/tide ]] || die "no $TIDE_BUILD/bin/tide: run make first"
 TIDE="$TIDE_BUILD/bin/tide"
 if ((peers)); then make -s -C "$BENCH" peers >&2; else make -s -C "$BENCH" >&2; fi
 
-# name|command per runtime and workload; the C floor comes first.
+# name|command per runtime and workload; the C floor comes first. The
+# size goes where a command says @N, else at its end.
 runtimes() {
-  local w=$1 b=bench/build
+  local w=$1 b=bench/build d=$1 m=''
+  [[ $w == fanout ]] && d=spawn m=' @N fanout' # fanout: a mode of spawn's programs
   case $w in
   echo)
     echo "c|$b/echo_uv"
     echo "tide|$TIDE bench/echo_tide.lua" ;;
-  http)
-    echo "c|$b/http_c"
-    echo "tide|$TIDE bench/http/tide.lua" ;;
+  cancel) # tide alone: what it measures is tide's own cancellation
+    echo "tide|$TIDE bench/cancel/tide.lua" ;;
   tls | tls-handshake)
     echo "c|$b/tls_c"
     echo "tide|$TIDE bench/echo_tide.lua --tls"
     ((peers)) && echo "nginx|bench/tls/nginx.sh"
     return 0 ;;
   *)
-    echo "c|$b/${w}_c"
-    echo "tide|$TIDE bench/$w/tide.lua" ;;
+    echo "c|$b/${d}_c$m"
+    echo "tide|$TIDE bench/$d/tide.lua$m" ;;
   esac
-  [[ $w == pingpong ]] && echo "tide-future|$TIDE bench/pingpong/tide.lua $PINGPONG_N future"
+  case $w in
+  pingpong)
+    echo "tide-event|$TIDE bench/pingpong/tide.lua @N event"
+    echo "tide-future|$TIDE bench/pingpong/tide.lua @N future" ;;
+  spawn) # the floor of a task in Lua: a coroutine, no scheduler
+    echo "lua-coroutine|lua5.4 bench/spawn/lua.lua" ;;
+  esac
   ((peers)) || return 0
   case $w in
-  echo | http)
+  procs)
     echo "luv|lua5.4 bench/$w/luv.lua"
-    echo "cqueues|lua5.4 bench/$w/cqueues.lua"
     echo "node|node bench/$w/node.js"
-    echo "go|env GOMAXPROCS=1 $b/${w}_go"
     echo "asyncio|$PY bench/$w/py.py"
     echo "uvloop|$PY bench/$w/py.py --uvloop"
-    [[ $w == http ]] && echo "nginx-lua|bench/http/nginx.sh"
-    ;;
+    return 0 ;;
+  readfile)
+    echo "luv|lua5.4 bench/$w/luv.lua"
+    echo "node|node bench/$w/node.js"
+    return 0 ;;
+  offload)
+    echo "luv|lua5.4 bench/$w/luv.lua"
+    return 0 ;;
+  cancel) return 0 ;;
+  pipeline) ;; # callbacks (luv) and cqueues have no queue to compare
   *)
-    echo "luv|lua5.4 bench/$w/luv.lua"
-    echo "cqueues|lua5.4 bench/$w/cqueues.lua"
-    echo "node|node bench/$w/node.js"
-    echo "go|env GOMAXPROCS=1 $b/${w}_go"
-    echo "asyncio|$PY bench/$w/py.py"
-    echo "uvloop|$PY bench/$w/py.py --uvloop"
-    ;;
+    echo "luv|lua5.4 bench/$d/luv.lua$m"
+    echo "cqueues|lua5.4 bench/$d/cqueues.lua$m" ;;
   esac
+  echo "node|node bench/$d/node.js$m"
+  [[ $w == pingpong ]] && echo "node-event|node bench/$d/node.js @N event"
+  echo "go|env GOMAXPROCS=1 $b/${d}_go$m"
+  [[ $w == pingpong ]] && echo "go-event|env GOMAXPROCS=1 $b/${d}_go @N event"
+  echo "asyncio|$PY bench/$d/py.py$m"
+  [[ $w == pingpong ]] && echo "asyncio-event|$PY bench/$d/py.py @N event"
+  echo "uvloop|$PY bench/$d/py.py$m --uvloop"
+  [[ $w == pingpong ]] && echo "uvloop-event|$PY bench/$d/py.py @N event --uvloop"
+  [[ $w == http ]] && echo "nginx-lua|bench/http/nginx.sh"
+  return 0
 }
 
 size_of() {
-  case $1 in spawn) echo "$SPAWN_N" ;; pingpong) echo "$PINGPONG_N" ;; sleepers) echo "$SLEEPERS_N" ;; esac
+  case $1 in
+  spawn) echo "$SPAWN_N" ;; pingpong) echo "$PINGPONG_N" ;; sleepers) echo "$SLEEPERS_N" ;;
+  procs) echo "$PROCS_N" ;; readfile) echo "$READFILE_N" ;; offload) echo "$OFFLOAD_N" ;;
+  fanout) echo "$FANOUT_N" ;; pipeline) echo "$PIPELINE_N" ;; cancel) echo "$CANCEL_N" ;;
+  esac
 }
 
 mkdir -p "$OUT"
@@ -108,20 +144,25 @@ if [[ -z ${BENCH_TLS_DIR:-} ]]; then
 fi
 
 # ------------------------------------------------------------ in-process
-# The size argument goes first; commands that already carry arguments
-# (tide-future) get it again, harmlessly ignored after theirs.
 run_inproc() { # workload name cmd size -> the result line
   local w=$1 name=$2 cmd=$3 n=$4 line
-  if [[ $name == tide-future ]]; then cmd="$TIDE bench/pingpong/tide.lua $n future"
-  else cmd="$cmd $n"; fi
-  line=$(taskset -c 0 bash -c "exec $cmd" 2>"$tmp/err" | grep '^result ' | tail -1) || true
+  local cpus=0
+  [[ $w == offload ]] && cpus=0-$(($(nproc) - 1))
+  if [[ $cmd == *@N* ]]; then cmd=${cmd//@N/$n}; else cmd="$cmd $n"; fi
+  line=$(taskset -c "$cpus" bash -c "exec $cmd" 2>"$tmp/err" | grep '^result ' | tail -1) || true
   [[ -n $line ]] || { cat "$tmp/err" >&2; die "$w/$name: no result line from: $cmd"; }
   echo "$line"
 }
 
 check_inproc() { # the check= value must be what the workload implies
   local w=$1 name=$2 cmd=$3 n line got want
-  case $w in spawn) n=1000 want=$((n * (n + 1) / 2)) ;; pingpong) n=1000 want=1000 ;; sleepers) n=1000 want=1000 ;; esac
+  n=1000
+  case $w in
+  spawn | fanout) want=$((n * (n + 1) / 2)) ;; # the sum of every task's result
+  pipeline) want=$((n * (n + 1) / 2 + 3 * n)) ;; # 1..n, plus one at each of 3 stages
+  pingpong | sleepers | cancel) want=$n ;;
+  procs) n=50 want=100 ;; readfile) n=500 want=1000 ;; offload) n=200 want=200 ;;
+  esac
   line=$(run_inproc "$w" "$name" "$cmd" "$n")
   got=$(sed -n 's/.*check=\([0-9]*\).*/\1/p' <<<"$line")
   [[ $got == "$want" ]] || die "$w/$name: check failed: '$line' (want check=$want)"
@@ -237,6 +278,47 @@ bench_http() {
   done
 }
 
+bench_workers() {
+  local r k w t0 t1 out reqs rps line fair clk
+  clk=$(getconf CLK_TCK)
+  command -v wrk >/dev/null || die "wrk not found (deps/bench-peers.sh)"
+  for ((r = 1; r <= ROUNDS; r++)); do
+    for ((k = 0; k < 2; k++)); do
+      w=$(((r + k) % 2 + 1)) # alternate which goes first
+      sleep 0.5
+      : >"$tmp/server.out"
+      setsid "$TIDE" --workers "$w" --grace 2 bench/workers/tide.lua 0 >"$tmp/server.out" 2>"$tmp/server.err" &
+      server_pid=$!
+      port=''
+      for ((i = 0; i < 200; i++)); do
+        (($(grep -c '^port ' "$tmp/server.out") == w)) && break
+        sleep 0.05
+      done
+      port=$(sed -n 's/^port \([0-9]*\)$/\1/p' "$tmp/server.out" | head -1)
+      [[ -n $port ]] || { cat "$tmp/server.err" >&2; die "workers: the workers did not start"; }
+      wrk -t2 -c100 -d1s "http://127.0.0.1:$port/" >/dev/null # warmup
+      t0=$(tree_ticks "$server_pid")
+      out=$(wrk -t2 -c100 "-d${SECS}s" "http://127.0.0.1:$port/")
+      t1=$(tree_ticks "$server_pid")
+      fair=''
+      if ((w == 2)); then
+        fair=$("$TIDE" bench/workers/fairness.lua "$port" 2 10000 50 | grep '^result ')
+        [[ $fair == *"failed=0 "* && $fair == *"check=10000"* ]] || die "workers: fairness run failed: $fair"
+        fair=" jain=$(sed -n 's/.*jain=\([0-9.]*\).*/\1/p' <<<"$fair")"
+      fi
+      stop_server
+      grep -q 'Non-2xx\|Socket errors' <<<"$out" && { echo "$out" >&2; echo "run.sh: warning: workers/$w: errors in round $r" >&2; }
+      reqs=$(awk '/requests in/ { print $1 }' <<<"$out")
+      rps=$(awk '/^Requests\/sec/ { print $2 }' <<<"$out")
+      [[ -n $reqs && $reqs -gt 0 ]] || { echo "$out" >&2; die "workers/$w: no requests"; }
+      line=$(awk -v t=$((t1 - t0)) -v clk="$clk" -v n="$reqs" -v rps="$rps" \
+        'BEGIN { printf "cpu_us_per_req=%.3f req_per_s=%.0f", t / clk * 1e6 / n, rps }')$fair
+      echo "  workers round $r/$ROUNDS tide-${w}w: $line" >&2
+      echo "workers $r tide-${w}w $line" >>"$RAW"
+    done
+  done
+}
+
 bench_echo() {
   local -a args
   local i
@@ -282,7 +364,8 @@ for w in "${workloads[@]}"; do
   case $w in
   echo) bench_echo ;;
   http) bench_http ;;
-  spawn | pingpong | sleepers) bench_inproc "$w" ;;
+  workers) bench_workers ;;
+  spawn | pingpong | sleepers | fanout | pipeline | cancel | procs | readfile | offload) bench_inproc "$w" ;;
   tls | tls-handshake) bench_tls "$w" ;;
   *) die "unknown workload $w" ;;
   esac

@@ -20,7 +20,14 @@ describe("bench scripts", function()
     {"spawn", "50", "check=1275"},
     {"pingpong", "100", "check=100"},
     {"pingpong", "100 future", "check=100"},
+    {"pingpong", "100 event", "check=100"},
+    {"spawn", "50 fanout", "check=1275"},
+    {"pipeline", "100", "check=5350"},
+    {"cancel", "100", "check=100"},
     {"sleepers", "20", "check=20"},
+    {"procs", "5", "check=10"},
+    {"readfile", "20", "check=40"},
+    {"offload", "20", "check=20"},
   }
   for _, c in ipairs(cases) do
     for _, runner in ipairs({"lua5.4", tide_bin}) do
@@ -42,6 +49,9 @@ describe("bench scripts", function()
     local f = assert(io.open(script, "w"))
     f:write(([[
       set -e
+      # The file exists before the server starts: the background job's
+      # redirection may happen after the first sed below.
+      : > /tmp/tide-bench-spec-$$.out
       %s bench/http/tide.lua 0 > /tmp/tide-bench-spec-$$.out &
       pid=$!
       # Whatever happens below, the server does not outlive this script.

@@ -1,6 +1,6 @@
 -- The examples, run with the tide command: echo.lua and chat.lua as
--- servers in a child process (stopped with SIGTERM), demo.lua and
--- https_get.lua to the end.
+-- servers in a child process (stopped with SIGTERM), demo.lua, grep.lua
+-- and https_get.lua to the end.
 local tide = require "tide"
 local H = require "helper"
 
@@ -88,6 +88,44 @@ describe("examples", function()
       assert.matches("ben left", log)
       assert.matches("chat server stopped\n", log)
     end)
+  end)
+
+  it("grep.lua searches a tree: reads concurrently, matches offloaded", function()
+    local dir
+    H.run(function()
+      local fs = tide.fs
+      dir = assert(fs.mkdtemp("/tmp/tide-grep-"))
+      assert(fs.mkdir(dir .. "/a/b/c", {parents = true}))
+      assert(fs.mkdir(dir .. "/.git"))
+      assert(fs.writefile(dir .. "/top.txt", "no\nneedle here\nno\n"))
+      assert(fs.writefile(dir .. "/a/b/c/deep.lua", "x = 1\n-- needle\n"))
+      assert(fs.writefile(dir .. "/.git/skipped", "needle\n"))
+      assert(fs.writefile(dir .. "/bin", "\0\1needle\0"))
+      assert(fs.symlink(dir .. "/top.txt", dir .. "/a/link"))
+      for i = 1, 200 do
+        assert(fs.writefile(("%s/a/b/f%03d"):format(dir, i),
+          ("line\n"):rep(i % 5) .. (i % 50 == 0 and "needle\n" or "")))
+      end
+    end)
+    local out, err, code = H.sh(H.tide_bin() .. " examples/grep.lua needle " ..
+      dir)
+    assert.equal(0, code, err)
+    assert.equal("", err)
+    local want = {
+      dir .. "/a/b/c/deep.lua:2:-- needle",
+      dir .. "/a/b/f050:1:needle",
+      dir .. "/a/b/f100:1:needle",
+      dir .. "/a/b/f150:1:needle",
+      dir .. "/a/b/f200:1:needle",
+      "Binary file " .. dir .. "/bin matches",
+      dir .. "/top.txt:2:needle here",
+    }
+    local lines = {}
+    for line in out:gmatch("[^\n]+") do lines[#lines + 1] = line end
+    assert.same(want, {table.unpack(lines, 1, #lines - 1)})
+    assert.matches("^7 match%(es%) in 7 file%(s%); 203 file%(s%) searched",
+      lines[#lines])
+    os.execute("rm -rf " .. dir)
   end)
 
   it("https_get.lua fetches a page over verified TLS", function()

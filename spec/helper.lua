@@ -1,5 +1,6 @@
 -- Shared spec helpers: run a test body as a tide task and check that it
--- left nothing behind (tasks, timers, libuv handles, file descriptors).
+-- left nothing behind (tasks, timers, libuv handles, file descriptors,
+-- child processes).
 local tide = require "tide"
 
 local H = {}
@@ -20,6 +21,22 @@ function H.fds()
   return #names, table.concat(names, " ")
 end
 
+-- Child processes of this process (zombies included), from the children
+-- list of each of its threads, sorted: "pid pid ...".
+function H.children()
+  local pids = {}
+  for tid in lfs.dir("/proc/self/task") do
+    local f = tid ~= "." and tid ~= ".." and
+      io.open("/proc/self/task/" .. tid .. "/children")
+    if f then
+      for pid in f:read("a"):gmatch("%d+") do pids[#pids + 1] = pid end
+      f:close()
+    end
+  end
+  table.sort(pids)
+  return table.concat(pids, " ")
+end
+
 -- Asserts the runtime is idle: no task, timer or tide handle is left.
 function H.assert_clean()
   collectgarbage()
@@ -37,12 +54,26 @@ function H.run(fn, ...)
   collectgarbage()
   collectgarbage()
   local fds, before = H.fds()
+  local kids = H.children()
   local r = table.pack(tide.run(fn, ...))
   H.assert_clean()
   local now, after = H.fds()
   assert(now == fds, ("file descriptors: %d before (%s), %d after (%s)")
     :format(fds, before, now, after))
+  local kids_after = H.children()
+  assert(kids_after == kids, ("child processes: [%s] before, [%s] after")
+    :format(kids, kids_after))
   return table.unpack(r, 1, r.n)
+end
+
+-- In a task: fn(dir) with a fresh temporary directory, removed afterwards
+-- whatever fn did; fn's error is raised again after the removal.
+function H.with_tmpdir(fn, prefix)
+  local dir = assert(tide.fs.mkdtemp("/tmp/" .. (prefix or "tide-spec-")))
+  local r = table.pack(pcall(fn, dir))
+  assert(tide.fs.rmdir(dir, {recursive = true}))
+  if not r[1] then error(r[2], 0) end
+  return table.unpack(r, 2, r.n)
 end
 
 -- Collects what the error handler receives while fn runs.

@@ -114,6 +114,14 @@ static int stream_satisfied(tide__stream_t *s) {
   }
 }
 
+/* The read side is over (end, error or close): tells the listener once. */
+static void stream_read_over(tide__stream_t *s) {
+  void (*fn)(tide__stream_t *, void *) = s->on_rend;
+  if (fn == NULL) return;
+  s->on_rend = NULL;
+  fn(s, s->rend_data);
+}
+
 /* Should more bytes come into the buffer? */
 static int stream_wants_data(tide__stream_t *s) {
   if (s->rerr != 0 || s->closing) return 0;
@@ -142,6 +150,7 @@ void tide__stream_update_reading(tide__stream_t *s) {
     int err = uv_read_start(&s->u.stream, stream_on_alloc, stream_on_read);
     if (err != 0) {
       s->rerr = err;
+      stream_read_over(s);
       if (s->rfut.state == TIDE__PENDING) {
         tide__timer_stop(s->loop, &s->rtimer);
         tide__future_complete(&s->rfut, TIDE__DONE);
@@ -223,6 +232,7 @@ static void stream_on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf) {
   if (s->tls != NULL) tide__stream_tls_input(s, nread, buf);
   else if (nread > 0) s->rend += (size_t)nread;
   else if (nread < 0) s->rerr = (int)nread;
+  if (nread < 0) stream_read_over(s); /* after rerr is set */
   tide__stream_wake_reader(s);
   if (s->reading && !stream_wants_data(s)) {
     uv_read_stop(h);
@@ -446,6 +456,7 @@ void tide__stream_close_flush(tide__stream_t *s) {
     *s->slot = NULL;
     s->slot = NULL;
   }
+  stream_read_over(s);
   tide__timer_stop(s->loop, &s->rtimer);
   stream_wake(s, &s->rfut);
   stream_wake(s, &s->wfut);
@@ -468,6 +479,7 @@ void tide__stream_close(tide__stream_t *s) {
     *s->slot = NULL;
     s->slot = NULL;
   }
+  stream_read_over(s);
   /* Every waiter wakes; its continuation finds the Lua object detached and
    * reports the stream as closed. */
   tide__timer_stop(s->loop, &s->rtimer);

@@ -236,4 +236,14 @@ void tide__scope_close(tide__scope_t *s);
  * passes, s is cancelled. s must be open. Returns 0 or TIDE_ENOMEM. */
 int tide__scope_set_deadline(tide__scope_t *s, uint64_t due);
 
+/* ---------------------------------------------------------------- signals */
+
+/* signal.c: the signal of a name ("SIGTERM"), or 0; *watchable (may be
+ * NULL) says whether a watcher may wait for it. */
+int tide__signal_number(const char *name, int *watchable);
+/* The name of a signal number, or NULL. */
+const char *tide__signal_name(int num);
+/* The i-th known signal's name (NULL past the end), for listings. */
+const char *tide__signal_list(int i, int *watchable);
+
 #endif

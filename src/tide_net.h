@@ -85,6 +85,12 @@ struct tide__stream_s {
   unsigned woke : 1;        /* the close woke a waiting task */
   unsigned lingering : 1;   /* closed by its user, flushing queued bytes */
   unsigned accepted : 1;    /* made by a server's accept (counted active) */
+  /* Told once that the read side is over: the end of the stream or a read
+   * error (rerr says which) has arrived, or the stream is closing. A child
+   * process's output pipe tells its process this way that it is drained.
+   * NULL: nobody listens. */
+  void (*on_rend)(tide__stream_t *s, void *data);
+  void *rend_data;
 };
 
 /* How long a closed stream may take to flush the bytes still queued. */
@@ -203,6 +209,13 @@ tide__server_t *tide__server_new(tide_runtime_t *rt, int kind, int *err);
 int tide__server_bind(tide__server_t *srv, const struct sockaddr *sa,
                       int flags);
 int tide__server_listen(tide__server_t *srv, int backlog);
+/* Takes fd, a socket bound (and perhaps listening) elsewhere, as the
+ * server's (a worker's socket from its supervisor): made non-blocking;
+ * closed on failure. tide__server_listen follows. */
+int tide__server_open(tide__server_t *srv, int fd);
+/* Closes every server of the runtime (their owners' close, so a binding
+ * lets go of its references): SIGTERM's drain. Returns how many. */
+int tide__server_close_all(tide_runtime_t *rt);
 /* The address the server listens on. */
 int tide__server_sockname(tide__server_t *srv, struct sockaddr_storage *ss);
 /* Stops accepting and closes the handle (idempotent). The binding releases
@@ -276,9 +289,9 @@ int tide__addr_name(const struct sockaddr *sa, char *buf, size_t len);
 #define TIDE__MT_STREAM "tide.stream"
 #define TIDE__MT_SERVER "tide.server"
 void tide__lua_pushstream(lua_State *L, tide__stream_t *s);
-/* The stream box at idx (raises unless it is a stream): its pointer, NULL
- * once closed. For stream methods of other files (ltls.c). */
-tide__stream_t **tide__lua_checkstream(lua_State *L, int idx);
+/* The C stream of the stream object at idx: NULL if it is closed; raises
+ * if the value is not a stream. */
+tide__stream_t *tide__lua_checkstream(lua_State *L, int idx);
 /* Applies the stream options of the table at idx (0: none). */
 void tide__lua_stream_options(lua_State *L, int idx, tide__stream_t *s);
 /* Pushes nil, "NAME: message", "NAME"; returns 3. msg NULL: strerror. */

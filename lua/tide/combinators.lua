@@ -24,18 +24,24 @@ end
 M.is_awaitable = is_awaitable
 
 -- M.awaitable(x, i) -> x if it is a future or task; a new task running x if
--- it is a function; raises a bad-argument error (argument i) otherwise.
+-- it is a function, or awaiting x if x is an awaitable object (its
+-- metatable has __await, a function that waits for it: a process); raises
+-- a bad-argument error (argument i) otherwise.
 function M.awaitable(x, i)
   if type(x) == "function" then return spawn(x) end
   if is_awaitable(x) then return x end
-  error(("bad argument #%d (future, task or function expected, got %s)")
-    :format(i, type(x)), 3)
+  local mt = getmetatable(x)
+  local await = type(mt) == "table" and mt.__await
+  if await then return spawn(await, x) end
+  error(("bad argument #%d (future, task, function or awaitable object " ..
+    "expected, got %s)"):format(i, type(x)), 3)
 end
 local awaitable = M.awaitable
 
 -- Turns the arguments into awaitables; returns the list, its length, and
--- owned[i] = true for those spawned here from functions. A plain table as
--- the last argument is returned as options.
+-- owned[i] = true for the tasks spawned here (from functions and
+-- awaitable objects). A plain table as the last argument is returned as
+-- options.
 local function collect(...)
   local n = select("#", ...)
   local opts
@@ -46,8 +52,8 @@ local function collect(...)
   local list, owned = {}, {}
   for i = 1, n do
     local x = (select(i, ...))
-    owned[i] = type(x) == "function"
     list[i] = awaitable(x, i)
+    owned[i] = list[i] ~= x
   end
   return list, n, owned, opts
 end
@@ -60,8 +66,8 @@ local function collect_list(t, fname)
   end
   local list, owned = {}, {}
   for i = 1, #t do
-    owned[i] = type(t[i]) == "function"
     list[i] = awaitable(t[i], i)
+    owned[i] = list[i] ~= t[i]
   end
   return list, #t, owned
 end

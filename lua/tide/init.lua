@@ -32,6 +32,19 @@ function tide.run(fn, ...)
   return core_run(fn, ...)
 end
 
+-- tide.await(x): the values of a future or task (core.await), or of an
+-- awaitable object: one whose metatable has __await, a function that waits
+-- for it (a process waits for its exit).
+-- (The upvalue is named await so that misuse reads "bad argument #1 to
+-- 'await'".)
+local await, getmetatable = core.await, getmetatable
+function tide.await(x)
+  local mt = getmetatable(x)
+  local own = type(mt) == "table" and mt.__await
+  if own then return own(x) end
+  return await(x)
+end
+
 -- Errors: tide's own errors are tables {kind = ..., message = ...} whose
 -- tostring is the message. Kinds: "cancelled", "timeout".
 function tide.is_cancelled(err) return is_error(err, "cancelled") end
@@ -114,5 +127,9 @@ tide.pipe = require "tide.pipe"
 tide.udp = require "tide.udp"
 tide.stdin, tide.stdout, tide.stderr =
   tide.pipe.stdin, tide.pipe.stdout, tide.pipe.stderr
+-- Files and directories: lua/tide/fs.lua.
+tide.fs = require "tide.fs"
+-- Child processes: lua/tide/process.lua.
+tide.process = require "tide.process"
 
 return tide

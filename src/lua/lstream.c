@@ -114,8 +114,9 @@ void tide__lua_stream_options(lua_State *L, int idx, tide__stream_t *s) {
   if (s->rlimit < s->max_line + 64) s->rlimit = s->max_line + 64;
 }
 
-tide__stream_t **tide__lua_checkstream(lua_State *L, int idx) {
-  return &((lstream_t *)luaL_checkudata(L, idx, TIDE__MT_STREAM))->s;
+tide__stream_t *tide__lua_checkstream(lua_State *L, int idx) {
+  lstream_t *box = luaL_checkudata(L, idx, TIDE__MT_STREAM);
+  return box->s;
 }
 
 void tide__lua_pushstream(lua_State *L, tide__stream_t *s) {

@@ -360,8 +360,7 @@ static const char *const starttls_options[] = {"servername",
  * 0: none). On failure, timeout or cancellation the stream is closed.
  * Raises while a read or write is pending, or on a TLS stream. */
 static int l_stream_starttls(lua_State *L) {
-  tide__stream_t **slot = tide__lua_checkstream(L, 1);
-  tide__stream_t *s = *slot;
+  tide__stream_t *s = tide__lua_checkstream(L, 1);
   tide__tls_ctx_t *ctx = context_arg(L, 2, "starttls");
   const char *servername = NULL;
   uint64_t timeout = (uint64_t)(TLS_HANDSHAKE_TIMEOUT * 1e9);
@@ -509,7 +508,7 @@ static void push_cert(lua_State *L, X509 *x) {
  * stream (or before). peer_cert is nil when the peer sent none (a client,
  * usually). */
 static int l_stream_tlsinfo(lua_State *L) {
-  tide__stream_t *s = *tide__lua_checkstream(L, 1);
+  tide__stream_t *s = tide__lua_checkstream(L, 1);
   const unsigned char *alpn;
   unsigned int alpnlen;
   const char *name;
