@@ -3,11 +3,12 @@
 #   make              libraries, the Lua module build/tide/core.so, build/bin/tide
 #   make test         C tests and busted specs
 #   make asan         the same tests under AddressSanitizer + UBSan
-#   make valgrind     the C tests and a spec subset under valgrind
+#   make valgrind     the C tests, the demo, the example host and the TLS
+#                     specs under valgrind
 #   make install PREFIX=/usr/local    (and make uninstall)
 #   make deps         install the system packages (see deps/install.sh)
 #
-# Lua 5.4 and libuv come from the system through pkg-config.
+# Lua 5.4, libuv and OpenSSL 3 come from the system through pkg-config.
 
 PREFIX     ?= /usr/local
 DESTDIR    ?=
@@ -22,8 +23,9 @@ OPT        ?= -O2 -g
 SAN        ?=
 CFLAGS_ALL  = $(OPT) $(SAN) -std=c99 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter \
               -fPIC -fvisibility=hidden -Iinclude -Isrc \
-              $(shell $(PKG_CONFIG) --cflags $(LUA_PC) libuv) $(CFLAGS)
-UV_LIBS     = $(shell $(PKG_CONFIG) --libs libuv)
+              $(shell $(PKG_CONFIG) --cflags $(LUA_PC) libuv openssl) $(CFLAGS)
+# libuv and OpenSSL (TLS streams) go wherever tide's objects are linked.
+UV_LIBS     = $(shell $(PKG_CONFIG) --libs libuv openssl)
 LUA_LIBS    = $(shell $(PKG_CONFIG) --libs $(LUA_PC))
 LDFLAGS_ALL = $(SAN) $(LDFLAGS)
 
@@ -191,6 +193,9 @@ valgrind: all $(TEST_BIN)
 	  $(BUILD)/examples/embed_host examples/embed/script.lua >/dev/null
 	valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
 	  $(BUILD)/examples/embed_poll_host examples/embed_poll/script.lua >/dev/null
+	TIDE_BUILD=$(BUILD) valgrind -q --error-exitcode=99 --leak-check=full \
+	  --errors-for-leak-kinds=definite $(LUA) $$(command -v $(BUSTED)) --ignore-lua \
+	  spec/tls_spec.lua spec/tls_openssl_spec.lua
 
 # The tests that use threads, under helgrind (data races, lock order).
 # test_work: worker pools share queues, flags and jobs between threads

@@ -45,9 +45,14 @@ local W = { -- metric shown first is the one ratios and the chart use
     "wrk -t2 -c100 on the same 2 CPUs; Jain's index of 10,000 connections over 2 workers",
     cols = {{"cpu_us_per_req", "CPU µs/req (all processes)", "%.2f"}, {"req_per_s", "req/s", "%.0f"},
       {"jain", "Jain's fairness index", "%.4f"}}},
+  tls = {title = "tls: TLS 1.3 echo, 100 connections, 1 KiB messages (bench/tls/load.c)",
+    cols = {{"cpu_us_per_msg", "server CPU µs/msg", "%.2f"}, {"msgs_per_s", "msgs/s", "%.0f"}}},
+  ["tls-handshake"] = {title = "tls-handshake: new connection, full TLS 1.3 handshake, 1-byte echo, close; 100 at a time",
+    cols = {{"cpu_us_per_hs", "server CPU µs/handshake", "%.1f"}, {"hs_per_s", "handshakes/s", "%.0f"}}},
 }
 local ORDER = {"echo", "http", "http-lib", "http-lib-pipe", "http-client", "spawn", "pingpong",
-  "sleepers", "fanout", "pipeline", "cancel", "procs", "readfile", "offload", "workers"}
+  "sleepers", "fanout", "pipeline", "cancel", "procs", "readfile", "offload", "workers", "tls",
+  "tls-handshake"}
 local FLOORS = {c = true, ["lua-coroutine"] = true} -- baselines, not peers
 
 -- data[w][runtime][key] = {values...}; runtime order as first seen, c first
@@ -138,7 +143,7 @@ for _, w in ipairs(ORDER) do
 end
 
 -- Targets (issue 6: echo, http; issue 13: the rest, and echo's tighter
--- bound), checked on the medians of this run; fanout and pipeline have no
+-- bound; issue 10: tls), checked on the medians of this run; fanout and pipeline have no
 -- target, their line compares.
 local function peers_of(w)
   local t = {}
@@ -201,6 +206,14 @@ if med["http-client"] and med["http-client"].tide then
   if #parts > 0 then
     target(12, "http-client CPU/req below Node fetch and Go net/http", ok,
       ("tide %.2f µs vs %s"):format(m.tide, table.concat(parts, ", ")))
+  end
+end
+if ratio("tls") then
+  target(10, "tls CPU/msg <= 1.15x C", ratio("tls") <= 1.15, ("%.2fx"):format(ratio("tls")))
+  local ng = med.tls.nginx
+  if ng then
+    target(10, "tls CPU/msg below nginx (stream ssl in front of the C echo)", med.tls.tide < ng,
+      ("tide %.2f µs vs nginx %.2f µs"):format(med.tls.tide, ng))
   end
 end
 for _, m in ipairs({{"tide", "Queue(1)"}, {"tide-event", "Event"}}) do
@@ -325,7 +338,7 @@ if sh("command -v gnuplot") ~= "" then
   gp:write(([[
 set terminal svg size 1000,480 font "sans,12" background "white"
 set output "%s/chart.svg"
-set title "cost relative to the plain libuv C program (1 = C floor; lower is better; log scale)\necho/http: server CPU per message/request; spawn/pingpong/fanout/pipeline: ns per op; sleepers: bytes per sleeping task" font "sans,11"
+set title "cost relative to the plain libuv C program (1 = C floor; lower is better; log scale)\necho/http/tls: server CPU per message/request/handshake; spawn/pingpong/fanout/pipeline: ns per op; sleepers: bytes per sleeping task" font "sans,11"
 set datafile missing "?"
 set linetype 9 lc rgb "#8c564b"
 set style data histograms
@@ -355,7 +368,9 @@ local versions = {
   {"node", sh("node --version")}, {"go", sh("go version")},
   {"python", sh("/usr/bin/python3 --version") .. ", uvloop " ..
     sh("/usr/bin/python3 -c 'import uvloop; print(uvloop.__version__)'")},
-  {"nginx", sh("nginx -v") .. ", lua module " .. sh("dpkg-query -W -f='${Version}' libnginx-mod-http-lua")},
+  {"nginx", sh("nginx -v") .. ", lua module " .. sh("dpkg-query -W -f='${Version}' libnginx-mod-http-lua") ..
+    ", stream module " .. sh("dpkg-query -W -f='${Version}' libnginx-mod-stream")},
+  {"openssl", sh("openssl version")},
   {"wrk", sh("wrk -v | head -1")}, {"gcc", sh("cc --version | head -1")},
 }
 -- Issue 15: the spread of connections across workers, and what a second
@@ -380,7 +395,7 @@ for _, v in ipairs(versions) do
 end
 out[#out + 1] = ""
 if #targets > 0 then
-  out[#out + 1] = "## Targets (issues 6, 11, 12, 13 and 15)"
+  out[#out + 1] = "## Targets (issues 6, 10, 11, 12, 13 and 15)"
   out[#out + 1] = ""
   for _, t in ipairs(targets) do out[#out + 1] = t end
   out[#out + 1] = ""

@@ -4,7 +4,8 @@
 #
 #   bench/run.sh [--peers] [workload ...]
 #   workloads: echo http http-lib http-lib-pipe http-client spawn pingpong
-#     sleepers fanout pipeline cancel procs readfile offload workers
+#     sleepers fanout pipeline cancel procs readfile offload workers tls
+#     tls-handshake
 #
 # Knobs (environment): ROUNDS (default 5), SECONDS_MEASURED (echo/http
 # window, default 3), SPAWN_N (200000), PINGPONG_N (1000000), SLEEPERS_N
@@ -22,6 +23,8 @@
 # under `tide --workers 1` and `--workers 2`, wrk and the servers sharing
 # both CPUs (no pinning: the point is the second core), CPU of the whole
 # process tree; then Jain's index of 10,000 connections over 2 workers.
+# tls and tls-handshake: servers for bench/echo.sh with bench/tls/load.c
+# as the load; certificates made by test/tls_certs.sh (BENCH_TLS_DIR).
 # Each program is checked once for correct output before any timing.
 # Rows go to $OUT/raw.txt; bench/report.lua makes the tables and the chart.
 set -euo pipefail
@@ -48,7 +51,7 @@ PY=${PYTHON:-/usr/bin/python3} # Debian's python3, where python3-uvloop lives
 peers=0
 if [[ ${1:-} == --peers ]]; then peers=1; shift; fi
 workloads=("$@")
-((${#workloads[@]})) || workloads=(echo http http-lib http-lib-pipe http-client spawn pingpong sleepers fanout pipeline cancel procs readfile offload workers)
+((${#workloads[@]})) || workloads=(echo http http-lib http-lib-pipe http-client spawn pingpong sleepers fanout pipeline cancel procs readfile offload workers tls tls-handshake)
 HTTP_CLIENT_N=${HTTP_CLIENT_N:-100000}
 
 die() { echo "run.sh: $*" >&2; exit 1; }
@@ -90,6 +93,11 @@ runtimes() {
       echo "node|node bench/http_client/node.js"
       echo "go|env GOMAXPROCS=1 $b/http_client_go"
     fi
+    return 0 ;;
+  tls | tls-handshake)
+    echo "c|$b/tls_c"
+    echo "tide|$TIDE bench/echo_tide.lua --tls"
+    ((peers)) && echo "nginx|bench/tls/nginx.sh"
     return 0 ;;
   *)
     echo "c|$b/${d}_c$m"
@@ -154,6 +162,12 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# Certificates for the TLS servers (bench/tls/), made once per run.
+if [[ -z ${BENCH_TLS_DIR:-} ]]; then
+  export BENCH_TLS_DIR="$tmp/tls"
+  sh test/tls_certs.sh "$BENCH_TLS_DIR" >/dev/null 2>&1 || die "test/tls_certs.sh failed"
+fi
 
 # ------------------------------------------------------------ in-process
 run_inproc() { # workload name cmd size -> the result line
@@ -370,6 +384,31 @@ bench_echo() {
     "$tmp/echo.raw" >>"$RAW"
 }
 
+# tls: 100 connections, 1 KiB messages; tls-handshake: 100 slots of new
+# connection, full handshake, 1-byte echo, close (bench/tls/load.c).
+check_tls() {
+  local name=$1 cmd=$2 size=$3
+  start_server "$cmd"
+  taskset -c 1 bench/build/tls_load 127.0.0.1 "$port" 10 "$size" 0.2 0.1 >"$tmp/load.out" 2>&1 ||
+    { cat "$tmp/load.out" >&2; stop_server; die "tls/$name: check failed"; }
+  stop_server
+  echo "  check tls/$name (size $size) ok" >&2
+}
+
+bench_tls() {
+  local w=$1 size=1024 k=msgs_per_s c=cpu_us_per_msg
+  local -a args
+  [[ $w == tls-handshake ]] && size=0 k=hs_per_s c=cpu_us_per_hs
+  while IFS='|' read -r a b; do
+    check_tls "$a" "$b" "$size"
+    args+=("$a" "$b")
+  done < <(runtimes "$w")
+  bench/echo.sh --load bench/build/tls_load --size "$size" --rounds "$ROUNDS" \
+    --seconds "$SECS" --out "$OUT/$w-detail.md" --raw "$tmp/$w.raw" -- "${args[@]}"
+  awk -v w="$w" -v k="$k" -v c="$c" '{ printf "%s %d %s %s=%.0f %s=%.3f\n", w, $1, $2, k, $5, c, $6 / $10 * 1e6 / $3 }' \
+    "$tmp/$w.raw" >>"$RAW"
+}
+
 echo "run.sh: workloads: ${workloads[*]}; $ROUNDS rounds; peers: $peers; tide: $TIDE_ROOT" >&2
 for w in "${workloads[@]}"; do
   echo "== $w" >&2
@@ -381,6 +420,7 @@ for w in "${workloads[@]}"; do
   http-lib-pipe) bench_http http-lib-pipe -s bench/http/pipeline.lua -- 16 ;;
   http-client) bench_http_client ;;
   spawn | pingpong | sleepers | fanout | pipeline | cancel | procs | readfile | offload) bench_inproc "$w" ;;
+  tls | tls-handshake) bench_tls "$w" ;;
   *) die "unknown workload $w" ;;
   esac
 done

@@ -71,4 +71,31 @@ describe("bench scripts", function()
     assert.is_true(ok, out)
     assert.are.equal("2", out:match("(%d+)%s*$"), out)
   end)
+
+  it("TLS echo server echoes to openssl s_client and stops on SIGTERM", function()
+    local T = require "tls_helper"
+    local script = os.tmpname()
+    local f = assert(io.open(script, "w"))
+    f:write(([[
+      set -e
+      out=/tmp/tide-bench-spec-tls-$$.out
+      BENCH_TLS_DIR=%s %s bench/echo_tide.lua --tls 0 > $out &
+      pid=$!
+      trap 'kill -KILL $pid 2>/dev/null || true; rm -f $out' EXIT
+      for i in $(seq 100); do
+        port=$(sed -n 's/^port //p' $out); [ -n "$port" ] && break; sleep 0.05
+      done
+      resp=$( (echo tls-echo-check; sleep 0.5) | timeout 5 openssl s_client \
+        -connect 127.0.0.1:$port -CAfile %s -verify_return_error -quiet \
+        -no_ign_eof 2>/dev/null || true)
+      kill -TERM $pid; wait $pid
+      printf '%%s' "$resp" | grep -c 'tls-echo-check'
+    ]]):format(T.certs(), tide_bin, T.path("ca.pem")))
+    f:close()
+    local ok, out = run("env -u LD_PRELOAD bash " .. script)
+    os.remove(script)
+    T.cleanup()
+    assert.is_true(ok, out)
+    assert.are.equal("1", out:match("(%d+)%s*$"), out)
+  end)
 end)

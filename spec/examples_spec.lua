@@ -1,6 +1,6 @@
 -- The examples, run with the tide command: echo.lua and chat.lua as
--- servers in a child process (stopped with SIGTERM), demo.lua and
--- grep.lua to the end.
+-- servers in a child process (stopped with SIGTERM), demo.lua, grep.lua
+-- and https_get.lua to the end.
 local tide = require "tide"
 local H = require "helper"
 
@@ -126,6 +126,19 @@ describe("examples", function()
     assert.matches("^7 match%(es%) in 7 file%(s%); 203 file%(s%) searched",
       lines[#lines])
     os.execute("rm -rf " .. dir)
+  end)
+
+  it("https_get.lua fetches a page over verified TLS", function()
+    local out, err, code = H.sh(H.tide_bin() .. " examples/https_get.lua")
+    assert.equal(0, code, err)
+    assert.equal("", err)
+    assert.matches("^HTTP/1%.1 200 OK\r\n", out)
+    assert.matches("<h1>hello over TLSv1%.3</h1>", out)
+    assert.matches("connection: TLSv1%.3, [%w_]+, ALPN http/1%.1, verified: "
+      .. "true", out)
+    assert.matches("names DNS:localhost IP:127%.0%.0%.1", out)
+    assert.matches("with the system's CA store: ETLSVERIFY: unable to get "
+      .. "local issuer certificate %(depth 0%)\n$", out)
   end)
 
   it("demo.lua runs to the end and prints a readable log", function()

@@ -322,7 +322,7 @@ describe("tide.http server", function()
 
   it("checks its options and handler", function()
     assert.has_error(function() tide.http.listen("127.0.0.1", 0, hello, {bogus = 1}) end,
-      "tide.http.listen: unknown option 'bogus' (known: backlog, body_timeout, discard, family, header_timeout, idle_timeout, ipv6only, max_body, max_fields, max_head, max_line, max_requests, tls, write_timeout)")
+      "tide.http.listen: unknown option 'bogus' (known: backlog, body_timeout, discard, family, header_timeout, idle_timeout, ipv6only, max_body, max_fields, max_head, max_line, max_requests, reuseport, tls, write_timeout)")
     assert.has_error(function() tide.http.listen("127.0.0.1", 0, 42) end)
     H.run(function()
       local srv = assert(tide.http.listen("127.0.0.1", 0, function(req, res)

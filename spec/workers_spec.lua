@@ -245,6 +245,47 @@ describe("the tide command on SIGTERM", function()
     end)
   end)
 
+  it("closes an HTTP server's idle keep-alive connections at once", function()
+    H.run(function()
+      H.with_tmpdir(function(dir)
+        local script = dir .. "/http.lua"
+        assert(tide.fs.writefile(script, [[
+          local tide = require "tide"
+          io.stdout:setvbuf("line")
+          local srv = assert(tide.http.listen("127.0.0.1", 0, function(req)
+            if req.path == "/slow" then tide.sleep(0.5) end
+            return 200, {}, "done " .. req.path
+          end, {idle_timeout = 60}))
+          local _, port = srv:address()
+          print(("ready 0 0 %d %d"):format(tide.process.pid, port))
+          tide.sleep(math.huge)
+        ]]))
+        local sup = start{H.tide_bin(), script}
+        sup.wait_for(function() return sup.nready == 1 end, "ready")
+        local idle = assert(tide.tcp.connect("127.0.0.1", sup.port, {read_timeout = 10}))
+        assert(idle:write("GET /a HTTP/1.1\r\nHost: x\r\n\r\n"))
+        assert(idle:readuntil("done /a"))
+        local busy = assert(tide.tcp.connect("127.0.0.1", sup.port, {read_timeout = 10}))
+        assert(busy:write("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"))
+        tide.sleep(0.1)
+        local t0 = tide.now()
+        sup.p:kill("SIGTERM")
+        -- The idle connection is closed at once (not after its 60 s) ...
+        assert.is_nil(idle:read())
+        assert.is_true(tide.now() - t0 < 5)
+        -- ... the request in flight is answered, its connection closed.
+        local head = assert(busy:readuntil("\r\n\r\n"))
+        assert.matches("^HTTP/1.1 200", head)
+        assert.matches("[Cc]onnection: close", head)
+        assert.equal("done /slow", busy:read())
+        assert.is_nil(busy:read())
+        idle:close()
+        busy:close()
+        assert.equal(143, sup.finish())
+      end)
+    end)
+  end)
+
   it("cancels at once on SIGINT", function()
     with_worker(function(script)
       local sup = start{H.tide_bin(), script, "0"}

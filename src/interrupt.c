@@ -97,12 +97,31 @@ static void interrupt_drain_cb(uv_timer_t *h) {
     interrupt_cancel(rt);
 }
 
-/* Closes the servers and starts waiting for their connections; 0 when
- * there is nothing to wait for (cancel at once). */
+char tide__stopping_hooks_key[1];
+
+/* In protected mode: calls every stopping hook, hooks[owner](owner). */
+static int interrupt_hooks_p(lua_State *L) {
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, tide__stopping_hooks_key) !=
+      LUA_TTABLE)
+    return 0;
+  lua_pushnil(L);
+  while (lua_next(L, -2)) { /* hooks, owner, fn */
+    luaL_checkstack(L, 2, NULL);
+    lua_pushvalue(L, -2);
+    if (lua_pcall(L, 1, 0, 0) != LUA_OK) /* one failing hook, not the rest */
+      tide__runtime_report(tide__runtime_from(L), L, 0);
+  }
+  return 0;
+}
+
+/* Closes the servers, runs the stopping hooks (an HTTP server closes its
+ * idle keep-alive connections there), and starts waiting for the
+ * connections; 0 when there is nothing to wait for (cancel at once). */
 static int interrupt_drain(tide_runtime_t *rt) {
   interrupt_t *in = rt->intr;
   in->stopping = 1;
   tide__server_close_all(rt);
+  tide__runtime_pcall(rt, interrupt_hooks_p, NULL);
   if (rt->loop.conns_active <= 0 || rt->grace_ns == 0) return 0;
   if (in->drain == NULL) {
     in->drain = malloc(sizeof(uv_timer_t));

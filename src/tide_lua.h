@@ -251,6 +251,10 @@ int tide__interrupt_watch(tide_runtime_t *rt, tide__task_t *t);
 /* The signal that interrupted the watched task (0: none), reset by the
  * next watch. */
 int tide__interrupt_signal(tide_runtime_t *rt);
+/* The registry key of the stopping hooks: a table owner -> function (weak
+ * keys), each called with its owner when SIGTERM's drain begins
+ * (core._on_stopping in lworkers.c fills it). */
+extern char tide__stopping_hooks_key[1];
 /* Has a SIGTERM's drain begun (servers closed, connections finishing)? */
 int tide__interrupt_stopping(tide_runtime_t *rt);
 /* How many libuv handles interrupt.c holds (tide.stats() leaves them out). */
@@ -344,7 +348,8 @@ extern char tide__ctx_root_key[1];
 void tide__lua_check_options(lua_State *L, int idx, const char *fname,
                              const char *const known[]);
 /* The networking bindings, each into the _net table at the top of L (the
- * runtime box at top - 1): lstream.c, ltcp.c, lpipe.c, ludp.c, ldns.c. */
+ * runtime box at top - 1): lstream.c, ltcp.c, lpipe.c, ludp.c, ldns.c,
+ * ltls.c (which also adds starttls and tlsinfo to the stream methods). */
 void tide__lua_open_stream(lua_State *L, tide_runtime_t *rt);
 void tide__lua_open_tcp(lua_State *L, tide_runtime_t *rt);
 void tide__lua_open_pipe(lua_State *L, tide_runtime_t *rt);
@@ -360,6 +365,7 @@ void tide__lua_open_workers(lua_State *L, tide_runtime_t *rt); /* lworkers.c */
  * the module table at the top of L (the runtime box at top - 1). */
 void tide__lua_open_http(lua_State *L, tide_runtime_t *rt);
 void tide__lua_open_ws(lua_State *L, tide_runtime_t *rt);
+void tide__lua_open_tls(lua_State *L, tide_runtime_t *rt);
 tide__awaitable_t *tide__lua_toawaitable(lua_State *L, int idx);
 /* Pushes a new pending Lua future of rt. */
 tide__lfuture_t *tide__lua_newfuture(lua_State *L, tide_runtime_t *rt);

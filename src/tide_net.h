@@ -27,8 +27,9 @@
 /* Kinds of stream handle. */
 enum { TIDE__TCP = 1, TIDE__PIPE, TIDE__TTY };
 
-/* What the waiting reader needs before it is woken. */
-enum { TIDE__RANY = 0, TIDE__REXACT, TIDE__RSEP };
+/* What the waiting reader needs before it is woken (RHANDSHAKE: the end of
+ * a TLS handshake). */
+enum { TIDE__RANY = 0, TIDE__REXACT, TIDE__RSEP, TIDE__RHANDSHAKE };
 
 typedef struct tide__stream_s tide__stream_t;
 struct tide__stream_s {
@@ -75,6 +76,7 @@ struct tide__stream_s {
   tide__future_t sfut;      /* pending while shutdown() waits */
   int serr;
   uv_connect_t creq;
+  struct tide__tls_s *tls;  /* TLS (tide_tls.h), or NULL: a plain stream */
   unsigned reading : 1;     /* uv_read_start is in effect */
   unsigned rtimedout : 1;   /* the reader's timer fired */
   unsigned shut : 1;        /* shutdown() was called */
@@ -102,6 +104,17 @@ tide__stream_t *tide__stream_new(tide_runtime_t *rt, int kind, int fd,
                                  int *err);
 /* Starts reading ahead (connected and accepted streams). */
 int tide__stream_start(tide__stream_t *s);
+/* For TLS (tlsstream.c): free room at the end of the read buffer, made as
+ * for a socket read (0: out of memory); should more bytes come into the
+ * buffer; wakes the reader if it has what it waits for; sends bytes as
+ * they are (tide__stream_write minus TLS). */
+size_t tide__stream_reserve(tide__stream_t *s);
+int tide__stream_wants_data(tide__stream_t *s);
+void tide__stream_wake_reader(tide__stream_t *s);
+/* Starts or stops reading from the socket as the buffer and the reader
+ * need (a TLS stream decrypts what it holds first). */
+void tide__stream_update_reading(tide__stream_t *s);
+int tide__stream_send(tide__stream_t *s, const char *p, size_t len);
 static inline size_t tide__stream_buffered(const tide__stream_t *s) {
   return s->rend - s->rstart;
 }

@@ -141,6 +141,10 @@ end
 -- req:peername() -> the client's address and port.
 function Req:peername() return self._conn:stream():peername() end
 
+-- req:tlsinfo() -> the connection's TLS details (stream:tlsinfo(): version,
+-- cipher, alpn, the client's certificate ...), or nil over plain HTTP.
+function Req:tlsinfo() return self._conn:stream():tlsinfo() end
+
 -- req:header(name) -> the value (repeated fields joined with ", ");
 -- req:header_values(name) -> a list of every value.
 function Req:header(name) return self.headers[lower(name)] end
@@ -487,7 +491,7 @@ function Server:close(opts)
 end
 
 local LISTEN_OPTS = {
-  backlog = true, ipv6only = true, family = true, tls = true,
+  backlog = true, ipv6only = true, family = true, tls = true, reuseport = true,
   max_line = true, max_head = true, max_fields = true, max_body = true,
   header_timeout = true, idle_timeout = true, body_timeout = true,
   write_timeout = true, max_requests = true, discard = true,
@@ -503,7 +507,7 @@ local function number_opt(opts, key, def)
 end
 
 -- tide.http.listen(host, port, handler [, opts]): see the file's comment.
--- opts: backlog, family, ipv6only (as tide.tcp.listen); tls (a tide.tls
+-- opts: backlog, family, ipv6only, reuseport (as tide.tcp.listen); tls (a tide.tls
 -- context); limits max_line (8192), max_head (8192), max_fields (100),
 -- max_body (1 MiB; 0: none), max_requests per connection (1000), discard
 -- (bytes of an unread body read and dropped to keep the connection,
@@ -533,20 +537,19 @@ function http.listen(host, port, handler, opts)
   }
   local topts = {
     backlog = opts and opts.backlog, ipv6only = opts and opts.ipv6only,
-    family = opts and opts.family,
+    family = opts and opts.family, reuseport = opts and opts.reuseport,
     write_timeout = number_opt(opts, "write_timeout", 30),
   }
-  if opts and opts.tls ~= nil then
-    if not core._tls then
-      return nil, "ENOTSUP: TLS needs tide.tls (not in this build)", "ENOTSUP"
-    end
-    topts.tls = opts.tls
-    topts.alpn = {"http/1.1"}
-  end
+  -- HTTPS: a server context of tide.tls (its alpn, if any, should offer
+  -- "http/1.1"); the handshake runs in the connection's task.
+  if opts and opts.tls ~= nil then topts.tls = opts.tls end
   local srv = setmetatable({_conns = {}, _closing = false}, Server)
   local t, err, name = tcp.listen(host, port, serve_conn(srv, handler, cfg), topts)
   if not t then return nil, err, name end
   srv._tcp = t
+  -- SIGTERM's graceful stop (the tide command, a worker): idle keep-alive
+  -- connections close at once, requests in flight finish.
+  core._on_stopping(srv, srv.close)
   return srv
 end
 

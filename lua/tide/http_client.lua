@@ -14,7 +14,7 @@
 -- Failures: nil, "ECONNREFUSED: connection refused", "ECONNREFUSED";
 -- "ETIMEDOUT" past timeout (the whole request: connect, send, head and
 -- body) or read_timeout (each read); "EPROTO" for a malformed response;
--- "EMSGSIZE" past max_body; "ENOTSUP" for https without tide.tls.
+-- "EMSGSIZE" past max_body; TLS failures (https) as tide.tls reports them.
 local core = require "tide.core"
 local tcp = require "tide.tcp"
 local sync = require "tide.sync"
@@ -142,12 +142,10 @@ end
 local function connect(scheme, host, port, opts)
   local copts = {timeout = opts.connect_timeout or 10}
   if scheme == "https" then
-    if not core._tls then
-      return nil, "ENOTSUP: https needs tide.tls (not in this build)", "ENOTSUP"
-    end
+    -- Verified against the system's CAs (or opts.tls, a client context)
+    -- and the URL's host name.
     copts.tls = opts.tls or true
     copts.servername = host
-    copts.alpn = {"http/1.1"}
   end
   local s, err, name = tcp.connect(host, port, copts)
   if not s then return nil, err, name end
@@ -266,6 +264,9 @@ local function one_request(opts, method, url, body)
   local u, uerr = url_info(url)
   if not u then return nil, "EINVAL: " .. uerr, "EINVAL" end
   local scheme, host, port, key = u.scheme, u.host, u.port, u.key
+  -- A connection made with one TLS context (its CAs, its verify setting,
+  -- its client certificate) never serves a request that names another.
+  if scheme == "https" and opts.tls ~= nil then key = key .. "|" .. tostring(opts.tls) end
   local hdrs = u.fields -- shared: never changed
   if opts.headers then
     local has = {}

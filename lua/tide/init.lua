@@ -117,8 +117,10 @@ function tide._extend(name, mod)
   return mod
 end
 
--- Networking (sockets, pipes, DNS): lua/tide/{tcp,unix,udp,dns,pipe}.lua.
+-- Networking (sockets, pipes, DNS, TLS):
+-- lua/tide/{tcp,unix,udp,dns,pipe,tls}.lua.
 tide.tcp = require "tide.tcp"
+tide.tls = require "tide.tls"
 tide.unix = require "tide.unix"
 tide.dns = require "tide.dns"
 tide.pipe = require "tide.pipe"

@@ -5,11 +5,18 @@
 --
 -- Host names resolve through libuv's getaddrinfo (in its thread pool);
 -- connect races the addresses (happy eyeballs, below). opts: timeout (connect, seconds,
--- covering resolution too), family (4 or 6), and the stream options
--- read_timeout, write_timeout, max_line, high_water, low_water, nodelay;
--- listen also takes backlog (511) and ipv6only.
+-- covering resolution and the TLS handshake too), family (4 or 6), and the
+-- stream options read_timeout, write_timeout, max_line, high_water,
+-- low_water, nodelay; listen also takes backlog (511) and ipv6only.
+--
+-- TLS (tide.tls, docs/tls.md): connect's tls = a client context or true
+-- (verifies the server's certificate and name against the system's CA
+-- store), servername (default: host; false: none, only with verify =
+-- false), handshake_timeout; listen's tls = a server context,
+-- handshake_timeout (30 s), on_handshake_error(err, name).
 local core = require "tide.core"
 local stream = require "tide.stream"
+local tls = require "tide.tls"
 local deadlines = require "tide.deadline"
 local move_on_after, shield = deadlines.move_on_after, deadlines.shield
 local net = core._net
@@ -20,8 +27,10 @@ local now = core.now
 local tcp = {}
 
 local check_options = core.check_options
-local CONNECT = stream.known("timeout", "family")
-local LISTEN = stream.known("backlog", "ipv6only", "family", "reuseport")
+local unpack = table.unpack
+local CONNECT = stream.known("timeout", "family", unpack(tls.CONNECT))
+local LISTEN = stream.known("backlog", "ipv6only", "family", "reuseport",
+  unpack(tls.LISTEN))
 
 local function check_args(host, port, opts, fname)
   if type(host) ~= "string" then
@@ -161,6 +170,7 @@ tcp._race = race -- for the specs
 function tcp.connect(host, port, opts)
   check_args(host, port, opts, "connect")
   check_options(opts, "tide.tcp.connect", CONNECT)
+  local ctx, servername = tls.client(opts, host, "tide.tcp.connect")
   local timeout = opts and opts.timeout
   if timeout ~= nil and (type(timeout) ~= "number" or timeout < 0) then
     error("option 'timeout': number of seconds >= 0 expected", 2)
@@ -168,7 +178,12 @@ function tcp.connect(host, port, opts)
   local deadline = timeout and now() + timeout
   local list, err, name = addresses(host, family(opts), timeout)
   if not list then return nil, err, name end
-  return race(list, port, deadline, opts)
+  local s
+  s, err, name = race(list, port, deadline, opts)
+  if not s or not ctx then return s, err, name end
+  -- TLS on the connection that won: a failed handshake is no reason to
+  -- try the other addresses.
+  return tls.handshake(s, ctx, servername, opts, deadline and deadline - now())
 end
 
 -- handler(stream) runs in a task of its own per connection; the stream is
@@ -177,11 +192,12 @@ end
 function tcp.listen(host, port, handler, opts)
   check_args(host, port, opts, "listen")
   check_options(opts, "tide.tcp.listen", LISTEN)
+  local server_tls = tls.server(opts, "tide.tcp.listen")
   return stream.serve(handler, "tide.tcp", function(runner)
     local list, err, name = addresses(host, family(opts))
     if not list then return nil, err, name end
     return net.tcp_listen(list[1], port, runner, opts)
-  end)
+  end, server_tls)
 end
 
 return tcp

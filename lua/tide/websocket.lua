@@ -222,9 +222,6 @@ function M.connect(url, opts)
   local timeout = opts and opts.timeout or 10
   local copts = {timeout = timeout}
   if scheme == "wss" then
-    if not core._tls then
-      return nil, "ENOTSUP: wss needs tide.tls (not in this build)", "ENOTSUP"
-    end
     copts.tls, copts.servername = opts and opts.tls or true, host
   end
   local key = W.key()

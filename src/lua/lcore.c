@@ -267,6 +267,7 @@ static void open_net(lua_State *L, tide_runtime_t *rt) {
   tide__lua_open_pipe(L, rt);
   tide__lua_open_udp(L, rt);
   tide__lua_open_dns(L, rt);
+  tide__lua_open_tls(L, rt);
   lua_setfield(L, -3, "_net");
   lua_pop(L, 1);
 }
@@ -312,7 +313,7 @@ int luaopen_tide_core(lua_State *L) {
   tide__lua_open_sync(L, rt);
   tide__lua_open_queue(L, rt);
   tide__lua_open_context(L, rt);
-  open_net(L, rt); /* streams, tcp, unix, pipes, udp, dns */
+  open_net(L, rt); /* streams, tcp, unix, pipes, udp, dns, tls */
   open_fs(L, rt);            /* files, directories, watchers */
   tide__lua_open_work(L, rt); /* tide.offload, worker pools: lwork.c */
   tide__lua_open_process(L, rt); /* child processes: lprocess.c */

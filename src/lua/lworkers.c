@@ -40,6 +40,31 @@ static int l_stopping(lua_State *L) {
   return 1;
 }
 
+/* core._on_stopping(owner, fn | nil): fn(owner) runs when SIGTERM's drain
+ * begins (after the servers have closed, before the connections are
+ * waited for); an HTTP server closes its idle keep-alive connections
+ * there. Held by a weak key: a collected owner's hook goes with it. */
+static int l_on_stopping(lua_State *L) {
+  luaL_checkany(L, 1);
+  if (!lua_isnil(L, 2)) luaL_checktype(L, 2, LUA_TFUNCTION);
+  lua_settop(L, 2);
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, tide__stopping_hooks_key) !=
+      LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_createtable(L, 0, 1);
+    lua_pushliteral(L, "k");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, tide__stopping_hooks_key);
+  }
+  lua_pushvalue(L, 1);
+  lua_pushvalue(L, 2);
+  lua_rawset(L, -3);
+  return 0;
+}
+
 /* Appends t's array part (strings) to argv from *n on. */
 static void push_strings(lua_State *L, int t, const char *what,
                          const char **argv, int *n) {
@@ -124,6 +149,7 @@ static const luaL_Reg funcs[] = {{"workers", l_workers},
                                  {"worker_id", l_worker_id},
                                  {"worker_count", l_worker_count},
                                  {"stopping", l_stopping},
+                                 {"_on_stopping", l_on_stopping},
                                  {NULL, NULL}};
 
 void tide__lua_open_workers(lua_State *L, tide_runtime_t *rt) {
