@@ -348,6 +348,7 @@ void tide__lua_open_dns(lua_State *L, tide_runtime_t *rt);
 void tide__lua_open_fs(lua_State *L, tide_runtime_t *rt);  /* lfs.c */
 void tide__lua_open_work(lua_State *L, tide_runtime_t *rt); /* lwork.c */
 void tide__lua_open_process(lua_State *L, tide_runtime_t *rt); /* lprocess.c */
+void tide__lua_open_repl(lua_State *L, tide_runtime_t *rt); /* lrepl.c */
 tide__awaitable_t *tide__lua_toawaitable(lua_State *L, int idx);
 /* Pushes a new pending Lua future of rt. */
 tide__lfuture_t *tide__lua_newfuture(lua_State *L, tide_runtime_t *rt);

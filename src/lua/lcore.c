@@ -303,6 +303,7 @@ int luaopen_tide_core(lua_State *L) {
   tide__lua_open_fs(L, rt);  /* files, directories, watchers: lfs.c */
   tide__lua_open_work(L, rt); /* tide.offload, worker pools: lwork.c */
   tide__lua_open_process(L, rt); /* child processes: lprocess.c */
+  tide__lua_open_repl(L, rt); /* the REPL's Ctrl-C hook: lrepl.c */
   lua_pushvalue(L, -2);
   luaL_setfuncs(L, funcs, 1);
   lua_pushliteral(L, TIDE_VERSION_STRING);
