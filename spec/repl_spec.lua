@@ -239,6 +239,38 @@ describe("the tide REPL", function()
     end)
   end)
 
+  it("reads its lines from any stream given as stdin (tide.repl.run)", function()
+    local out, errs = {}, {}
+    local function sink(t)
+      return {write = function(self, ...)
+        for i = 1, select("#", ...) do t[#t + 1] = tostring((select(i, ...))) end
+        return self
+      end, flush = function() end}
+    end
+    H.run(function()
+      local p = assert(tide.process.spawn{"printf",
+        "return 1 + 2\\ny = 5\\n=y, y * 2\\nfunction g()\\nreturn 7 end\\ng()\\nerror('x')\\nif\\n",
+        stdout = "pipe"})
+      require("tide.repl").run{stdin = p.stdout, stdout = sink(out),
+        stderr = sink(errs), banner = false}
+      assert.equal(0, p:wait())
+      p:close()
+    end)
+    assert.equal("> 3\n> > 5\t10\n> >> > 7\n> > >> \n", table.concat(out))
+    local e = table.concat(errs)
+    assert.matches("^stdin:1: x\nstack traceback:\n", e)
+    assert.matches("stdin:1: unexpected symbol near <eof>\n$", e)
+  end)
+
+  it("checks its options and that it runs in a task", function()
+    H.run(function()
+      local ok, err = pcall(require("tide.repl").run, {prompt = "$"})
+      assert.is_false(ok)
+      assert.matches("tide.repl.run: unknown option 'prompt'", err, 1, true)
+    end)
+    assert.has_error(function() require("tide.repl").run() end)
+  end)
+
   it("still runs piped stdin as a script", function()
     local out, err, code = H.sh("printf 'local t = require \"tide\"\\nt.sleep(0.001)\\nprint(1 + 1)\\n' | "
       .. H.tide_bin())

@@ -10,10 +10,11 @@
 -- the terminal through tide's own stream on descriptor 0 (tide.stdin()),
 -- never by a blocking read that would freeze the loop.
 --
--- As in lua: "=expr" and a line that is an expression print its values
--- (print is the global one, so a script may replace it); an incomplete
--- chunk (its error ends in "<eof>") asks for more with the continuation
--- prompt; the prompts are the globals _PROMPT and _PROMPT2 ("> ", ">> ");
+-- As in lua: "=expr" and a line that is an expression print their values
+-- (with the global print, so a script may replace it; through opts.stdout
+-- when that option is given); an incomplete chunk (its error ends in
+-- "<eof>") asks for more with the continuation prompt; the prompts are the
+-- globals _PROMPT and _PROMPT2 ("> ", ">> ");
 -- an error prints its message and a traceback on stderr, and the prompt
 -- comes back. Globals carry from line to line; a line's locals end with it.
 --
@@ -24,9 +25,9 @@
 -- typed so far. Background tasks are not touched. A line that computes
 -- without awaiting (a busy loop) never lets the loop run that watcher: for
 -- it a hook set from the signal handler raises "interrupted" in the line's
--- code, as in lua (src/lua/lrepl.c). Ctrl-D on an empty line ends the prompt; the command then
--- cancels the tasks left running and waits for their cleanup, as it does
--- when a script returns.
+-- code, as in lua (src/lua/lrepl.c). Ctrl-D on an empty line ends the
+-- prompt; the command then cancels the tasks left running and waits for
+-- their cleanup, as it does when a script returns.
 --
 -- Options (checked): stdin (a stream to read lines from; default
 -- tide.stdin()), stdout and stderr (objects with write and flush, default
@@ -82,7 +83,7 @@ local function run_line(io_, fn)
   local r = pack(xpcall(fn, line_msgh))
   if r[1] then
     if r.n > 1 then
-      local ok, e = pcall(print, unpack(r, 2, r.n))
+      local ok, e = pcall(io_.print or print, unpack(r, 2, r.n))
       if not ok then
         io_.stderr:write("error calling 'print' (", message_of(e), ")\n")
         io_.stderr:flush()
@@ -124,12 +125,22 @@ function M.run(opts)
   local io_ = {stdout = opts.stdout or io.stdout,
     stderr = opts.stderr or io.stderr}
   local out = io_.stdout
+  if opts.stdout then
+    -- Values go where the prompt goes, formatted as print does.
+    io_.print = function(...)
+      local n = select("#", ...)
+      for i = 1, n do
+        out:write(tostring((select(i, ...))), i < n and "\t" or "\n")
+      end
+      out:flush()
+    end
+  end
   -- asyncio's REPL has asyncio imported; this one has tide.
   if rawget(_G, "tide") == nil then _G.tide = tide end
   -- The task Ctrl-C cancels: the step that runs now (reading a line or
   -- running one); sigint says the cancellation came from Ctrl-C.
   local current, sigint, nlines = nil, false, 0
-  local watcher = tide.on_signal("SIGINT", function()
+  local watcher <close> = tide.on_signal("SIGINT", function()
     if R.take() then return end -- a hook already interrupted the line
     if current and not current:done() then
       sigint = true
@@ -191,7 +202,7 @@ function M.run(opts)
   end
 
   -- The next chunk: a function to run, or nil at EOF, or false when there
-  -- is nothing to run (an empty line, a syntax error, Ctrl-C).
+  -- is nothing to run (a syntax error, Ctrl-C).
   local function read_chunk()
     local line = read_line(true)
     if not line then return line end
@@ -238,7 +249,6 @@ function M.run(opts)
       collectgarbage()
     end
   end
-  watcher:close()
   out:write("\n")
   out:flush()
 end

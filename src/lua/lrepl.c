@@ -28,13 +28,13 @@
 #include "../tide_lua.h"
 
 static struct {
-  tide__resource_t res;      /* in rt->resources while armed */
-  tide_runtime_t *rt;        /* the armed runtime, NULL when disarmed */
-  tide__task_t *line;        /* the line's task (pending while armed: the
-                                REPL awaits it) */
-  struct sigaction old;      /* SIGINT's handler before ours */
-  pthread_t main;            /* the loop's thread: the only one whose
-                                coroutines the handler may hook */
+  tide__resource_t res;        /* in rt->resources while armed */
+  tide_runtime_t *rt;          /* the armed runtime, NULL when disarmed */
+  tide__task_t *line;          /* the line's task (pending while armed: the
+                                  REPL awaits it) */
+  struct sigaction old;        /* SIGINT's handler before ours */
+  pthread_t main;              /* the loop's thread: the only one whose
+                                  coroutines the handler may hook */
   volatile sig_atomic_t fired; /* hooks run since arm, not yet taken */
 } repl;
 
@@ -54,13 +54,12 @@ static void repl_on_sigint(int signum, siginfo_t *info, void *uctx) {
   if (rt != NULL && pthread_equal(pthread_self(), repl.main)) {
     tide__task_t *t = repl.line;
     if (t != NULL && rt->current == t && t->co != NULL)
-      lua_sethook(t->co, repl_hook,
-                  LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+      lua_sethook(t->co, repl_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT,
+                  1);
   }
   if (repl.old.sa_flags & SA_SIGINFO) {
     repl.old.sa_sigaction(signum, info, uctx);
-  } else if (repl.old.sa_handler != SIG_DFL &&
-             repl.old.sa_handler != SIG_IGN) {
+  } else if (repl.old.sa_handler != SIG_DFL && repl.old.sa_handler != SIG_IGN) {
     repl.old.sa_handler(signum);
   } else if (repl.old.sa_handler == SIG_DFL) {
     /* Nobody watched SIGINT: its default action, as without us. */
@@ -90,8 +89,7 @@ static int l_repl_arm(lua_State *L) {
   struct sigaction sa;
   if (rt->current == NULL || rt->current->co != L)
     return luaL_error(L, "tide.repl: arm outside the line's task");
-  if (repl.rt != NULL)
-    return luaL_error(L, "tide.repl: another line is armed");
+  if (repl.rt != NULL) return luaL_error(L, "tide.repl: another line is armed");
   memset(&sa, 0, sizeof(sa));
   sa.sa_sigaction = repl_on_sigint;
   sa.sa_flags = SA_SIGINFO | SA_RESTART;
