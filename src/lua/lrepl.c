@@ -17,7 +17,8 @@
  *                    libuv's until disarm
  *   _repl.disarm()   in the same task, before it ends: the handler before
  *                    ours comes back, and a hook not yet run is removed
- *   _repl.take()     -> true once per SIGINT a hook delivered since arm
+ *   _repl.take()     -> true once per SIGINT a hook delivered since arm;
+ *                    false, and a hook that has not run removed, otherwise
  *
  * One REPL per process (signal dispositions are per process): arm raises
  * if another task holds it. The runtime's close disarms (a resource). */
@@ -115,10 +116,19 @@ static int l_repl_disarm(lua_State *L) {
 }
 
 /* _repl.take() -> true if a hook delivered a SIGINT not yet taken (the
- * watcher then leaves that one alone). */
+ * watcher then leaves that one alone). Otherwise the watcher delivers it,
+ * as a cancellation: a hook the handler set but that has not run (the
+ * signal came while the line was in C code on its way to an await) is
+ * removed, lest it raise later in the middle of the cleanup. Called from
+ * the loop (the watcher's callback), where no task's coroutine runs. */
 static int l_repl_take(lua_State *L) {
   int fired = repl.fired > 0;
-  if (fired) repl.fired--;
+  if (fired) {
+    repl.fired--;
+  } else if (repl.line != NULL && repl.line->co != NULL &&
+             lua_gethook(repl.line->co) == repl_hook) {
+    lua_sethook(repl.line->co, NULL, 0, 0);
+  }
   lua_pushboolean(L, fired);
   return 1;
 }
