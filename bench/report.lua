@@ -35,9 +35,13 @@ local W = { -- metric shown first is the one ratios and the chart use
   offload = {title = "offload: round trip of a trivial job to a thread, 20,000 one after the other; " ..
     "speedup of 2 threads over 1 on 4 CPU-bound Lua jobs (all CPUs)",
     cols = {{"rt_us", "µs/round trip", "%.1f"}, {"speedup", "speedup, 2 threads / 1", "%.2f"}}},
+  workers = {title = "workers: hello world over HTTP under `tide --workers 1` and `--workers 2`, " ..
+    "wrk -t2 -c100 on the same 2 CPUs; Jain's index of 10,000 connections over 2 workers",
+    cols = {{"cpu_us_per_req", "CPU µs/req (all processes)", "%.2f"}, {"req_per_s", "req/s", "%.0f"},
+      {"jain", "Jain's fairness index", "%.4f"}}},
 }
 local ORDER = {"echo", "http", "spawn", "pingpong", "sleepers", "fanout", "pipeline", "cancel",
-  "procs", "readfile", "offload"}
+  "procs", "readfile", "offload", "workers"}
 local FLOORS = {c = true, ["lua-coroutine"] = true} -- baselines, not peers
 
 -- data[w][runtime][key] = {values...}; runtime order as first seen, c first
@@ -226,14 +230,14 @@ local function mk(w, rt, key) return medk[w] and medk[w][rt] and medk[w][rt][key
 for _, key in ipairs({"seq_us", "par_us"}) do
   local t, c = mk("procs", "tide", key), mk("procs", "c", key)
   if t and c then
-    target(("procs %s <= 1.2x C"):format(key), t <= 1.2 * c, ("%.2fx (%.0f vs %.0f µs)"):format(t / c, t, c))
+    target(11, ("procs %s <= 1.2x C"):format(key), t <= 1.2 * c, ("%.2fx (%.0f vs %.0f µs)"):format(t / c, t, c))
     local slower = {}
     for _, p in ipairs({"asyncio", "node"}) do
       local v = mk("procs", p, key)
       if v and v <= t then slower[#slower + 1] = ("%s %.0f"):format(p, v) end
     end
     if mk("procs", "asyncio", key) or mk("procs", "node", key) then
-      target(("procs %s ahead of asyncio and Node"):format(key), #slower == 0,
+      target(11, ("procs %s ahead of asyncio and Node"):format(key), #slower == 0,
         ("tide %.0f µs%s"):format(t, #slower > 0 and "; faster: " .. table.concat(slower, ", ") or ""))
     end
   end
@@ -244,14 +248,14 @@ for _, key in ipairs({"seq_us", "par_us"}) do
       local v = mk("readfile", p, key)
       if v and v <= t then slower[#slower + 1] = ("%s %.1f"):format(p, v) end
     end
-    target(("readfile %s ahead of Node and luv"):format(key), #slower == 0,
+    target(11, ("readfile %s ahead of Node and luv"):format(key), #slower == 0,
       ("tide %.1f µs%s"):format(t, #slower > 0 and "; faster: " .. table.concat(slower, ", ") or ""))
   end
 end
 do
   local t, l = mk("offload", "tide", "rt_us"), mk("offload", "luv", "rt_us")
   if t and l then
-    target("offload round trip ahead of luv's queue_work", t < l, ("tide %.1f µs vs luv %.1f µs"):format(t, l))
+    target(11, "offload round trip ahead of luv's queue_work", t < l, ("tide %.1f µs vs luv %.1f µs"):format(t, l))
   end
   local sp = mk("offload", "tide", "speedup")
   if sp then
@@ -325,6 +329,19 @@ local versions = {
   {"nginx", sh("nginx -v") .. ", lua module " .. sh("dpkg-query -W -f='${Version}' libnginx-mod-http-lua")},
   {"wrk", sh("wrk -v | head -1")}, {"gcc", sh("cc --version | head -1")},
 }
+-- Issue 15: the spread of connections across workers, and what a second
+-- worker brings (the load generator shares the two CPUs: no target).
+do
+  local j = mk("workers", "tide-2w", "jain")
+  if j then target(15, "Jain's fairness over 10,000 connections, 2 workers >= 0.95", j >= 0.95, ("%.4f"):format(j)) end
+  local r1, r2 = mk("workers", "tide-1w", "req_per_s"), mk("workers", "tide-2w", "req_per_s")
+  if r1 and r2 then
+    target(15, "req/s with 2 workers over 1 (wrk on the same 2 CPUs)", nil,
+      ("%.2fx (%.0f vs %.0f req/s; CPU %.2f vs %.2f µs/req)"):format(r2 / r1, r2, r1,
+        mk("workers", "tide-2w", "cpu_us_per_req"), mk("workers", "tide-1w", "cpu_us_per_req")))
+  end
+end
+
 local out = {"# Benchmark results", "",
   "Made by `" .. (os.getenv("CMDLINE") or "bench/run.sh") .. "` on " .. os.date("!%Y-%m-%d %H:%M UTC") ..
   ". Medians of interleaved rounds (runtime order rotated every round); min-max over rounds; " ..
@@ -334,7 +351,7 @@ for _, v in ipairs(versions) do
 end
 out[#out + 1] = ""
 if #targets > 0 then
-  out[#out + 1] = "## Targets (issues 6, 11 and 13)"
+  out[#out + 1] = "## Targets (issues 6, 11, 13 and 15)"
   out[#out + 1] = ""
   for _, t in ipairs(targets) do out[#out + 1] = t end
   out[#out + 1] = ""

@@ -4,7 +4,7 @@
 #
 #   bench/run.sh [--peers] [workload ...]
 #   workloads: echo http spawn pingpong sleepers fanout pipeline cancel
-#     procs readfile offload
+#     procs readfile offload workers
 #
 # Knobs (environment): ROUNDS (default 5), SECONDS_MEASURED (echo/http
 # window, default 3), SPAWN_N (200000), PINGPONG_N (1000000), SLEEPERS_N
@@ -18,7 +18,10 @@
 # numbers, the program pinned to CPU 0; offload: on every CPU, its point
 # being the other cores) or is a server for bench/echo.sh (echo) or wrk
 # (http), pinned to CPU 0 with the load on CPU 1 and the server's CPU time
-# read from /proc over the measured window.
+# read from /proc over the measured window. workers: bench/workers/tide.lua
+# under `tide --workers 1` and `--workers 2`, wrk and the servers sharing
+# both CPUs (no pinning: the point is the second core), CPU of the whole
+# process tree; then Jain's index of 10,000 connections over 2 workers.
 # Each program is checked once for correct output before any timing.
 # Rows go to $OUT/raw.txt; bench/report.lua makes the tables and the chart.
 set -euo pipefail
@@ -45,7 +48,7 @@ PY=${PYTHON:-/usr/bin/python3} # Debian's python3, where python3-uvloop lives
 peers=0
 if [[ ${1:-} == --peers ]]; then peers=1; shift; fi
 workloads=("$@")
-((${#workloads[@]})) || workloads=(echo http spawn pingpong sleepers fanout pipeline cancel procs readfile offload)
+((${#workloads[@]})) || workloads=(echo http spawn pingpong sleepers fanout pipeline cancel procs readfile offload workers)
 
 die() { echo "run.sh: $*" >&2; exit 1; }
 [[ -x $TIDE_BUILD/bin/tide ]] || die "no $TIDE_BUILD/bin/tide: run make first"
@@ -262,6 +265,47 @@ bench_http() {
   done
 }
 
+bench_workers() {
+  local r k w t0 t1 out reqs rps line fair clk
+  clk=$(getconf CLK_TCK)
+  command -v wrk >/dev/null || die "wrk not found (deps/bench-peers.sh)"
+  for ((r = 1; r <= ROUNDS; r++)); do
+    for ((k = 0; k < 2; k++)); do
+      w=$(((r + k) % 2 + 1)) # alternate which goes first
+      sleep 0.5
+      : >"$tmp/server.out"
+      setsid "$TIDE" --workers "$w" --grace 2 bench/workers/tide.lua 0 >"$tmp/server.out" 2>"$tmp/server.err" &
+      server_pid=$!
+      port=''
+      for ((i = 0; i < 200; i++)); do
+        (($(grep -c '^port ' "$tmp/server.out") == w)) && break
+        sleep 0.05
+      done
+      port=$(sed -n 's/^port \([0-9]*\)$/\1/p' "$tmp/server.out" | head -1)
+      [[ -n $port ]] || { cat "$tmp/server.err" >&2; die "workers: the workers did not start"; }
+      wrk -t2 -c100 -d1s "http://127.0.0.1:$port/" >/dev/null # warmup
+      t0=$(tree_ticks "$server_pid")
+      out=$(wrk -t2 -c100 "-d${SECS}s" "http://127.0.0.1:$port/")
+      t1=$(tree_ticks "$server_pid")
+      fair=''
+      if ((w == 2)); then
+        fair=$("$TIDE" bench/workers/fairness.lua "$port" 2 10000 50 | grep '^result ')
+        [[ $fair == *"failed=0 "* && $fair == *"check=10000"* ]] || die "workers: fairness run failed: $fair"
+        fair=" jain=$(sed -n 's/.*jain=\([0-9.]*\).*/\1/p' <<<"$fair")"
+      fi
+      stop_server
+      grep -q 'Non-2xx\|Socket errors' <<<"$out" && { echo "$out" >&2; echo "run.sh: warning: workers/$w: errors in round $r" >&2; }
+      reqs=$(awk '/requests in/ { print $1 }' <<<"$out")
+      rps=$(awk '/^Requests\/sec/ { print $2 }' <<<"$out")
+      [[ -n $reqs && $reqs -gt 0 ]] || { echo "$out" >&2; die "workers/$w: no requests"; }
+      line=$(awk -v t=$((t1 - t0)) -v clk="$clk" -v n="$reqs" -v rps="$rps" \
+        'BEGIN { printf "cpu_us_per_req=%.3f req_per_s=%.0f", t / clk * 1e6 / n, rps }')$fair
+      echo "  workers round $r/$ROUNDS tide-${w}w: $line" >&2
+      echo "workers $r tide-${w}w $line" >>"$RAW"
+    done
+  done
+}
+
 bench_echo() {
   local -a args
   local i
@@ -282,6 +326,7 @@ for w in "${workloads[@]}"; do
   case $w in
   echo) bench_echo ;;
   http) bench_http ;;
+  workers) bench_workers ;;
   spawn | pingpong | sleepers | fanout | pipeline | cancel | procs | readfile | offload) bench_inproc "$w" ;;
   *) die "unknown workload $w" ;;
   esac

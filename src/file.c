@@ -142,8 +142,10 @@ static int file_fstat(int fd, uv_stat_t *st) {
   return err;
 }
 
+static void file_done(tide__fs_t *r);
+
 /* The work of a file job, in a thread of the pool. */
-int tide__file_work(tide__fs_t *r) {
+static int file_work(tide__fs_t *r) {
   tide__file_t *f = r->file;
   int fd = f->fd, err = 0;
   int64_t n;
@@ -249,6 +251,8 @@ static int file_start(tide__file_t *f, tide__fs_t *r) {
   default: break;
   }
   if (err == 0) {
+    r->run = file_work;
+    r->after = file_done;
     tide__fs_submit(r);
     return 1;
   }
@@ -296,7 +300,7 @@ static void file_apply(tide__file_t *f, tide__fs_t *r) {
 /* The after-work step of a file job (fs.c calls it on the loop thread):
  * applies the answer, completes the job's future, starts the next job; the
  * close job frees the file. */
-void tide__file_done(tide__fs_t *r) {
+static void file_done(tide__fs_t *r) {
   tide__file_t *f = r->file;
   int abandoned = r->fut.state != TIDE__PENDING;
   tide__link_remove(&r->link);

@@ -345,8 +345,6 @@ static int fs_do_stat(tide__fs_t *r) {
   return err;
 }
 
-int tide__file_work(tide__fs_t *r); /* file.c */
-
 static void fs_work(uv_work_t *w) {
   tide__fs_t *r = TIDE__CONTAINER_OF(w, tide__fs_t, work);
   int err = 0;
@@ -387,22 +385,20 @@ static void fs_work(uv_work_t *w) {
   case TIDE__FS_ACCESS:
     if (access(r->path, r->mode) != 0) err = fs_errno();
     break;
-  default: err = tide__file_work(r); break;
+  default: err = r->run != NULL ? r->run(r) : UV_ENOSYS; break;
   }
   r->status = err;
 }
 
 /* ------------------------------------------------------------ on the loop */
 
-void tide__file_done(tide__fs_t *r); /* file.c */
-
 static void fs_after_work(uv_work_t *w, int status) {
   tide__fs_t *r = TIDE__CONTAINER_OF(w, tide__fs_t, work);
   tide_loop_t *loop = r->loop;
   if (status == UV_ECANCELED) r->status = UV_ECANCELED;
-  if (r->file != NULL) {
-    /* Applies the answer to the file and starts its next job. */
-    tide__file_done(r);
+  if (r->after != NULL) {
+    /* A file job: applies the answer to the file and starts its next. */
+    r->after(r);
   } else if (r->fut.state == TIDE__PENDING) {
     tide__future_complete(&r->fut, TIDE__DONE);
   }

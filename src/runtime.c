@@ -16,6 +16,7 @@
 #include <lualib.h>
 
 #include "tide_lua.h"
+#include "tide_supervise.h"
 
 static char runtime_key[1]; /* registry[&runtime_key] = box */
 
@@ -269,6 +270,10 @@ int tide__runtime_create(lua_State *L, uv_loop_t *uv, int owned,
   rt->errh = runtime_default_errh;
   rt->errh_ref = LUA_NOREF;
   rt->grace_ns = TIDE__GRACE_NS;
+  /* A worker of `tide --workers` takes the supervisor's grace period, so
+   * that its drain and cleanup fit in the time before SIGKILL. */
+  if (tide__worker_grace() >= 0)
+    rt->grace_ns = (uint64_t)(tide__worker_grace() * 1e9);
   rt->slow_ref = LUA_NOREF;
   rt->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   tide__link_init(&rt->tasks);

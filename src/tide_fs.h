@@ -103,6 +103,8 @@ struct tide__fs_s {
                                at an offset (malloc'd, freed with the job) */
   size_t datalen;
   uv_stat_t st;             /* stat answers */
+  int (*run)(tide__fs_t *r);   /* file jobs: their work in the pool */
+  void (*after)(tide__fs_t *r); /* file jobs: their step on the loop */
   unsigned submitted : 1;   /* handed to the thread pool */
   unsigned owns_data : 1;   /* data is malloc'd apart */
 };

@@ -46,6 +46,7 @@ struct tide__resource_s {
                               closed by its user but still flushing, a
                               call_later not yet due (asyncio.run closes
                               its loop, and all of them with it) */
+  unsigned server : 1;     /* a listening server (tide__server_close_all) */
 };
 
 struct tide_runtime_s {
@@ -250,6 +251,10 @@ int tide__interrupt_watch(tide_runtime_t *rt, tide__task_t *t);
 /* The signal that interrupted the watched task (0: none), reset by the
  * next watch. */
 int tide__interrupt_signal(tide_runtime_t *rt);
+/* Has a SIGTERM's drain begun (servers closed, connections finishing)? */
+int tide__interrupt_stopping(tide_runtime_t *rt);
+/* How many libuv handles interrupt.c holds (tide.stats() leaves them out). */
+int tide__interrupt_handles(tide_runtime_t *rt);
 /* Closes the watchers (the runtime's close). */
 void tide__interrupt_close(tide_runtime_t *rt);
 
@@ -346,8 +351,11 @@ void tide__lua_open_pipe(lua_State *L, tide_runtime_t *rt);
 void tide__lua_open_udp(lua_State *L, tide_runtime_t *rt);
 void tide__lua_open_dns(lua_State *L, tide_runtime_t *rt);
 void tide__lua_open_fs(lua_State *L, tide_runtime_t *rt);  /* lfs.c */
+void tide__lua_open_file(lua_State *L, tide_runtime_t *rt); /* lfile.c */
+void tide__lua_open_watch(lua_State *L, tide_runtime_t *rt); /* lwatch.c */
 void tide__lua_open_work(lua_State *L, tide_runtime_t *rt); /* lwork.c */
 void tide__lua_open_process(lua_State *L, tide_runtime_t *rt); /* lprocess.c */
+void tide__lua_open_workers(lua_State *L, tide_runtime_t *rt); /* lworkers.c */
 void tide__lua_open_repl(lua_State *L, tide_runtime_t *rt); /* lrepl.c */
 tide__awaitable_t *tide__lua_toawaitable(lua_State *L, int idx);
 /* Pushes a new pending Lua future of rt. */

@@ -196,6 +196,13 @@ tide__server_t *tide__server_new(tide_runtime_t *rt, int kind, int *err);
 int tide__server_bind(tide__server_t *srv, const struct sockaddr *sa,
                       int flags);
 int tide__server_listen(tide__server_t *srv, int backlog);
+/* Takes fd, a socket bound (and perhaps listening) elsewhere, as the
+ * server's (a worker's socket from its supervisor): made non-blocking;
+ * closed on failure. tide__server_listen follows. */
+int tide__server_open(tide__server_t *srv, int fd);
+/* Closes every server of the runtime (their owners' close, so a binding
+ * lets go of its references): SIGTERM's drain. Returns how many. */
+int tide__server_close_all(tide_runtime_t *rt);
 /* The address the server listens on. */
 int tide__server_sockname(tide__server_t *srv, struct sockaddr_storage *ss);
 /* Stops accepting and closes the handle (idempotent). The binding releases

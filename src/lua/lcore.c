@@ -175,11 +175,11 @@ static int l_stats(lua_State *L) {
   lua_setfield(L, -2, "timers");
   /* Less the runtime's own: the loop's check, idle and timer handles, the
    * virtual clock's prepare handle, the embedding hub's async handle, the
-   * two signal watchers of interrupt.c, the worker pools' async handles
-   * (quiet_handles). */
+   * two signal watchers of interrupt.c and its drain timer, the worker
+   * pools' async handles (quiet_handles). */
   lua_pushinteger(L, rt->loop.handles - 3 - (rt->loop.prepare != NULL) -
                          (rt->hub != NULL && rt->hub->async != NULL) -
-                         (rt->intr != NULL ? 2 : 0) - rt->quiet_handles);
+                         tide__interrupt_handles(rt) - rt->quiet_handles);
   lua_setfield(L, -2, "handles");
   lua_pushinteger(L, (lua_Integer)rt->accept_errors);
   lua_setfield(L, -2, "accept_errors");
@@ -271,6 +271,19 @@ static void open_net(lua_State *L, tide_runtime_t *rt) {
   lua_pop(L, 1);
 }
 
+/* Adds module._fs (files, directories, watchers: lfs.c, lfile.c,
+ * lwatch.c; for lua/tide/fs.lua) to the module table at the top of L; the
+ * runtime box is at the top - 1. */
+static void open_fs(lua_State *L, tide_runtime_t *rt) {
+  lua_pushvalue(L, -2); /* box */
+  lua_newtable(L);      /* _fs */
+  tide__lua_open_fs(L, rt);
+  tide__lua_open_file(L, rt);
+  tide__lua_open_watch(L, rt);
+  lua_setfield(L, -3, "_fs");
+  lua_pop(L, 1);
+}
+
 /* require "tide.core": the module of L's runtime, made with a loop of its
  * own unless a host made the runtime first. */
 int luaopen_tide_core(lua_State *L) {
@@ -300,9 +313,10 @@ int luaopen_tide_core(lua_State *L) {
   tide__lua_open_queue(L, rt);
   tide__lua_open_context(L, rt);
   open_net(L, rt); /* streams, tcp, unix, pipes, udp, dns */
-  tide__lua_open_fs(L, rt);  /* files, directories, watchers: lfs.c */
+  open_fs(L, rt);            /* files, directories, watchers */
   tide__lua_open_work(L, rt); /* tide.offload, worker pools: lwork.c */
   tide__lua_open_process(L, rt); /* child processes: lprocess.c */
+  tide__lua_open_workers(L, rt); /* tide.workers, worker_id: lworkers.c */
   tide__lua_open_repl(L, rt); /* the REPL's Ctrl-C hook: lrepl.c */
   lua_pushvalue(L, -2);
   luaL_setfuncs(L, funcs, 1);

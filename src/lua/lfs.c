@@ -341,16 +341,12 @@ static const luaL_Reg funcs[] = {
     {"access", l_fs_access},
     {NULL, NULL}};
 
-void tide__lua_open_file(lua_State *L, tide_runtime_t *rt); /* lfile.c */
-void tide__lua_open_watch(lua_State *L, tide_runtime_t *rt); /* lwatch.c */
-
-/* Adds module._fs (for lua/tide/fs.lua) to the module table at the top of
- * L; the runtime box is at the top - 1. */
+/* Adds the file system functions to module._fs at the top of L; the
+ * runtime box is at the top - 1 (lcore.c's open_fs). */
 void tide__lua_open_fs(lua_State *L, tide_runtime_t *rt) {
   int i;
+  (void)rt;
   lua_pushvalue(L, -2); /* box */
-  lua_newtable(L);
-  lua_pushvalue(L, -2);
   luaL_setfuncs(L, funcs, 1);
   for (i = 0; path_ops[i].name != NULL; i++) {
     lua_pushvalue(L, -2);
@@ -358,8 +354,4 @@ void tide__lua_open_fs(lua_State *L, tide_runtime_t *rt) {
     lua_pushcclosure(L, l_fs_path_op, 2);
     lua_setfield(L, -2, path_ops[i].name);
   }
-  tide__lua_open_file(L, rt);
-  tide__lua_open_watch(L, rt);
-  lua_setfield(L, -3, "_fs");
-  lua_pop(L, 1);
 }
