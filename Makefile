@@ -120,7 +120,12 @@ test-install: all
 test-rock:
 	LUA=$(LUA) sh test/rock_test.sh
 
-test-lua: all
+# The pseudo-terminal the REPL's spec types into (spec/repl_spec.lua).
+$(BUILD)/test/pty_run: test/pty_run.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(LDFLAGS_ALL) -lutil
+
+test-lua: all $(BUILD)/test/pty_run
 	TIDE_BUILD=$(BUILD) $(SPEC_ENV) $(BUSTED) --lua=$(LUA) spec
 
 ASAN_RT = $(shell $(CC) -print-file-name=libasan.so)

@@ -18,6 +18,11 @@
  *     --        stop handling options
  *     -         run standard input as the script
  *
+ * With no script (and no -e) and a terminal on stdin it starts an
+ * interactive prompt (lua/tide/repl.lua) whose lines run in tasks, so they
+ * can await while the tasks they spawn run on; stdin that is not a terminal
+ * runs as the script.
+ *
  * The global arg is set as lua sets it. The collector runs in generational
  * mode. Exit status: 0 when the script returns, 1 after printing the error
  * and the task's traceback when it fails. The first SIGINT (Ctrl-C) or
@@ -57,7 +62,9 @@ static void print_usage(FILE *out, const char *badopt) {
           "            sharing its ports; SIGHUP reloads them one by one\n"
           "  --grace S  seconds a stopping worker has to finish (default 5)\n"
           "  --        stop handling options\n"
-          "  -         execute stdin and stop handling options\n",
+          "  -         execute stdin and stop handling options\n"
+          "With no script, a terminal on stdin gets an interactive prompt\n"
+          "(each line runs in a task); other stdin runs as the script.\n",
           progname);
 }
 
@@ -273,12 +280,14 @@ int main(int argc, char **argv) {
     lua_setfield(L, -2, "args");
   } else if (nchunks == 0) {
     if (argc > 1) goto done; /* just -v */
-    if (isatty(0)) {
-      print_usage(stderr, NULL);
-      goto done;
-    }
     lua_newtable(L);
-    if (report(L, luaL_loadfile(L, NULL), NULL)) goto fail;
+    if (isatty(0)) {
+      /* The interactive prompt (lua/tide/repl.lua): each line runs in a
+       * task; Ctrl-C cancels the line, Ctrl-D ends the prompt. */
+      luaL_loadstring(L, "return require('tide.repl').run()");
+    } else if (report(L, luaL_loadfile(L, NULL), NULL)) {
+      goto fail;
+    }
     lua_setfield(L, -2, "fn");
     lua_rawseti(L, -2, ++nchunks);
   } else {

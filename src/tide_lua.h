@@ -366,6 +366,7 @@ void tide__lua_open_workers(lua_State *L, tide_runtime_t *rt); /* lworkers.c */
 void tide__lua_open_http(lua_State *L, tide_runtime_t *rt);
 void tide__lua_open_ws(lua_State *L, tide_runtime_t *rt);
 void tide__lua_open_tls(lua_State *L, tide_runtime_t *rt);
+void tide__lua_open_repl(lua_State *L, tide_runtime_t *rt); /* lrepl.c */
 tide__awaitable_t *tide__lua_toawaitable(lua_State *L, int idx);
 /* Pushes a new pending Lua future of rt. */
 tide__lfuture_t *tide__lua_newfuture(lua_State *L, tide_runtime_t *rt);

@@ -320,6 +320,7 @@ int luaopen_tide_core(lua_State *L) {
   tide__lua_open_workers(L, rt); /* tide.workers, worker_id: lworkers.c */
   tide__lua_open_http(L, rt); /* core._http: lhttp.c */
   tide__lua_open_ws(L, rt);   /* core._ws: lws.c */
+  tide__lua_open_repl(L, rt); /* the REPL's Ctrl-C hook: lrepl.c */
   lua_pushvalue(L, -2);
   luaL_setfuncs(L, funcs, 1);
   lua_pushliteral(L, TIDE_VERSION_STRING);
