@@ -5,7 +5,8 @@
 #   make asan         the same tests under AddressSanitizer + UBSan
 #   make valgrind     the C tests, the demo, the example host and the TLS
 #                     specs under valgrind
-#   make install PREFIX=/usr/local    (and make uninstall)
+#   make install PREFIX=/usr/local    (and make uninstall; the LuaLS type
+#                     stubs go to $(PREFIX)/share/tide/types)
 #   make deps         install the system packages (see deps/install.sh)
 #
 # Lua 5.4, libuv and OpenSSL 3 come from the system through pkg-config.
@@ -33,6 +34,10 @@ CORE_SRC = $(wildcard src/*.c)
 LUAB_SRC = $(wildcard src/lua/*.c)
 LIB_SRC  = $(filter-out src/main.c,$(CORE_SRC)) $(LUAB_SRC)
 LUA_FILES = $(wildcard lua/tide/*.lua)
+# The LuaLS type stubs (docs/reference.md#editor-support): types/tide.lua
+# is require "tide", types/tide/repl.lua require "tide.repl".
+TYPES_TOP = $(wildcard types/*.lua)
+TYPES_SUB = $(wildcard types/tide/*.lua)
 LIB_OBJ  = $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(BUILD)/obj/embed.o
 HDRS     = $(wildcard include/*.h src/*.h)
 
@@ -226,10 +231,13 @@ BINDIR  = $(PREFIX)/bin
 LMODDIR = $(PREFIX)/share/lua/$(LUA_V)
 CMODDIR = $(PREFIX)/lib/lua/$(LUA_V)
 PCDIR   = $(LIBDIR)/pkgconfig
+SHAREDIR = $(PREFIX)/share/tide
+TYPESDIR = $(SHAREDIR)/types
 
 install: all
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(BINDIR) \
-	  $(DESTDIR)$(LMODDIR)/tide $(DESTDIR)$(CMODDIR)/tide $(DESTDIR)$(PCDIR)
+	  $(DESTDIR)$(LMODDIR)/tide $(DESTDIR)$(CMODDIR)/tide $(DESTDIR)$(PCDIR) \
+	  $(DESTDIR)$(TYPESDIR)/tide
 	install -m 644 $(BUILD)/libtide.a $(DESTDIR)$(LIBDIR)/libtide.a
 	install -m 755 $(BUILD)/libtide.so $(DESTDIR)$(LIBDIR)/libtide.so.0
 	ln -sf libtide.so.0 $(DESTDIR)$(LIBDIR)/libtide.so
@@ -237,6 +245,8 @@ install: all
 	install -m 755 $(BUILD)/bin/tide $(DESTDIR)$(BINDIR)/tide
 	install -m 755 $(BUILD)/tide/core.so $(DESTDIR)$(CMODDIR)/tide/core.so
 	install -m 644 $(LUA_FILES) $(DESTDIR)$(LMODDIR)/tide/
+	install -m 644 $(TYPES_TOP) $(DESTDIR)$(TYPESDIR)/
+	install -m 644 $(TYPES_SUB) $(DESTDIR)$(TYPESDIR)/tide/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|0.1.0|' \
 	  -e 's|@LUA_PC@|$(LUA_PC)|' tide.pc.in > $(DESTDIR)$(PCDIR)/tide.pc
 
@@ -246,13 +256,17 @@ uninstall:
 	  $(DESTDIR)$(BINDIR)/tide $(DESTDIR)$(CMODDIR)/tide/core.so \
 	  $(DESTDIR)$(PCDIR)/tide.pc
 	rm -f $(addprefix $(DESTDIR)$(LMODDIR)/tide/,$(notdir $(LUA_FILES)))
-	-rmdir $(DESTDIR)$(LMODDIR)/tide $(DESTDIR)$(CMODDIR)/tide 2>/dev/null
+	rm -f $(addprefix $(DESTDIR)$(TYPESDIR)/,$(notdir $(TYPES_TOP))) \
+	  $(addprefix $(DESTDIR)$(TYPESDIR)/tide/,$(notdir $(TYPES_SUB)))
+	-rmdir $(DESTDIR)$(LMODDIR)/tide $(DESTDIR)$(CMODDIR)/tide \
+	  $(DESTDIR)$(TYPESDIR)/tide $(DESTDIR)$(TYPESDIR) $(DESTDIR)$(SHAREDIR) 2>/dev/null
 
 # ---------------------------------------------------------------- luarocks
 # The rockspec's build (type "make"): tide/core.so with the compiler and
 # linker flags luarocks hands over (its LUA_INCDIR and the external
 # dependency LIBUV) instead of pkg-config's, then the module files into the
-# rock's directories.
+# rock's directories, and the LuaLS stubs into the rock's own directory
+# (ROCK_TYPESDIR: $(PREFIX)/types, luarocks show --rock-dir tide).
 ROCK_BUILD ?= build-rock
 rock:
 	$(MAKE) BUILD=$(ROCK_BUILD) PKG_CONFIG=true LUA='$(LUA)' \
@@ -262,6 +276,9 @@ rock-install:
 	install -d $(ROCK_LIBDIR)/tide $(ROCK_LUADIR)/tide
 	install -m 755 $(ROCK_BUILD)/tide/core.so $(ROCK_LIBDIR)/tide/core.so
 	install -m 644 $(LUA_FILES) $(ROCK_LUADIR)/tide/
+	install -d $(ROCK_TYPESDIR)/tide
+	install -m 644 $(TYPES_TOP) $(ROCK_TYPESDIR)/
+	install -m 644 $(TYPES_SUB) $(ROCK_TYPESDIR)/tide/
 
 format:
 	clang-format -i $(CORE_SRC) $(LUAB_SRC) $(wildcard include/*.h src/*.h test/*.c test/*.h)

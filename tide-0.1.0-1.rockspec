@@ -55,5 +55,7 @@ build = {
   install_variables = {
     ROCK_LIBDIR = "$(LIBDIR)",
     ROCK_LUADIR = "$(LUADIR)",
+    -- The LuaLS type stubs, in the rock's own directory.
+    ROCK_TYPESDIR = "$(PREFIX)/types",
   },
 }

@@ -2,8 +2,9 @@
 # make install into a scratch prefix, then use the installed copy the way an
 # outside project would: build examples/embed/host.c with
 # `pkg-config --cflags --libs tide` and run it, run the installed tide
-# command, require "tide" from plain lua5.4 with the prefix's Lua paths;
-# finally make uninstall and check nothing of tide is left.
+# command, require "tide" from plain lua5.4 with the prefix's Lua paths,
+# load the LuaLS stubs; finally make uninstall and check nothing of tide is
+# left.
 #
 #   BUILD=build sh test/install_test.sh       (run from the checkout)
 set -eu
@@ -20,10 +21,20 @@ make -s BUILD="$BUILD" PREFIX="$PREFIX" install >/dev/null
 
 for f in include/tide.h lib/libtide.a lib/libtide.so lib/libtide.so.0 \
          lib/pkgconfig/tide.pc bin/tide lib/lua/5.4/tide/core.so \
-         share/lua/5.4/tide/init.lua share/lua/5.4/tide/tcp.lua; do
+         share/lua/5.4/tide/init.lua share/lua/5.4/tide/tcp.lua \
+         share/tide/types/tide.lua share/tide/types/tide/repl.lua; do
   [ -e "$PREFIX/$f" ] || fail "$f not installed"
 done
 echo "ok installed files"
+
+# The LuaLS stubs: every file of types/ is installed, and each loads as Lua
+# (definitions only: running it returns the module's table).
+for f in $(cd types && find . -name '*.lua'); do
+  cmp -s "types/$f" "$PREFIX/share/tide/types/$f" || fail "types/$f not installed"
+  "$LUA" -e "local m = assert(loadfile('$PREFIX/share/tide/types/$f', 't', {}))()
+    assert(type(m) == 'table', 'no module table')" || fail "types/$f does not load"
+done
+echo "ok LuaLS stubs installed in share/tide/types"
 
 # An outside build: only the prefix, through pkg-config.
 export PKG_CONFIG_PATH="$PREFIX/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"

@@ -22,6 +22,13 @@ $LUAROCKS --lua-version 5.4 list --tree "$TREE" --porcelain | grep -q "^tide	0.1
   || fail "tide not listed in the tree"
 echo "ok luarocks make installed tide into $TREE"
 
+# The LuaLS stubs, in the rock's own directory.
+ROCKDIR=$($LUAROCKS --lua-version 5.4 show --tree "$TREE" --rock-dir tide)
+for f in tide.lua tide/repl.lua; do
+  cmp -s "types/$f" "$ROCKDIR/types/$f" || fail "types/$f not in the rock ($ROCKDIR)"
+done
+echo "ok the rock carries the LuaLS stubs in $ROCKDIR/types"
+
 # Only the tree's paths and the interpreter's defaults; run away from the
 # checkout so nothing of it is found by accident.
 eval "$($LUAROCKS --lua-version 5.4 path --tree "$TREE")"

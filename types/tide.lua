@@ -1402,9 +1402,11 @@ function tide.dns.is_ip(s) end
 ---@class tide.pipe
 tide.pipe = {}
 
+---@class tide.pipe.OpenOptions: tide.StreamOptions
+
 --- A stream on a duplicate of descriptor fd (a pipe, a TTY, a socket).
 ---@param fd integer
----@param opts? tide.StreamOptions
+---@param opts? tide.pipe.OpenOptions
 ---@return tide.Stream? stream
 ---@return string? err
 ---@return string? code
