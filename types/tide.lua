@@ -39,7 +39,7 @@
 --- Anything the combinators, tide.await and tide.wait_for accept: a future,
 --- a task, a function (run as a task), or an object whose metatable has
 --- __await (a process, a signal watcher).
----@alias tide.AwaitableLike tide.Awaitable|async fun(...):...|tide.Process|tide.SignalWatcher
+---@alias tide.AwaitableLike tide.Awaitable|tide.Process|tide.SignalWatcher|(async fun(...):...)
 
 -- ============================================================ tide
 
@@ -57,7 +57,7 @@ local tide = {}
 ---@param fn async fun(...):...
 ---@param ... any
 ---@return any ...
----@overload fun(opts: tide.RunOptions, fn: async fun(...):..., ...: any): ...
+---@overload fun(opts: tide.RunOptions, fn: (async fun(...):...), ...: any): ...
 function tide.run(fn, ...) end
 
 ---@class tide.SpawnOptions
@@ -68,7 +68,7 @@ function tide.run(fn, ...) end
 ---@param fn async fun(...):...
 ---@param ... any
 ---@return tide.Task
----@overload fun(opts: tide.SpawnOptions, fn: async fun(...):..., ...: any): tide.Task
+---@overload fun(opts: tide.SpawnOptions, fn: (async fun(...):...), ...: any): tide.Task
 function tide.spawn(fn, ...) end
 
 --- The values of a future, task or awaitable object, waiting while it is
@@ -625,7 +625,7 @@ local Group = {}
 ---@param fn async fun(...):...
 ---@param ... any
 ---@return tide.Task
----@overload fun(self: tide.Group, opts: tide.SpawnOptions, fn: async fun(...):..., ...: any): tide.Task
+---@overload fun(self: tide.Group, opts: tide.SpawnOptions, fn: (async fun(...):...), ...: any): tide.Task
 function Group:spawn(fn, ...) end
 
 --- Cancels every child (and in the function form the body).
