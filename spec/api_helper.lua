@@ -394,13 +394,10 @@ end
 -- class that has any (inherited ones included). Classes that only serve
 -- as parents are left out when A.ABSTRACT names them.
 A.ABSTRACT = {["tide.Awaitable"] = true}
-function A.stubs()
-  local classes, names, async = A.parse_stubs()
-  for mod in pairs(A.MODULES_SET) do
-    if classes[mod] then
-      for f in pairs(classes[mod].fields) do names[mod .. "." .. f] = true end
-    end
-  end
+
+-- Adds "Class:method" to names (and to async for the async ones) for every
+-- class but modules and abstract ones, inherited methods included.
+local function add_methods(classes, names, async)
   for cname in pairs(classes) do
     if not A.MODULES_SET[cname] and not A.ABSTRACT[cname] then
       for m in pairs(A.inherited(classes, cname, "methods")) do
@@ -411,6 +408,15 @@ function A.stubs()
       end
     end
   end
+end
+function A.stubs()
+  local classes, names, async = A.parse_stubs()
+  for mod in pairs(A.MODULES_SET) do
+    if classes[mod] then
+      for f in pairs(classes[mod].fields) do names[mod .. "." .. f] = true end
+    end
+  end
+  add_methods(classes, names, async)
   return names, async
 end
 
@@ -492,16 +498,7 @@ function A.reference()
       if e.async then async[e.name] = true end
     end
   end
-  for cname in pairs(classes) do
-    if not A.ABSTRACT[cname] then
-      for m in pairs(A.inherited(classes, cname, "methods")) do
-        names[cname .. ":" .. m] = true
-      end
-      for m in pairs(A.inherited(classes, cname, "async")) do
-        async[cname .. ":" .. m] = true
-      end
-    end
-  end
+  add_methods(classes, names, async)
   return names, async
 end
 
