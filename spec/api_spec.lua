@@ -171,6 +171,25 @@ describe("the public API", function()
           "docs/reference.md's '- *Suspends*' entries (left: ---@async)")
       end)
 
+    it("links only to headings it has", function()
+      -- GitHub's anchors: the heading in lower case, without punctuation
+      -- but - and _, spaces as -.
+      local text = A.read(A.REFERENCE)
+      local anchors, fence = {}, false
+      for line in text:gmatch("[^\n]*") do
+        if line:match("^```") then fence = not fence end
+        local h = not fence and line:match("^#+%s+(.-)%s*$")
+        if h then
+          anchors[h:lower():gsub("[^%w%s%-_]", ""):gsub("%s", "-")] = true
+        end
+      end
+      local broken = {}
+      for target in text:gmatch("%]%(#([^)]+)%)") do
+        if not anchors[target] then broken[#broken + 1] = target end
+      end
+      assert(#broken == 0, "links to no heading: " .. table.concat(broken, ", "))
+    end)
+
     it("is linked from the README", function()
       assert.truthy(A.read("README.md"):find("docs/reference.md", 1, true),
         "README.md does not link docs/reference.md")
