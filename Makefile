@@ -4,6 +4,7 @@
 #   make test         C tests and busted specs
 #   make asan         the same tests under AddressSanitizer + UBSan
 #   make valgrind     the C tests and a spec subset under valgrind
+#   make fuzz-ci      the fuzzers for about 30 s; make fuzz: longer (docs/fuzzing.md)
 #   make install PREFIX=/usr/local    (and make uninstall)
 #   make deps         install the system packages (see deps/install.sh)
 #
@@ -39,7 +40,7 @@ TEST_BIN = $(patsubst test/%.c,$(BUILD)/test/%,$(TEST_SRC))
 
 .PHONY: all test test-c test-lua asan valgrind clean install uninstall deps \
         examples test-install test-rock rock rock-install \
-        bench bench-peers format demo
+        bench bench-peers format demo fuzz fuzz-ci fuzz-asan
 
 all: $(BUILD)/libtide.a $(BUILD)/libtide.so $(BUILD)/tide/core.so $(BUILD)/bin/tide \
      $(BUILD)/examples/embed_host
@@ -92,7 +93,9 @@ BUSTED ?= busted
 # runtime into the stock lua5.4 interpreter).
 SPEC_ENV ?=
 
-test: all test-c test-lua
+# TEST_FUZZ=1: make test also runs make fuzz-ci (about 30 s).
+TEST_FUZZ ?=
+test: all test-c test-lua $(if $(TEST_FUZZ),fuzz-ci)
 
 test-c: $(TEST_BIN) $(BUILD)/examples/embed_host
 	@set -e; for t in $(TEST_BIN); do echo "== $$t"; $$t; done
@@ -113,11 +116,12 @@ test-lua: all
 
 ASAN_RT = $(shell $(CC) -print-file-name=libasan.so)
 UBSAN_RT = $(shell $(CC) -print-file-name=libubsan.so)
+# The sanitizer build, and the environment that runs the stock lua5.4 on it.
+ASAN_MAKE = $(MAKE) BUILD=build-asan OPT='-O1 -g -fno-omit-frame-pointer' \
+	  SAN='-fsanitize=address,undefined -fno-sanitize-recover=undefined'
+ASAN_ENV = LD_PRELOAD="$(ASAN_RT) $(UBSAN_RT)" ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 asan:
-	$(MAKE) BUILD=build-asan OPT='-O1 -g -fno-omit-frame-pointer' \
-	  SAN='-fsanitize=address,undefined -fno-sanitize-recover=undefined' \
-	  SPEC_ENV='LD_PRELOAD="$(ASAN_RT) $(UBSAN_RT)" ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1' \
-	  test
+	$(ASAN_MAKE) SPEC_ENV='$(ASAN_ENV)' test
 
 valgrind: all $(TEST_BIN)
 	@set -e; for t in $(TEST_BIN); do echo "== valgrind $$t"; \
@@ -126,6 +130,63 @@ valgrind: all $(TEST_BIN)
 	  --errors-for-leak-kinds=definite $(BUILD)/bin/tide examples/demo.lua >/dev/null
 	valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
 	  $(BUILD)/examples/embed_host examples/embed/script.lua >/dev/null
+
+# ---------------------------------------------------------------- fuzzing
+# test/fuzz/ and docs/fuzzing.md: the API fuzzer (random programs over the
+# whole Lua API) and the reader fuzzer (stream reads against a model) run
+# in many child processes for a budget of seconds (test/fuzz/run.lua); the
+# libFuzzer target $(BUILD)/fuzz/fuzz_stream (Debian's clang) runs over the
+# read buffer of src/stream.c.
+#   make fuzz-ci      about 30 s in all: what CI runs (TEST_FUZZ=1 adds it
+#                     to make test)
+#   make fuzz         FUZZ_SECONDS (600) in all, split 50/30/20
+#   make fuzz-asan    the two Lua fuzzers on build-asan, FUZZ_SECONDS
+# Knobs: FUZZ_SEED= (first seed), FUZZ_AVOID=f1,f2 (features that reach
+# known bugs, test/fuzz/gen_api.lua), FUZZ_JOBS=1, FUZZ_MINIMIZE=1.
+FUZZ_SECONDS ?= 600
+FUZZ_JOBS ?= 1
+CLANG ?= clang-14
+FUZZ_OPTS = --jobs $(FUZZ_JOBS) $(if $(FUZZ_SEED),--seed $(FUZZ_SEED)) \
+	    $(if $(FUZZ_AVOID),--avoid $(FUZZ_AVOID)) $(if $(FUZZ_MINIMIZE),--minimize)
+FUZZ_LUA = TIDE_BUILD=$(BUILD) $(LUA) test/fuzz/run.lua
+FUZZ_CORPUS = $(BUILD)/fuzz/corpus
+FUZZ_SRC = src/future.c src/loop.c src/timer.c src/error.c
+
+# The libFuzzer target compiles src/stream.c into itself (test/fuzz/fuzz_stream.c
+# includes it) to reach its static buffer functions; no test seam in src/.
+$(BUILD)/fuzz/fuzz_stream: test/fuzz/fuzz_stream.c src/stream.c $(FUZZ_SRC) $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	  -std=c99 -D_GNU_SOURCE -Iinclude -Isrc $(shell $(PKG_CONFIG) --cflags $(LUA_PC) libuv) \
+	  -o $@ test/fuzz/fuzz_stream.c $(FUZZ_SRC) $(UV_LIBS)
+
+# Runs the libFuzzer target for $(1) seconds over its corpus.
+fuzz_stream_run = @mkdir -p $(FUZZ_CORPUS) && \
+	$(BUILD)/fuzz/fuzz_stream -max_total_time=$(1) -print_final_stats=1 \
+	  -malloc_limit_mb=512 -artifact_prefix=$(BUILD)/fuzz/ $(FUZZ_CORPUS)
+
+fuzz-ci: all $(BUILD)/fuzz/fuzz_stream
+	@status=0; \
+	$(FUZZ_LUA) api --seconds 15 $(FUZZ_OPTS) || status=1; \
+	$(FUZZ_LUA) reader --seconds 10 $(FUZZ_OPTS) || status=1; \
+	$(call fuzz_stream_run,5) || status=1; \
+	exit $$status
+
+fuzz: all $(BUILD)/fuzz/fuzz_stream
+	@status=0; \
+	$(FUZZ_LUA) api --seconds $$(($(FUZZ_SECONDS) / 2)) $(FUZZ_OPTS) || status=1; \
+	$(FUZZ_LUA) reader --seconds $$(($(FUZZ_SECONDS) * 3 / 10)) $(FUZZ_OPTS) || status=1; \
+	$(call fuzz_stream_run,$$(($(FUZZ_SECONDS) / 5))) || status=1; \
+	exit $$status
+
+fuzz-asan:
+	$(ASAN_MAKE) all
+	@status=0; \
+	env $(ASAN_ENV) TIDE_BUILD=build-asan $(LUA) test/fuzz/run.lua api \
+	  --seconds $$(($(FUZZ_SECONDS) * 2 / 3)) --out build-asan/fuzz-out/api $(FUZZ_OPTS) || status=1; \
+	env $(ASAN_ENV) TIDE_BUILD=build-asan $(LUA) test/fuzz/run.lua reader \
+	  --seconds $$(($(FUZZ_SECONDS) / 3)) --out build-asan/fuzz-out/reader $(FUZZ_OPTS) || status=1; \
+	exit $$status
 
 demo: all
 	$(BUILD)/bin/tide examples/demo.lua
