@@ -142,7 +142,8 @@ valgrind: all $(TEST_BIN)
 #   make fuzz         FUZZ_SECONDS (600) in all, split 50/30/20
 #   make fuzz-asan    the two Lua fuzzers on build-asan, FUZZ_SECONDS
 # Knobs: FUZZ_SEED= (first seed), FUZZ_AVOID=f1,f2 (features that reach
-# known bugs, test/fuzz/gen_api.lua), FUZZ_JOBS=1, FUZZ_MINIMIZE=1.
+# known bugs, test/fuzz/gen_api.lua), FUZZ_JOBS=1, FUZZ_MINIMIZE=1,
+# FUZZ_STREAM_CFLAGS= (extra clang flags for fuzz_stream).
 FUZZ_SECONDS ?= 600
 FUZZ_JOBS ?= 1
 CLANG ?= clang-14
@@ -157,7 +158,7 @@ FUZZ_SRC = src/future.c src/loop.c src/timer.c src/error.c
 $(BUILD)/fuzz/fuzz_stream: test/fuzz/fuzz_stream.c src/stream.c $(FUZZ_SRC) $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-	  -std=c99 -D_GNU_SOURCE -Iinclude -Isrc $(shell $(PKG_CONFIG) --cflags $(LUA_PC) libuv) \
+	  $(FUZZ_STREAM_CFLAGS) -std=c99 -D_GNU_SOURCE -Iinclude -Isrc $(shell $(PKG_CONFIG) --cflags $(LUA_PC) libuv) \
 	  -o $@ test/fuzz/fuzz_stream.c $(FUZZ_SRC) $(UV_LIBS)
 
 # Runs the libFuzzer target for $(1) seconds over its corpus.

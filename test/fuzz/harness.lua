@@ -157,13 +157,25 @@ function H.run(fn)
     fn(tide, V, A, P, M, R, X)
   end)
   if not ok then check(err) end
-  -- Close what the program opened and kept, then let the closes finish.
-  for _, v in ipairs(registered) do pcall(v.close, v) end
-  registered, V, root, dog = nil, nil, nil, nil
+  -- tide.run cancels the tasks left and waits for them: none may remain
+  -- (the program's tasks give up after a bounded number of
+  -- cancellations).
+  local pending = tide.stats().tasks
+  if pending > 0 then
+    local ok2, dump = pcall(tide.dump)
+    found("tasks-left", ("%d task(s) still pending after tide.run returned%s")
+      :format(pending, ok2 and (":\n" .. dump) or ""))
+  end
+  -- Close what the program opened and kept, then let the closes finish
+  -- (tasks still pending run on in these runs: close again after each).
+  V, root, dog = nil, nil, nil
   for _ = 1, 3 do
+    for _, v in ipairs(registered) do pcall(v.close, v) end
     local ok2, err2 = pcall(tide.run, function() tide.sleep(0.002) end)
     if not ok2 then check(err2) end
   end
+  for _, v in ipairs(registered) do pcall(v.close, v) end
+  registered = nil
   tide.set_error_handler(on_error)
   -- Everything the program could reach is closed by now: a handle still
   -- open is one tide left behind, which only the garbage collector (or
