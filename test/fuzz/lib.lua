@@ -163,10 +163,26 @@ function M.classify(log, code)
   local kind, what = log:match("\nFAIL ([%w%-]+) [^\n]-: ([^\n]*)")
   if not kind then kind, what = log:match("^FAIL ([%w%-]+) [^\n]-: ([^\n]*)") end
   if kind then
+    local category = what:match("^%[([^%]]+)%]")
+    if category then return kind .. ": " .. category end
     what = what:gsub("%d+", "N"):gsub("%b()", ""):sub(1, 80)
     return kind .. ": " .. what
   end
+  if log:find("hard rss limit exhausted", 1, true) or
+      log:find("not enough memory", 1, true) then
+    return "memory blow-up (rss limit)"
+  end
   local asan = log:match("ERROR: AddressSanitizer: ([%w%-]+)")
+  if asan == "stack-overflow" then
+    -- A recursion: its frames alternate, so name the smallest of them.
+    local names = {}
+    for fn in log:gmatch("#%d+ 0x%x+ in ([%w_]+) [^\n]*src/") do
+      names[#names + 1] = fn
+      if #names == 12 then break end
+    end
+    table.sort(names)
+    return "asan stack-overflow in a recursion through " .. (names[1] or "?")
+  end
   if asan then return "asan " .. asan .. " in " .. tide_frame(log) end
   if log:find("ERROR: LeakSanitizer", 1, true) then
     return "lsan leak in " .. tide_frame(log:match("Direct leak.*") or log)

@@ -8,6 +8,19 @@ local lib = dofile(DIR .. "/lib.lua")
 
 local M = {}
 
+-- Seconds before an attempt counts as a hang: a program takes well under
+-- a second unless it hangs (FUZZ_MIN_TIMEOUT).
+M.TIMEOUT = tonumber(os.getenv("FUZZ_MIN_TIMEOUT") or "8")
+
+-- Shell prefix bounding a child's memory: a program that grows without end
+-- must not take the machine down. ASan reserves a huge address space, so
+-- under the sanitizers its own RSS limit does it (run.lua sets
+-- ASAN_OPTIONS=hard_rss_limit_mb); otherwise ulimit -v.
+function M.limits()
+  if (os.getenv("LD_PRELOAD") or ""):find("asan") then return "" end
+  return "ulimit -v 4194304; "
+end
+
 -- The interpreter running us (lua5.4), for the children.
 local function interpreter()
   local i = -1
@@ -22,8 +35,9 @@ function M.signature(text, timeout)
   f:write(text)
   f:close()
   local out = path .. ".out"
-  local ok, how, code = os.execute(("timeout -k 2 %d %s %s/api.lua --file %s" ..
-    " >%s 2>&1"):format(timeout or 20, interpreter(), DIR, path, out))
+  local ok, how, code = os.execute(("%stimeout -k 2 %d %s %s/api.lua --file %s" ..
+    " >%s 2>&1"):format(M.limits(), timeout or M.TIMEOUT, interpreter(), DIR,
+    path, out))
   local fh = io.open(out, "rb")
   local log = fh and fh:read("a") or ""
   if fh then fh:close() end

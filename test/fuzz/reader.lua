@@ -11,6 +11,9 @@
 --   --avoid rscan   after a separator read that consumed nothing, use the
 --                   same separator until something is consumed (steps
 --                   around the known rscan bug of tide__stream_find)
+--   --avoid wait_for  no reads through tide.wait_for (which drops a result
+--                   that completes with its deadline: repros/
+--                   wait_for_drops_result.lua)
 --
 -- Prints "run <seed> <ops>" before each iteration and at the end
 -- "reader: iterations=I ops=O interrupted=N bytes=B"; a wrong result or a
@@ -127,21 +130,23 @@ end
 
 -- Where a wrong value came from: the offset in data of its first bytes
 -- (relative to the reader's position), or that they are nowhere.
-local function provenance(data, pos, v)
+-- (short: a word for the failure's category).
+local function provenance(data, pos, v, short)
   if type(v) ~= "string" or #v == 0 then return "" end
   local probe = v:sub(1, 64)
   local at = data:find(probe, pos + 1, true)
   local before = data:find(probe, 1, true)
   if at and at == pos + 1 then return "" end
   if at then
-    return (" (its first bytes are the data %d bytes further on)")
-      :format(at - pos - 1)
+    return short and ", bytes skipped" or
+      (" (its first bytes are the data %d bytes further on)"):format(at - pos - 1)
   end
   if before then
-    return (" (its first bytes are the data %d bytes back)")
-      :format(pos + 1 - before)
+    return short and ", bytes repeated" or
+      (" (its first bytes are the data %d bytes back)"):format(pos + 1 - before)
   end
-  return " (its first bytes are nowhere in the data)"
+  return short and ", bytes made up" or
+    " (its first bytes are nowhere in the data)"
 end
 
 local function describe(op)
@@ -242,7 +247,12 @@ local function iteration(seed)
   local pos = 0 -- bytes consumed
   local history = {}
   local failure
-  local function fail(what) failure = failure or fail_msg(seed, what, history) end
+  -- what starts with a category in brackets, which run.lua's signature
+  -- keeps (the rest names data that differs from run to run).
+  local function fail(category, what)
+    failure = failure or fail_msg(seed, ("[%s] %s"):format(category, what),
+      history)
+  end
 
   local function sender(s)
     local at = 1
@@ -251,7 +261,7 @@ local function iteration(seed)
     while at <= #data do
       local n = r:int(1, chunk_max)
       local ok, err = s:write(data:sub(at, at + n - 1))
-      if not ok then fail("sender: write failed: " .. tostring(err)) return end
+      if not ok then fail("sender failed", "write: " .. tostring(err)) return end
       at = at + n
       local k = r:int(1, 20)
       if k == 1 then tide.yield()
@@ -282,6 +292,7 @@ local function iteration(seed)
       end
       local op = {name = r:pick({"read", "readline", "readuntil",
         "readexactly", "readline", "readuntil"}), mode = r:weighted(MODES)}
+      if op.mode == "wait_for" and opts.avoid.wait_for then op.mode = "timeout" end
       op.d = r:pick(DELAYS)
       if op.name == "read" then
         op.n = r:chance(0.5) and r:int(1, 3000) or nil
@@ -315,45 +326,54 @@ local function iteration(seed)
       if opts.verbose then print(history[#history]) end
       local consumed = 0
       if op.lost then
-        fail(("%s: %s (the data is lost)"):format(describe(op), op.lost))
+        fail("wait_for dropped a result " .. op.name, ("%s: %s (the data is " ..
+          "lost)"):format(describe(op), op.lost))
       elseif interruption(op, ok, res, ok and res, read_timeout) then
         stats.interrupted = stats.interrupted + 1
       elseif not ok then
-        fail(("%s raised %s"):format(describe(op), tostring(res)))
+        fail("raised in " .. op.name, ("%s raised %s"):format(describe(op),
+          tostring(res)))
       elseif exp.prefix then
         local v = res[1]
         if type(v) ~= "string" or #v == 0 or #v > exp.prefix or
             rest:sub(1, #v) ~= v then
-          fail(("%s returned %s, not a prefix of %s%s"):format(describe(op),
+          fail("not a prefix " .. op.name .. provenance(data, pos, v, true),
+            ("%s returned %s, not a prefix of %s%s"):format(describe(op),
             got, lib.show(rest), provenance(data, pos, v)))
         end
         consumed = type(v) == "string" and #v or 0
       elseif exp.value then
         if res[1] ~= exp.value then
-          fail(("%s returned %s, expected %s%s"):format(describe(op), got,
+          fail("wrong value " .. op.name .. provenance(data, pos, res[1], true),
+            ("%s returned %s, expected %s%s"):format(describe(op), got,
             lib.show(exp.value), provenance(data, pos, res[1])))
         elseif exp.eof and not sender_done then
-          fail(("%s returned the rest before the sender closed"):format(
-            describe(op)))
+          fail("early EOF " .. op.name, ("%s returned the rest before the " ..
+            "sender closed"):format(describe(op)))
         end
         consumed = exp.consume
       elseif exp.emsgsize then
         if not (res[1] == nil and res[3] == "EMSGSIZE") then
-          fail(("%s returned %s, expected EMSGSIZE"):format(describe(op), got))
+          fail("missed EMSGSIZE " .. op.name, ("%s returned %s, expected " ..
+            "EMSGSIZE"):format(describe(op), got))
         end
       elseif exp.eof_nil then
         if not (res.n >= 1 and res[1] == nil and res[2] == nil) then
-          fail(("%s returned %s, expected nil (EOF)"):format(describe(op), got))
+          fail("missed EOF " .. op.name, ("%s returned %s, expected nil " ..
+            "(EOF)"):format(describe(op), got))
         elseif not sender_done then
-          fail(("%s saw EOF before the sender closed"):format(describe(op)))
+          fail("early EOF " .. op.name, ("%s saw EOF before the sender " ..
+            "closed"):format(describe(op)))
         end
       elseif exp.eof_partial then
         if not (res[1] == nil and res[3] == "EOF" and res[4] == exp.eof_partial)
             then
-          fail(("%s returned %s, expected nil, EOF, %s"):format(describe(op),
+          fail("missed EOF " .. op.name, ("%s returned %s, expected nil, " ..
+            "EOF, %s"):format(describe(op),
             got, lib.show(exp.eof_partial)))
         elseif not sender_done then
-          fail(("%s saw EOF before the sender closed"):format(describe(op)))
+          fail("early EOF " .. op.name, ("%s saw EOF before the sender " ..
+            "closed"):format(describe(op)))
         end
         consumed = #exp.eof_partial
       end
@@ -368,15 +388,17 @@ local function iteration(seed)
     s:setoptions({read_timeout = 0})
     while not failure do
       local ok, v = pcall(s.read, s)
-      if not ok then fail("final read raised " .. tostring(v)) break end
+      if not ok then fail("raised in the final reads", tostring(v)) break end
       if v == nil then
         if pos ~= #data then
-          fail(("EOF at %d of %d bytes"):format(pos, #data))
+          fail("early EOF in the final reads", ("EOF at %d of %d bytes")
+            :format(pos, #data))
         end
         break
       end
       if data:sub(pos + 1, pos + #v) ~= v then
-        fail(("final read(): %s is not the data at %d"):format(lib.show(v), pos))
+        fail("wrong value in the final reads", ("read(): %s is not the data " ..
+          "at %d"):format(lib.show(v), pos))
       end
       pos = pos + #v
     end
@@ -388,7 +410,7 @@ local function iteration(seed)
     local other = tide.future()
     local handler = function(s)
       local ok2, err2 = pcall(reader_serves and reader or sender, s)
-      if not ok2 then fail("serving side raised " .. tostring(err2)) end
+      if not ok2 then fail("serving side raised", tostring(err2)) end
       other:set_result()
     end
     local srv = assert(unix and tide.unix.listen(path, handler) or
@@ -396,13 +418,13 @@ local function iteration(seed)
     local c = assert(unix and tide.unix.connect(path) or
       tide.tcp.connect(srv:address()))
     local ok2, err2 = pcall(reader_serves and sender or reader, c)
-    if not ok2 then fail("connecting side raised " .. tostring(err2)) end
+    if not ok2 then fail("connecting side raised", tostring(err2)) end
     c:close()
     other:await()
     srv:close()
   end)
   if path then lib.rmdir_all(path:match("^(.*)/s$")) end
-  if not ok then fail("tide.run raised " .. tostring(err)) end
+  if not ok then fail("tide.run raised", tostring(err)) end
   return failure
 end
 

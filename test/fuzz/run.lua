@@ -56,9 +56,15 @@ local lua = os.getenv("LUA") or "lua5.4"
 local out = opts.out or ("build/fuzz-out/" .. fuzzer)
 os.execute("mkdir -p " .. out)
 local sanitized = (os.getenv("LD_PRELOAD") or ""):find("asan") ~= nil
+local min = dofile(DIR .. "/minimize.lua")
 -- The children's environment: the checkout's Lua files and the build.
 local env = ("LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='%s/?.so;;' " ..
   "TIDE_FUZZ_DIR='%s'"):format(build, DIR)
+-- A child that grows without end is stopped at 3 GB (see minimize.lua).
+if sanitized then
+  env = env .. (" ASAN_OPTIONS='%s:hard_rss_limit_mb=3072'"):format(
+    os.getenv("ASAN_OPTIONS") or "")
+end
 local avoid = opts.avoid and opts.avoid ~= "" and (" --avoid " .. opts.avoid)
   or ""
 -- A child may run past its budget by the time one program can take.
@@ -80,9 +86,9 @@ end
 
 -- The command of one child running count programs from seed.
 local function child_cmd(seed, count, seconds, log)
-  return ("timeout -k 5 %d env %s %s %s/%s.lua --seed %d --count %d " ..
-    "--seconds %d%s >%s 2>&1"):format(child_timeout, env, lua, DIR, fuzzer,
-    seed, count, seconds, avoid, log)
+  return ("%stimeout -k 5 %d env %s %s %s/%s.lua --seed %d --count %d " ..
+    "--seconds %d%s >%s 2>&1"):format(min.limits(), child_timeout, env, lua,
+    DIR, fuzzer, seed, count, seconds, avoid, log)
 end
 
 -- Runs a shell command; returns its exit code (128 + n for a signal).
@@ -92,8 +98,16 @@ local function sh(cmd)
   return how == "exit" and code or 128 + code
 end
 
-local totals = {children = 0, programs = 0, actions = 0, errors = 0,
-  watchdog = 0, failures = 0}
+-- children, failures, and the sums of the counters the children print
+-- (api: programs, actions, errors, watchdog; reader: iterations, ops,
+-- interrupted, bytes); crashed children count the programs they started
+-- and the actions before the last one.
+local totals = {children = 0, failures = 0}
+local counters = {}
+local function add(k, v)
+  if not totals[k] then counters[#counters + 1] = k end
+  totals[k] = (totals[k] or 0) + v
+end
 local found = {} -- signature -> {count =, seeds = {...}, files = ...}
 local order = {}
 
@@ -114,7 +128,9 @@ local function parse(log)
   local line = log:match("\n" .. fuzzer .. ": ([^\n]*)") or
     log:match("^" .. fuzzer .. ": ([^\n]*)")
   if line then
-    for k, v in line:gmatch("(%w+)=(%d+)") do final[k] = tonumber(v) end
+    for k, v in line:gmatch("(%w+)=(%d+)") do
+      final[#final + 1] = {k, math.tointeger(tonumber(v))}
+    end
   end
   return runs, line and final or nil
 end
@@ -195,15 +211,11 @@ while os.time() - start < opts.seconds do
     local runs, final = parse(log)
     totals.children = totals.children + 1
     if code == 0 and final then
-      totals.programs = totals.programs + (final.programs or final.iterations
-        or 0)
-      totals.actions = totals.actions + (final.actions or final.ops or 0)
-      totals.errors = totals.errors + (final.errors or 0)
-      totals.watchdog = totals.watchdog + (final.watchdog or 0)
+      for _, kv in ipairs(final) do add(kv[1], kv[2]) end
     else
       local last = runs[#runs] or {seed = c.seed, actions = 0}
-      totals.programs = totals.programs + #runs
-      totals.actions = totals.actions + last.actions
+      add(fuzzer == "api" and "programs" or "iterations", #runs)
+      add(fuzzer == "api" and "actions" or "ops", last.actions)
       record(last.seed, log, code)
     end
     os.remove(c.log)
@@ -212,12 +224,13 @@ while os.time() - start < opts.seconds do
   seed = next_seed
 end
 
+local sums = {}
+for _, k in ipairs(counters) do sums[#sums + 1] = k .. "=" .. totals[k] end
 local lines = {
-  ("fuzz %s: %d child(ren), %d program(s)/iteration(s), %d call(s)/op(s), " ..
-    "%d expected error(s), %d watchdog cancel(s), %d s, %d failure(s)")
-    :format(fuzzer, totals.children, totals.programs, totals.actions,
-      totals.errors, totals.watchdog, os.time() - start, totals.failures),
-  ("  next seed: %d"):format(seed),
+  ("fuzz %s: %d s, %d child(ren), %s, %d failure(s)"):format(fuzzer,
+    os.time() - start, totals.children, table.concat(sums, " "),
+    totals.failures),
+  ("  seeds %d to %d"):format(opts.seed, seed - 1),
 }
 for _, sig in ipairs(order) do
   local f = found[sig]
