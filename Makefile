@@ -38,12 +38,12 @@ HDRS     = $(wildcard include/*.h src/*.h)
 TEST_SRC = $(wildcard test/test_*.c)
 TEST_BIN = $(patsubst test/%.c,$(BUILD)/test/%,$(TEST_SRC))
 
-.PHONY: all test test-c test-lua asan valgrind clean install uninstall deps \
+.PHONY: all test test-c test-lua asan valgrind helgrind clean install uninstall deps \
         examples test-install test-rock rock rock-install \
         bench bench-peers format demo fuzz fuzz-ci fuzz-asan
 
 all: $(BUILD)/libtide.a $(BUILD)/libtide.so $(BUILD)/tide/core.so $(BUILD)/bin/tide \
-     $(BUILD)/examples/embed_host
+     $(BUILD)/examples/embed_host $(BUILD)/examples/embed_poll_host
 
 $(BUILD)/obj/%.o: src/%.c $(HDRS)
 	@mkdir -p $(dir $@)
@@ -80,7 +80,12 @@ $(BUILD)/examples/embed_host: examples/embed/host.c $(BUILD)/libtide.a include/t
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libtide.a $(LDFLAGS_ALL) $(UV_LIBS) $(LUA_LIBS) -lm -lpthread
 
-examples: $(BUILD)/examples/embed_host
+# The example host whose own poll(2) loop drives tide (examples/embed_poll).
+$(BUILD)/examples/embed_poll_host: examples/embed_poll/host.c $(BUILD)/libtide.a include/tide.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libtide.a $(LDFLAGS_ALL) $(UV_LIBS) $(LUA_LIBS) -lm -lpthread
+
+examples: $(BUILD)/examples/embed_host $(BUILD)/examples/embed_poll_host
 
 $(BUILD)/test/%: test/%.c $(BUILD)/libtide.a test/test.h
 	@mkdir -p $(dir $@)
@@ -97,10 +102,12 @@ SPEC_ENV ?=
 TEST_FUZZ ?=
 test: all test-c test-lua $(if $(TEST_FUZZ),fuzz-ci)
 
-test-c: $(TEST_BIN) $(BUILD)/examples/embed_host
+test-c: $(TEST_BIN) $(BUILD)/examples/embed_host $(BUILD)/examples/embed_poll_host
 	@set -e; for t in $(TEST_BIN); do echo "== $$t"; $$t; done
 	@echo "== $(BUILD)/examples/embed_host"; \
 	  $(BUILD)/examples/embed_host examples/embed/script.lua
+	@echo "== $(BUILD)/examples/embed_poll_host"; \
+	  $(BUILD)/examples/embed_poll_host examples/embed_poll/script.lua
 
 # make install into a scratch prefix, build the example host against it with
 # pkg-config, run it, run the installed Lua module, make uninstall.
@@ -130,6 +137,15 @@ valgrind: all $(TEST_BIN)
 	  --errors-for-leak-kinds=definite $(BUILD)/bin/tide examples/demo.lua >/dev/null
 	valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
 	  $(BUILD)/examples/embed_host examples/embed/script.lua >/dev/null
+	valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+	  $(BUILD)/examples/embed_poll_host examples/embed_poll/script.lua >/dev/null
+
+# The tests that use threads, under helgrind (data races, lock order).
+HELGRIND = valgrind -q --tool=helgrind --error-exitcode=99
+helgrind: all $(TEST_BIN)
+	$(HELGRIND) $(BUILD)/test/test_post
+	$(HELGRIND) $(BUILD)/examples/embed_host examples/embed/script.lua >/dev/null
+	$(HELGRIND) $(BUILD)/examples/embed_poll_host examples/embed_poll/script.lua >/dev/null
 
 # ---------------------------------------------------------------- fuzzing
 # test/fuzz/ and docs/fuzzing.md: the API fuzzer (random programs over the

@@ -89,8 +89,9 @@ typedef struct tide_runtime_s tide_runtime_t;
 TIDE_EXTERN int tide_runtime_new(tide_runtime_t **out, uv_loop_t *loop,
                                  lua_State *L);
 
-/* Cancels the pending tasks and lets them run their cleanup (<close>
- * variables, pcall handlers), reports task errors nobody retrieved, closes
+/* Cancels the pending tasks and waits (up to the cleanup grace period, see
+ * tide_runtime_set_grace) for their cleanup (<close> variables, awaits in
+ * them included), reports task errors nobody retrieved, closes
  * every handle tide made and frees the runtime. The host's loop and Lua
  * state stay usable. On the host's loop, the handles' close callbacks (and
  * the final free) run on the host's next uv_run; a loop tide made is run
@@ -103,6 +104,22 @@ TIDE_EXTERN int tide_runtime_close(tide_runtime_t *rt);
  * it runs the loop to let the cancelled tasks clean up: call it once the
  * host's uv_run has returned. Close the runtime before the Lua state.) */
 
+/* Makes the first SIGINT or SIGTERM cancel the task at index idx of the
+ * runtime's Lua stack (its cleanup then runs, within the grace period); a
+ * second one ends the process by the signal's default action. idx 0 stops
+ * watching and restores the dispositions the process had before. The tide
+ * command does this for its script. Returns 0, TIDE_EINVAL or a libuv
+ * error. */
+TIDE_EXTERN int tide_runtime_catch_signals(tide_runtime_t *rt, int idx);
+/* The signal (SIGINT, SIGTERM) that interrupted the watched task, or 0. */
+TIDE_EXTERN int tide_runtime_interrupted(tide_runtime_t *rt);
+
+/* Sets the cleanup grace period, in seconds (default 5): after a
+ * cancellation, <close> handlers may await that long before their awaits
+ * fail too; tide_runtime_close and the end of a run wait that long for the
+ * cancelled tasks' cleanup. Returns 0 or TIDE_EINVAL (negative or NaN). */
+TIDE_EXTERN int tide_runtime_set_grace(tide_runtime_t *rt, double seconds);
+
 TIDE_EXTERN lua_State *tide_runtime_lua(tide_runtime_t *rt);
 TIDE_EXTERN uv_loop_t *tide_runtime_uv(tide_runtime_t *rt);
 
@@ -114,7 +131,9 @@ TIDE_EXTERN int tide_runtime_spawn(tide_runtime_t *rt, int nargs);
 /* Runs the loop until the task at index idx of the runtime's Lua stack has
  * finished. Returns 0 if it returned (its values are left by
  * tide_task_results), TIDE_ELUA if it failed or was cancelled, TIDE_ESTOPPED
- * if nothing is left that could wake it (a deadlock). */
+ * if nothing is left that could wake it (a deadlock). Errors of other tasks
+ * that nobody retrieved are reported to the error handler before it
+ * returns (as they are at the end of every tide_runtime_run). */
 TIDE_EXTERN int tide_runtime_run_task(tide_runtime_t *rt, int idx);
 
 /* ---------------------------------------------------------------- driving
@@ -144,6 +163,20 @@ TIDE_EXTERN int tide_runtime_run(tide_runtime_t *rt, tide_run_mode mode);
  * it on the loop thread, e.g. from a C function a task calls or from a
  * host callback; a run started later runs normally. */
 TIDE_EXTERN int tide_runtime_stop(tide_runtime_t *rt);
+
+/* Driving tide from another event loop (an epoll or poll loop of the
+ * host's, a GUI toolkit's), as cqueues' pollfd/timeout/step allow:
+ *  - tide_runtime_backend_fd: a descriptor that becomes readable when tide
+ *    has I/O to handle (libuv's epoll descriptor): watch it for reading;
+ *  - tide_runtime_backend_timeout: how long the host may wait, in ms: 0
+ *    when work is ready, the time to the next timer, or -1 (no timer: wait
+ *    for the descriptor alone);
+ *  - tide_runtime_step: runs one loop iteration without blocking (as
+ *    TIDE_RUN_NOWAIT); returns 1 if work is left, 0 if not, or an error.
+ * Call the three from the loop thread, outside Lua. */
+TIDE_EXTERN int tide_runtime_backend_fd(tide_runtime_t *rt);
+TIDE_EXTERN int tide_runtime_backend_timeout(tide_runtime_t *rt);
+TIDE_EXTERN int tide_runtime_step(tide_runtime_t *rt);
 
 /* Loads a script from a file (path; NULL: standard input) or from a string
  * and spawns it as a task with the nargs values on top of the runtime's Lua
@@ -218,8 +251,9 @@ TIDE_EXTERN int tide_await(lua_State *L, int idx);
  * releases it.
  *
  * Completion is once: a second completion returns TIDE_ESTATE, as does a
- * completion after Lua code completed or cancelled the future itself
- * (f:set_result, f:cancel). After the runtime has closed, every call on the
+ * completion (or a post, from any thread) after Lua code completed or
+ * cancelled the future itself (f:set_result, f:cancel), or after it was
+ * cancelled through tide_future_on_cancel. After the runtime has closed, every call on the
  * handle returns TIDE_ECLOSED and does nothing, except
  * tide_future_release, which frees it. Using a handle after releasing it is
  * a use after free. */
@@ -266,6 +300,36 @@ TIDE_EXTERN int tide_future_post_error(tide_future_t *f, const char *msg);
 typedef int (*tide_push_cb)(lua_State *L, void *arg);
 TIDE_EXTERN int tide_future_post(tide_future_t *f, tide_push_cb push,
                                  void *arg);
+
+/* Loop thread. Asks to be told when f is cancelled: when the task awaiting
+ * it is cancelled (directly, by a deadline, by its group, by the end of a
+ * run) or Lua cancels it (f:cancel()), f is cancelled (awaiting it raises
+ * a cancellation) and cb(f, data) runs on the loop thread, once, from the
+ * loop (never inside the call that cancelled), so the host can stop its
+ * work, as Python's run_in_executor does. From then on posts and resolves
+ * answer TIDE_ESTATE, and f no longer keeps the loop alive. Without a
+ * cancel callback, a task that stops awaiting a host future leaves it
+ * pending (other tasks may still await it). Returns 0, TIDE_EINVAL,
+ * TIDE_ETHREAD, TIDE_ECLOSED, or TIDE_ESTATE if f is already complete. */
+typedef void (*tide_cancel_cb)(tide_future_t *f, void *data);
+TIDE_EXTERN int tide_future_on_cancel(tide_future_t *f, tide_cancel_cb cb,
+                                      void *data);
+
+/* Loop thread. C done-callbacks, to chain on a future or a task without
+ * Lua: once it is done, cb(rt, idx, state, data) runs from the loop, inside
+ * the protected path, with the future or task at index idx of the
+ * runtime's Lua stack (tide_task_results and tide_task_state work on it;
+ * it is popped after the call) and its final TIDE_STATE_*. A task that the
+ * runtime's close cancels still gets its call, during the close; what
+ * never completes (a host future) is dropped without a call. Return 0,
+ * TIDE_EINVAL (idx is no task), TIDE_ETHREAD, TIDE_ECLOSED or
+ * TIDE_ENOMEM. */
+typedef void (*tide_done_cb)(tide_runtime_t *rt, int idx, int state,
+                             void *data);
+TIDE_EXTERN int tide_future_add_done(tide_future_t *f, tide_done_cb cb,
+                                     void *data);
+TIDE_EXTERN int tide_task_add_done(tide_runtime_t *rt, int idx,
+                                   tide_done_cb cb, void *data);
 
 /* Any thread; NULL is a no-op. Gives up the host's handle. A future still
  * pending that the host has not completed (or posted a completion for)

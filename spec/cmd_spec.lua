@@ -64,6 +64,27 @@ describe("the tide command", function()
     assert.equal("2\tx\ty\n", out)
   end)
 
+  it("prints its usage on -h and --help", function()
+    for _, o in ipairs({"-h", "--help"}) do
+      local out, _, code = H.sh(tide .. " " .. o)
+      assert.equal(0, code)
+      assert.matches("^usage: .*%-e stat.*%-%-dump%-on", out)
+    end
+  end)
+
+  it("exits 143 after cleanup on SIGTERM", function()
+    local out = H.sh(([[(
+      out=$(mktemp)
+      %s -e 'local _ <close> = setmetatable({}, {__close = function()
+        require("tide").sleep(0.01) print("cleaned up") end})
+        print("ready") io.stdout:flush() require("tide").sleep(100)' >$out &
+      p=$!
+      for i in $(seq 200); do grep -q ready $out && break; sleep 0.05; done
+      kill -TERM $p; wait $p; echo "status $?"; cat $out; rm -f $out)]])
+      :format(tide))
+    assert.equal("status 143\nready\ncleaned up\n", out)
+  end)
+
   it("rejects unknown options", function()
     local _, err, code = H.sh(tide .. " --bogus")
     assert.equal(1, code)

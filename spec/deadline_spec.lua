@@ -101,8 +101,10 @@ describe("tide.timeout", function()
     H.run(function()
       local t = tide.spawn(function()
         tide.timeout(0.001, function()
-          local ok, err = pcall(tide.sleep, 1000) -- the deadline's
-          tide.sleep(1000) -- a slow cleanup, cancelled from outside
+          local _ <close> = setmetatable({}, {__close = function()
+            tide.sleep(1000) -- a slow cleanup, cancelled from outside
+          end})
+          tide.sleep(1000) -- the deadline cancels this
         end)
       end)
       tide.sleep(0.01)
@@ -127,7 +129,7 @@ describe("tide.timeout", function()
       assert.has_error(function() tide.timeout(-1, function() end) end,
         "bad argument #1 to 'timeout' (seconds must be a number >= 0, got -1)")
       assert.has_error(function() tide.timeout(1, 2) end,
-        "bad argument #2 to 'timeout' (function expected)")
+        "bad argument #2 to 'timeout' (function expected, got number)")
     end)
     assert.has_error(function() tide.timeout(1, function() end) end,
       "tide: timeout outside a task")
@@ -262,32 +264,35 @@ describe("tide.wait_for", function()
 end)
 
 describe("tide.shield", function()
-  it("keeps the inner work going when the waiter is cancelled", function()
+  it("lets its function finish when the task is cancelled meanwhile", function()
     H.run(function()
-      local finished = false
-      local inner = tide.spawn(function()
-        tide.sleep(0.01)
-        finished = true
-        return "result"
+      local t = tide.spawn(function()
+        local v = tide.shield(function() tide.sleep(0.01) return "done" end)
+        local ok, err = pcall(tide.yield) -- the next await outside fails
+        return v, tide.is_cancelled(err)
       end)
-      local waiter = tide.spawn(function() return tide.shield(inner) end)
       tide.sleep(0.001)
-      waiter:cancel()
-      local ok, err = pcall(waiter.await, waiter)
-      assert.is_true(tide.is_cancelled(err))
-      assert.is_false(inner:done())
-      assert.equal("result", inner:await())
-      assert.is_true(finished)
+      t:cancel()
+      assert.same({"done", true}, {t:await()})
     end)
   end)
 
-  it("gives the values through, and survives a timeout", function()
+  it("waits for a task without cancelling it", function()
+    H.run(function()
+      local inner = tide.spawn(function() tide.sleep(0.02) return "late" end)
+      local ok, v = tide.move_on_after(0.001, tide.shield, inner)
+      assert.is_false(ok) -- the deadline passed, though nothing was cut
+      assert.equal("late", v) -- short: the values are there
+      assert.equal("done", inner:state())
+    end)
+  end)
+
+  it("gives errors and values through", function()
     H.run(function()
       assert.equal(5, tide.shield(function() tide.sleep(0.001) return 5 end))
-      local inner = tide.spawn(function() tide.sleep(0.02) return "late" end)
-      local ok, err = pcall(tide.timeout, 0.001, tide.shield, inner)
-      assert.is_true(tide.is_timeout(err))
-      assert.equal("late", inner:await())
+      assert.same({1, 2}, {tide.shield(function(a, b) return a, b end, 1, 2)})
+      local ok, err = pcall(tide.shield, function() error("mine", 0) end)
+      assert.equal("mine", err)
     end)
   end)
 end)

@@ -122,11 +122,12 @@ describe("tide.group", function()
         local parent = tide.spawn(function()
           tide.group(function(g)
             g:spawn(function()
-              local ok, err = pcall(tide.sleep, 1000)
-              -- A slow cleanup: the group must wait for it.
-              tide.sleep(0.01)
-              log[#log + 1] = "child cleaned up"
-              error(err, 0)
+              local _ <close> = setmetatable({}, {__close = function()
+                -- A slow cleanup: the group must wait for it.
+                tide.sleep(0.01)
+                log[#log + 1] = "child cleaned up"
+              end})
+              tide.sleep(1000)
             end)
           end) -- the body is done: the group waits here
           log[#log + 1] = "not reached"

@@ -29,6 +29,32 @@ describe("introspection", function()
     end)
   end)
 
+  it("shows the user's line for tasks waiting in tide's own Lua code",
+    function()
+      H.run(function()
+        local q, lock = tide.Queue(), tide.Lock()
+        lock:acquire()
+        local a = tide.spawn(function() q:get() end) -- line A
+        local b = tide.spawn(function() lock:acquire() end)
+        local c = tide.spawn(function()
+          tide.group(function(g) g:spawn(tide.sleep, 10) end)
+        end)
+        tide.yield()
+        for _, r in ipairs(tide.tasks()) do
+          if r.task ~= tide.current_task() and r.where then
+            assert.matches("introspect_spec.lua:%d+$", r.where)
+          end
+        end
+        local tb = a:traceback()
+        assert.matches("^waiting\nstack traceback:", tb)
+        assert.matches("introspect_spec.lua", tb)
+        a:cancel(); b:cancel(); c:cancel()
+        for _, t in ipairs({a, b, c}) do pcall(t.await, t) end
+        lock:release()
+        assert.is_nil(tide.current_task():traceback()) -- running: nil
+      end)
+    end)
+
   it("dumps the task tree as text", function()
     H.run(function()
       local parent = tide.spawn({name = "parent"}, function()

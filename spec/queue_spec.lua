@@ -90,7 +90,7 @@ describe("tide.Queue", function()
         assert.is_true(tide.is_cancelled(err))
         q:put("item")
         assert.equal("item", g2:await())
-        assert.equal(0, q.getters.n)
+        assert.equal(0, q:statistics().getters)
       end)
     end)
 
@@ -128,7 +128,7 @@ describe("tide.Queue", function()
         p2:await()
         assert.equal("c", q:get())
         assert.is_true(q:empty())
-        assert.equal(0, q.reserved)
+        assert.equal(0, q:statistics().reserved)
       end)
     end)
 
@@ -210,6 +210,116 @@ describe("tide.Queue", function()
         joiner:await()
         assert.equal(0, q:qsize())
       end)
+    end)
+  end)
+end)
+
+describe("tide.LifoQueue and tide.PriorityQueue", function()
+  it("LifoQueue gives the last item put first", function()
+    H.run(function()
+      local q = tide.LifoQueue()
+      for i = 1, 5 do q:put(i) end
+      local got = {}
+      for i = 1, 5 do got[i] = q:get() end
+      assert.same({5, 4, 3, 2, 1}, got)
+      assert.matches("tide.LifoQueue", tostring(q))
+    end)
+  end)
+
+  it("PriorityQueue gives the smallest item first", function()
+    H.run(function()
+      local q = tide.PriorityQueue()
+      local items = {}
+      for i = 1, 200 do items[i] = (i * 7919) % 211 end
+      for _, v in ipairs(items) do q:put(v) end
+      table.sort(items)
+      for i = 1, 200 do assert.equal(items[i], q:get()) end
+      assert.is_true(q:empty())
+    end)
+  end)
+
+  it("PriorityQueue refuses items it cannot compare, changing nothing",
+    function()
+      H.run(function()
+        local q = tide.PriorityQueue()
+        for _, v in ipairs({5, 3, 8, 1}) do q:put(v) end
+        assert.has_error(function() q:put("x") end)
+        assert.has_error(function() q:put({}) end)
+        assert.equal(4, q:qsize())
+        assert.same({1, 3, 5, 8}, {q:get(), q:get(), q:get(), q:get()})
+        -- Tables compare through __lt.
+        local mt = {__lt = function(a, b) return a.p < b.p end}
+        local a, b = setmetatable({p = 2}, mt), setmetatable({p = 1}, mt)
+        q:put(a); q:put(b)
+        assert.equal(b, q:get())
+      end)
+    end)
+
+  it("both wait, are fair and can be closed like Queue", function()
+    H.run(function()
+      for _, make in ipairs({tide.LifoQueue, tide.PriorityQueue}) do
+        local q = make(1)
+        local getter = tide.spawn(q.get, q)
+        tide.yield()
+        q:put(1)
+        assert.equal(1, getter:await())
+        q:put(2)
+        local putter = tide.spawn(q.put, q, 3)
+        tide.yield()
+        assert.is_true(q:full())
+        assert.equal(2, q:get())
+        putter:await()
+        q:close()
+        assert.equal(3, q:get())
+        assert.is_true(tide.is_error(select(2, pcall(q.get, q)), "closed"))
+      end
+    end)
+  end)
+end)
+
+describe("hand-offs", function()
+  it("allocate nothing in steady state", function()
+    H.run(function()
+      local a, b = tide.Queue(1), tide.Queue(1)
+      local n = 100000
+      local pong = tide.spawn(function()
+        for _ = 1, n do b:put(a:get() + 1) end
+      end)
+      local function rounds(k)
+        local v = 0
+        for _ = 1, k do
+          a:put(v)
+          v = b:get()
+        end
+        return v
+      end
+      rounds(1000) -- warm up: buffers, coroutine stacks
+      collectgarbage()
+      collectgarbage("stop")
+      local before = collectgarbage("count")
+      rounds(n - 1000)
+      local grew = collectgarbage("count") - before
+      collectgarbage("restart")
+      pong:await()
+      assert.is_true(grew < 4, ("%.1f KiB allocated"):format(grew))
+    end)
+  end)
+
+  it("statistics() count waiters and reservations", function()
+    H.run(function()
+      local q = tide.Queue(1)
+      q:put(0)
+      local p = tide.spawn(q.put, q, 1)
+      local g = tide.spawn(function() return tide.Queue():get() end)
+      tide.yield()
+      local s = q:statistics()
+      assert.same({size = 1, maxsize = 1, getters = 0, putters = 1,
+        joiners = 0, unfinished = 1, reserved = 0}, s)
+      assert.equal(0, q:get())
+      assert.equal(1, q:statistics().reserved) -- the slot, for p
+      p:await()
+      g:cancel()
+      pcall(g.await, g)
     end)
   end)
 end)

@@ -132,7 +132,7 @@ describe("tide.Event", function()
       local ok, err = pcall(tide.timeout, 0.001, ev.wait, ev)
       assert.is_true(tide.is_timeout(err))
       ev:set() -- the timed-out waiter left nothing behind
-      assert.equal(0, ev.waiters.n)
+      assert.equal(0, ev:statistics().waiting)
     end)
   end)
 end)
@@ -176,7 +176,7 @@ describe("tide.Semaphore", function()
       assert.equal(10000, done)
       assert.equal(100, most)
       assert.equal(100, sem:available())
-      assert.equal(0, sem.waiters.n)
+      assert.equal(0, sem:statistics().waiting)
     end)
   end)
 
@@ -291,6 +291,100 @@ describe("tide.Condition", function()
         tasks[1]:cancel()
         tasks[2]:await()
         assert.same({2}, woke)
+      end)
+    end)
+end)
+
+describe("tide.Barrier", function()
+  it("lets parties tasks through together, round after round", function()
+    H.run(function()
+      local b = tide.Barrier(3)
+      local log = {}
+      local tasks = start(3, function(i)
+        for round = 1, 2 do
+          log[#log + 1] = ("%d arrives %d"):format(i, round)
+          local index = b:wait()
+          assert.is_true(index >= 0 and index < 3)
+          log[#log + 1] = ("%d leaves %d"):format(i, round)
+        end
+      end)
+      for _, t in ipairs(tasks) do t:await() end
+      -- Nobody leaves a round before all have arrived.
+      for round = 1, 2 do
+        local last_arrival, first_leave = 0, math.huge
+        for k, line in ipairs(log) do
+          if line:match("arrives " .. round) then last_arrival = k end
+          if line:match("leaves " .. round) and k < first_leave then
+            first_leave = k
+          end
+        end
+        assert.is_true(last_arrival < first_leave)
+      end
+      assert.equal(0, b:n_waiting())
+    end)
+  end)
+
+  it("breaks on abort and on a cancelled waiter; reset mends it", function()
+    H.run(function()
+      local b = tide.Barrier(3)
+      local t1 = tide.spawn(b.wait, b)
+      local t2 = tide.spawn(b.wait, b)
+      tide.yield()
+      t1:cancel()
+      assert.is_true(tide.is_cancelled(select(2, pcall(t1.await, t1))))
+      assert.is_true(tide.is_error(select(2, pcall(t2.await, t2)), "broken"))
+      assert.is_true(b:is_broken())
+      assert.is_true(tide.is_error(select(2, pcall(b.wait, b)), "broken"))
+      b:reset()
+      assert.is_false(b:is_broken())
+      local ts = start(3, function() return b:wait() end)
+      for _, t in ipairs(ts) do t:await() end
+      assert.has_error(function() tide.Barrier(0) end)
+    end)
+  end)
+end)
+
+describe("primitives and level-triggered cancellation", function()
+  it("a cancelled task's acquire fails at once, holding nothing", function()
+    H.run(function()
+      local lock, sem, ev = tide.Lock(), tide.Semaphore(0), tide.Event()
+      lock:acquire()
+      local t = tide.spawn(function()
+        pcall(tide.sleep, 10) -- the cancellation, swallowed
+        local r = {}
+        for _, f in ipairs({function() lock:acquire() end,
+            function() sem:acquire() end, function() ev:wait() end}) do
+          local ok, err = pcall(f)
+          r[#r + 1] = tide.is_cancelled(err)
+        end
+        return table.unpack(r)
+      end)
+      tide.yield()
+      t:cancel()
+      assert.same({true, true, true}, {t:await()})
+      assert.equal(0, lock:statistics().waiting)
+      lock:release()
+      assert.is_false(lock:locked())
+    end)
+  end)
+
+  it("Condition:wait takes the lock back even in a cancelled scope",
+    function()
+      H.run(function()
+        local cond = tide.Condition()
+        local t = tide.spawn(function()
+          local _ <close> = cond:acquire()
+          local ok, err = pcall(tide.timeout, 0.01, cond.wait, cond)
+          assert.is_true(tide.is_timeout(err))
+          assert.is_true(cond:locked()) -- held again
+          return "done"
+        end)
+        tide.yield()
+        cond:acquire() -- the lock is busy when the deadline passes
+        tide.sleep(0.05)
+        cond:release()
+        assert.equal("done", t:await())
+        assert.is_false(cond:locked())
       end)
     end)
 end)

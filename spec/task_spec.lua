@@ -195,20 +195,6 @@ describe("tasks", function()
     end)
   end)
 
-  it("counts cancellation requests (cancelling/uncancel)", function()
-    H.run(function()
-      local t = tide.spawn(function() tide.sleep(10) end)
-      tide.yield()
-      assert.equal(0, t:cancelling())
-      t:cancel(); t:cancel()
-      assert.equal(2, t:cancelling())
-      assert.equal(1, t:uncancel())
-      assert.is_false(pcall(t.await, t))
-      assert.equal(0, t:uncancel())
-      assert.equal(0, t:uncancel()) -- never below zero
-    end)
-  end)
-
   it("names the user's call as the spawn site, not tide's own files", function()
     H.run(function()
       local list
@@ -300,6 +286,49 @@ describe("tasks", function()
       end
       for i = 1, #list do list[i]:await() end
       assert.equal(10000, n)
+    end)
+  end)
+end)
+
+describe("eager tasks", function()
+  it("run at once up to their first await", function()
+    H.run(function()
+      local log = {}
+      local t = tide.spawn({eager = true, name = "e"}, function(x)
+        log[#log + 1] = "started " .. x
+        tide.yield()
+        log[#log + 1] = "resumed"
+        return "done"
+      end, 1)
+      log[#log + 1] = "spawn returned"
+      assert.equal("e", t:name())
+      assert.equal("done", t:await())
+      assert.same({"started 1", "spawn returned", "resumed"}, log)
+    end)
+  end)
+
+  it("that never await are done when spawn returns", function()
+    H.run(function()
+      local t = tide.spawn({eager = true}, function(a, b) return a + b end, 2, 3)
+      assert.is_true(t:done())
+      assert.equal(5, t:result())
+      local f = tide.spawn({eager = true}, error, "boom", 0)
+      assert.equal("failed", f:state())
+      assert.equal("boom", f:error())
+    end)
+  end)
+
+  it("nest without bound on the C stack", function()
+    H.run(function()
+      local depth = 0
+      local function nest(n)
+        depth = math.max(depth, n)
+        if n < 200 then
+          return tide.spawn({eager = true}, nest, n + 1):await()
+        end
+        return n
+      end
+      assert.equal(200, nest(1))
     end)
   end)
 end)

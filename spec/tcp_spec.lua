@@ -609,6 +609,7 @@ describe("tide.tcp", function()
         end
       end
       print("dropped", dropped)
+      print("accept_errors", tide.stats().accept_errors)
       local c = assert(tide.tcp.connect("127.0.0.1", port))
       assert(c:readline() == "hi")
       c:close()
@@ -621,6 +622,44 @@ describe("tide.tcp", function()
     assert.equal(0, code, err)
     assert.matches("exhausted\ttrue", out)
     assert.matches("dropped\t5", out)
+    assert.matches("accept_errors\t5", out)
     assert.matches("ok\n$", out)
+    -- Reported once for the burst, on stderr (the default error handler).
+    local _, reports = err:gsub("connection%(s%) refused: too many open files", "")
+    assert.equal(1, reports, err)
+  end)
+end)
+
+describe("tide.tcp.listen {reuseport}", function()
+  it("lets two servers share a port, both served", function()
+    H.run(function()
+      local served = {a = 0, b = 0}
+      local function handler(name)
+        return function(s)
+          served[name] = served[name] + 1
+          s:write(name .. "\n")
+        end
+      end
+      local a = assert(tide.tcp.listen("127.0.0.1", 0, handler("a"),
+        {reuseport = true}))
+      local _, port = a:address()
+      local b = assert(tide.tcp.listen("127.0.0.1", port, handler("b"),
+        {reuseport = true}))
+      -- Without the option, the port is taken.
+      local none, err, name = tide.tcp.listen("127.0.0.1", port, handler("c"))
+      assert.is_nil(none)
+      assert.equal("EADDRINUSE", name)
+      -- The kernel spreads connections by their source port: some reach
+      -- each server.
+      for _ = 1, 64 do
+        local c = assert(tide.tcp.connect("127.0.0.1", port))
+        c:readline()
+        c:close()
+        if served.a > 0 and served.b > 0 then break end
+      end
+      assert.is_true(served.a > 0 and served.b > 0)
+      a:close{wait = true}
+      b:close{wait = true}
+    end)
   end)
 end)

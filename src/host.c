@@ -6,13 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tide_host.h"
+#include <lualib.h>
 
-/* From runtime.c / lfuture.c (not in a header of theirs). */
-void tide__runtime_pushbox(lua_State *L);
-void *tide__lua_newfuture(lua_State *L, tide_runtime_t *rt);
-int tide__lua_future_resolve(lua_State *L, int idx, int n);
-int tide__lua_future_reject(lua_State *L, int idx);
+#include "tide_host.h"
 
 /* Is Lua running on the runtime's main thread (a task, a callback, a host
  * function)? Driving or closing the loop from there would run it
@@ -23,6 +19,39 @@ static int host_in_lua(tide_runtime_t *rt) {
 }
 
 /* ---------------------------------------------------------------- runtime */
+
+int tide_runtime_new(tide_runtime_t **out, uv_loop_t *loop, lua_State *L) {
+  tide_runtime_t *rt;
+  int owns_L = 0, err;
+  if (out == NULL) return TIDE_EINVAL;
+  *out = NULL;
+  if (L == NULL) {
+    L = luaL_newstate();
+    if (L == NULL) return TIDE_ENOMEM;
+    luaL_openlibs(L);
+    owns_L = 1;
+  }
+  err = tide__runtime_create(L, loop, 0, &rt);
+  if (err != 0) {
+    if (owns_L) lua_close(L);
+    return err;
+  }
+  rt->owns_L = owns_L;
+  /* require "tide.core" finds this runtime through the registry. */
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+  lua_pushcfunction(L, luaopen_tide_core);
+  lua_setfield(L, -2, "tide.core");
+  lua_pop(L, 1);
+  tide__lua_preload_embedded(L);
+  /* The embedding layer (src/post.c) now, so that other threads can post
+   * to the runtime from the moment the host has it. */
+  if (tide__hub_get(rt) == NULL) {
+    tide_runtime_close(rt);
+    return TIDE_ENOMEM;
+  }
+  *out = rt;
+  return 0;
+}
 
 tide_runtime_t *tide_runtime_from_lua(lua_State *L) {
   tide_runtime_t **box;
@@ -65,23 +94,55 @@ static int host_check_drive(tide_runtime_t *rt) {
   return 0;
 }
 
-int tide_runtime_run(tide_runtime_t *rt, tide_run_mode mode) {
-  int err = host_check_drive(rt), alive;
-  if (err != 0) return err;
+/* Runs the loop in mode; reports the errors of failed tasks nobody has
+ * retrieved before it returns, so that a host sees them without waiting
+ * for a garbage collection. */
+static int host_run(tide_runtime_t *rt, tide_run_mode mode) {
+  int alive;
   rt->loop.stopped = 0;
   switch (mode) {
   case TIDE_RUN_DEFAULT:
     while ((alive = tide__loop_run_once(&rt->loop, 0)) != 0) {
-      if (rt->loop.stopped) return 1; /* tide_runtime_stop */
+      if (rt->loop.stopped) break; /* tide_runtime_stop */
     }
-    return 0;
+    break;
   case TIDE_RUN_ONCE:
-    return tide__loop_run_once(&rt->loop, 0) != 0;
+    alive = tide__loop_run_once(&rt->loop, 0) != 0;
+    break;
   case TIDE_RUN_NOWAIT:
-    return tide__loop_run_once(&rt->loop, 1) != 0;
+    alive = tide__loop_run_once(&rt->loop, 1) != 0;
+    break;
   default:
     return TIDE_EINVAL;
   }
+  tide__task_report_unobserved(rt);
+  return alive;
+}
+
+int tide_runtime_run(tide_runtime_t *rt, tide_run_mode mode) {
+  int err = host_check_drive(rt);
+  if (err != 0) return err;
+  return host_run(rt, mode);
+}
+
+int tide_runtime_backend_fd(tide_runtime_t *rt) {
+  if (rt == NULL || rt->loop.closing) return TIDE_EINVAL;
+  return uv_backend_fd(rt->loop.uv);
+}
+
+int tide_runtime_backend_timeout(tide_runtime_t *rt) {
+  if (rt == NULL || rt->loop.closing) return TIDE_EINVAL;
+  if (rt->loop.ready_count > 0) return 0;
+  /* libuv answers 0 when nothing is alive at all ("do not block"); for a
+   * host polling the descriptor, nothing alive means no timeout. */
+  if (!uv_loop_alive(rt->loop.uv)) return -1;
+  return uv_backend_timeout(rt->loop.uv);
+}
+
+int tide_runtime_step(tide_runtime_t *rt) {
+  int err = host_check_drive(rt);
+  if (err != 0) return err;
+  return host_run(rt, TIDE_RUN_NOWAIT);
 }
 
 /* Spawns the chunk loaded with status below the nargs arguments, or leaves
@@ -120,7 +181,7 @@ int tide_runtime_spawn_string(tide_runtime_t *rt, const char *code,
 int tide_task_state(tide_runtime_t *rt, int idx) {
   tide__task_t *t;
   if (rt == NULL || rt->L == NULL) return TIDE_EINVAL;
-  t = luaL_testudata(rt->L, idx, TIDE__MT_TASK);
+  t = tide__lua_testmt(rt->L, idx, tide__mt_task);
   if (t == NULL) return TIDE_EINVAL;
   return t->aw.fut.state; /* TIDE__PENDING.. match TIDE_STATE_* */
 }
@@ -205,7 +266,11 @@ int tide_future_new(lua_State *L, tide_future_t **out) {
   /* The future's metatable comes with tide.core. */
   luaL_requiref(L, "tide.core", luaopen_tide_core, 0);
   lua_pop(L, 1);
-  f->fut = &((tide__awaitable_t *)tide__lua_newfuture(L, rt))->fut;
+  {
+    tide__lfuture_t *lf = tide__lua_newfuture(L, rt);
+    f->fut = &lf->aw.fut;
+    tide__hostfut_hook(f, lf);
+  }
   lua_pushvalue(L, -1);
   f->lref = luaL_ref(L, LUA_REGISTRYINDEX); /* released in detach */
   f->hub = hub;
@@ -242,24 +307,6 @@ int tide_future_push(tide_future_t *f, lua_State *L) {
   if (!lua_checkstack(L, 1)) return TIDE_ENOMEM;
   lua_rawgeti(L, LUA_REGISTRYINDEX, f->lref);
   return 0;
-}
-
-int tide__hostfut_complete(tide_future_t *f, lua_State *L, int n) {
-  int err;
-  if (!lua_checkstack(L, 2)) {
-    lua_pop(L, n < 0 ? 1 : n);
-    return TIDE_ENOMEM;
-  }
-  lua_rawgeti(L, LUA_REGISTRYINDEX, f->lref);
-  if (n >= 0) {
-    lua_insert(L, -(n + 1));
-    err = tide__lua_future_resolve(L, -(n + 1), n);
-  } else {
-    lua_insert(L, -2);
-    err = tide__lua_future_reject(L, -2);
-  }
-  lua_pop(L, 1);
-  return err;
 }
 
 /* Completes f from the loop thread: n values, or the error when n < 0. */
@@ -299,9 +346,105 @@ int tide_future_state(tide_future_t *f) {
   return f->fut->state;
 }
 
-void tide__hostfut_abandon(tide_future_t *f, lua_State *L) {
-  if (f->fut->state != TIDE__PENDING) return;
-  lua_pushliteral(L, "tide: the host released the future without "
-                     "completing it");
-  tide__hostfut_complete(f, L, -1);
+int tide_future_on_cancel(tide_future_t *f, tide_cancel_cb cb, void *data) {
+  int err = host_check_future(f, NULL);
+  if (err != 0) return err;
+  if (f->fut->state != TIDE__PENDING) return TIDE_ESTATE;
+  f->oncancel = cb;
+  f->oncancel_data = data;
+  tide__hostfut_hook(f, (tide__lfuture_t *)f->fut);
+  if (cb == NULL && f->fut->cancel != NULL) f->fut->cancel = NULL;
+  return 0;
 }
+
+/* ---------------------------------------------------------------- done */
+
+typedef struct {
+  tide__hostdone_t *d;
+  int state;
+} host_done_call_t;
+
+/* In protected mode: the host's callback, with the object at the top. */
+static int host_done_p(lua_State *L) {
+  host_done_call_t *c = lua_touserdata(L, 1);
+  tide__hostdone_t *d = c->d;
+  tide_runtime_t *rt = d->hub->rt;
+  lua_settop(L, 0);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, d->ref);
+  d->cb(rt, lua_gettop(L), c->state, d->data);
+  return 0;
+}
+
+/* Ready-queue callback: the object is done. */
+static void host_done_fire(void *data, uintptr_t arg) {
+  tide__hostdone_t *d = data;
+  tide_runtime_t *rt = d->hub->rt;
+  host_done_call_t c;
+  tide__awaitable_t *aw;
+  (void)arg;
+  tide__link_remove(&d->link);
+  lua_rawgeti(rt->L, LUA_REGISTRYINDEX, d->ref);
+  aw = lua_touserdata(rt->L, -1);
+  c.state = aw->fut.state;
+  lua_pop(rt->L, 1);
+  c.d = d;
+  tide__runtime_pcall(rt, host_done_p, &c);
+  luaL_unref(rt->L, LUA_REGISTRYINDEX, d->ref); /* the pin's release */
+  free(d);
+}
+
+void tide__hostdone_drop(tide__hostdone_t *d) {
+  tide__link_remove(&d->link);
+  if (!tide__link_empty(&d->waiter.link)) tide__future_unwait(&d->waiter);
+  if (d->hub->rt != NULL && d->hub->rt->L != NULL)
+    luaL_unref(d->hub->rt->L, LUA_REGISTRYINDEX, d->ref);
+  free(d);
+}
+
+/* Registers cb on the awaitable at the top of rt's stack (popped). */
+static int host_add_done(tide_runtime_t *rt, tide_done_cb cb, void *data) {
+  lua_State *L = rt->L;
+  tide__awaitable_t *aw = tide__lua_toawaitable(L, -1);
+  tide__hub_t *hub = tide__hub_get(rt);
+  tide__hostdone_t *d;
+  if (aw == NULL || cb == NULL) {
+    lua_pop(L, 1);
+    return TIDE_EINVAL;
+  }
+  if (hub == NULL || (d = calloc(1, sizeof(*d))) == NULL) {
+    lua_pop(L, 1);
+    return TIDE_ENOMEM;
+  }
+  d->hub = hub;
+  d->cb = cb;
+  d->data = data;
+  d->ref = luaL_ref(L, LUA_REGISTRYINDEX); /* released after the call */
+  d->waiter.fn = host_done_fire;
+  d->waiter.data = d;
+  d->waiter.arg = 0;
+  tide__link_insert_tail(&hub->dones, &d->link);
+  tide__future_wait(&aw->fut, &d->waiter);
+  return 0;
+}
+
+int tide_future_add_done(tide_future_t *f, tide_done_cb cb, void *data) {
+  lua_State *L = NULL;
+  int err = host_check_future(f, &L);
+  if (err != 0) return err;
+  if (cb == NULL) return TIDE_EINVAL;
+  if (!lua_checkstack(L, 1)) return TIDE_ENOMEM;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, f->lref);
+  return host_add_done(f->hub->rt, cb, data);
+}
+
+int tide_task_add_done(tide_runtime_t *rt, int idx, tide_done_cb cb,
+                       void *data) {
+  if (rt == NULL || rt->L == NULL || cb == NULL) return TIDE_EINVAL;
+  if (rt->closing || rt->loop.closing) return TIDE_ECLOSED;
+  if (rt->hub != NULL && !tide__hub_on_thread(rt->hub)) return TIDE_ETHREAD;
+  if (tide__lua_testmt(rt->L, idx, tide__mt_task) == NULL) return TIDE_EINVAL;
+  if (!lua_checkstack(rt->L, 1)) return TIDE_ENOMEM;
+  lua_pushvalue(rt->L, idx);
+  return host_add_done(rt, cb, data);
+}
+

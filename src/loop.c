@@ -14,15 +14,15 @@
 #include "tide_int.h"
 
 #define TIDE__READY_MIN 64
-#define TIDE__BATCHES 8
+#define TIDE__READY_SHRINK 4096 /* an empty ring larger than this shrinks */
+/* Entries one loop iteration may run (in whole batches) before libuv polls
+ * I/O again: a hand-off between tasks costs no poll, and a task yielding in
+ * a loop still lets I/O in every 1024 turns (a few hundred µs). */
+#define TIDE__DRAIN_BUDGET 1024
 
 static void loop_on_check(uv_check_t *check);
 static void loop_on_idle(uv_idle_t *idle) {
   (void)idle; /* Exists only to keep the poll phase from blocking. */
-}
-
-static void loop_on_uvtimer(uv_timer_t *t) {
-  tide__timers_run(t->data);
 }
 
 /* Allocates one of the loop's own handles. Handle memory is malloc'd (never
@@ -113,18 +113,19 @@ int tide__loop_call_soon(tide_loop_t *loop, tide__ready_fn fn, void *data,
 }
 
 /* Runs the ready queue in batches: each batch is the entries queued when it
- * began, in order; entries queued during a batch wait for the next one. Up
- * to TIDE__BATCHES batches run per loop iteration before libuv polls I/O
- * again (without blocking, while entries remain): tasks handing work to each
- * other do not pay a poll per hand-off, and I/O is never starved. The
- * position is kept in the loop, so a drain interrupted by an error (the
- * runtime's protected call catches it) resumes where it stopped. */
+ * began, in order; entries queued during a batch wait for the next one.
+ * Batches go on while the iteration's budget lasts (TIDE__DRAIN_BUDGET
+ * entries; a batch that began always ends) before libuv polls I/O again,
+ * without blocking while entries remain: tasks handing work to each other
+ * do not pay a poll per hand-off, and I/O is never starved. The position is
+ * kept in the loop, so a drain interrupted by an error (the runtime's
+ * protected call catches it) resumes where it stopped. */
 void tide__loop_drain(tide_loop_t *loop) {
   for (;;) {
     if (loop->drain_left == 0) {
-      if (loop->ready_count == 0 || loop->batches_left == 0) break;
-      loop->batches_left--;
+      if (loop->ready_count == 0 || loop->budget_left <= 0) break;
       loop->drain_left = loop->ready_count;
+      loop->budget_left -= (long)loop->ready_count;
     }
     while (loop->drain_left > 0 && loop->ready_count > 0) {
       tide__ready_t e = loop->ready[loop->ready_head];
@@ -135,12 +136,25 @@ void tide__loop_drain(tide_loop_t *loop) {
     }
     loop->drain_left = 0;
   }
-  if (loop->ready_count == 0 && !loop->closing) uv_idle_stop(loop->idle);
+  if (loop->ready_count == 0 && !loop->closing) {
+    uv_idle_stop(loop->idle);
+    /* After a burst (a million tasks woken at once) the ring goes back to
+     * its first size: it is empty, nothing to copy. */
+    if (loop->ready_mask + 1 > TIDE__READY_SHRINK) {
+      tide__ready_t *r = malloc(sizeof(*r) * TIDE__READY_MIN);
+      if (r != NULL) {
+        free(loop->ready);
+        loop->ready = r;
+        loop->ready_head = 0;
+        loop->ready_mask = TIDE__READY_MIN - 1;
+      }
+    }
+  }
 }
 
 static void loop_on_check(uv_check_t *check) {
   tide_loop_t *loop = check->data;
-  loop->batches_left = TIDE__BATCHES;
+  loop->budget_left = TIDE__DRAIN_BUDGET;
   loop->drain_left = 0;
   if (loop->protect != NULL)
     loop->protect(loop);
@@ -148,9 +162,6 @@ static void loop_on_check(uv_check_t *check) {
     tide__loop_drain(loop);
 }
 
-uint64_t tide__loop_now(const tide_loop_t *loop) {
-  return uv_hrtime() - loop->time_base + loop->time_skew;
-}
 
 void tide__loop_handle_open(tide_loop_t *loop) {
   loop->handles++;
@@ -253,20 +264,4 @@ int tide__loop_set_autojump(tide_loop_t *loop, int on) {
   loop->autojump = on;
   if (!on) tide__timers_rearm(loop);
   return was;
-}
-
-/* The timer heap's libuv side: one uv_timer_t armed for the earliest due
- * timer. Rounds up to whole milliseconds (libuv's resolution) so a timer
- * never fires early; tide__timers_run rearms if the clock lags. */
-void tide__timers_rearm(tide_loop_t *loop) {
-  uint64_t due, now, ms;
-  if (loop->closing) return;
-  if (!tide__timers_next(loop, &due)) {
-    uv_timer_stop(loop->uvtimer);
-    return;
-  }
-  now = tide__loop_now(loop);
-  ms = due > now ? (due - now + 999999) / 1000000 : 0;
-  uv_update_time(loop->uv);
-  uv_timer_start(loop->uvtimer, loop_on_uvtimer, ms, 0);
 }

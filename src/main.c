@@ -5,15 +5,19 @@
  *     -e stat   run the string stat (in the root task, before the script)
  *     -l mod    require mod (global mod = its value), in the root task
  *     -v        print version information
+ *     -h, --help  print the usage
  *     --dump-on SIG  print the task tree (tide.dump()) to stderr whenever
  *               the process receives signal SIG (e.g. SIGUSR1)
  *     --        stop handling options
  *     -         run standard input as the script
  *
  * The global arg is set as lua sets it. The collector runs in generational
- * mode. Exit status: 0 when the script
- * returns, 1 after printing the error and the task's traceback when it
- * fails. */
+ * mode. Exit status: 0 when the script returns, 1 after printing the error
+ * and the task's traceback when it fails. The first SIGINT (Ctrl-C) or
+ * SIGTERM cancels the script's task: its cleanup runs (<close> handlers may
+ * await, within the grace period), then the tasks it left behind are
+ * cancelled and cleaned up the same way, and the command exits with 130 or
+ * 143 after one line on stderr; a second signal ends it at once. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,15 +31,16 @@
 
 static const char *progname = "tide";
 
-static void print_usage(const char *badopt) {
+static void print_usage(FILE *out, const char *badopt) {
   if (badopt != NULL)
     fprintf(stderr, "%s: unrecognized option '%s'\n", progname, badopt);
-  fprintf(stderr,
+  fprintf(out,
           "usage: %s [options] [script [args]]\n"
           "Available options are:\n"
           "  -e stat   execute string 'stat' (in the root task)\n"
           "  -l mod    require library 'mod' into global 'mod'\n"
           "  -v        show version information\n"
+          "  -h, --help  show this help\n"
           "  --dump-on SIG  print the task tree to stderr on signal SIG\n"
           "  --        stop handling options\n"
           "  -         execute stdin and stop handling options\n",
@@ -85,7 +90,7 @@ static void create_arg_table(lua_State *L, char **argv, int argc,
 int main(int argc, char **argv) {
   tide_runtime_t *rt;
   lua_State *L;
-  int i, script = 0, status = 0, err, nchunks = 0, nargs = 0;
+  int i, script = 0, status = 0, err, nchunks = 0, nargs = 0, signum;
 
   if (argv[0] && argv[0][0]) progname = argv[0];
   signal(SIGPIPE, SIG_IGN); /* a closed socket is an error, not a death */
@@ -102,15 +107,19 @@ int main(int argc, char **argv) {
       break;
     }
     if (strcmp(a, "-v") == 0) continue;
+    if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+      print_usage(stdout, NULL);
+      return 0;
+    }
     if (strcmp(a, "-e") == 0 || strcmp(a, "-l") == 0 ||
         strcmp(a, "--dump-on") == 0) {
       if (++i >= argc) {
-        print_usage(NULL);
+        print_usage(stderr, NULL);
         return 1;
       }
       continue;
     }
-    print_usage(a);
+    print_usage(stderr, a);
     return 1;
   }
 
@@ -141,7 +150,7 @@ int main(int argc, char **argv) {
     if (strcmp(a, "--dump-on") == 0) {
       if (strspn(argv[i + 1], "ABCDEFGHIJKLMNOPQRSTUVWXYZ12") !=
           strlen(argv[i + 1])) {
-        print_usage(argv[i + 1]);
+        print_usage(stderr, argv[i + 1]);
         goto fail;
       }
       lua_pushfstring(L,
@@ -183,7 +192,7 @@ int main(int argc, char **argv) {
   } else if (nchunks == 0) {
     if (argc > 1) goto done; /* just -v */
     if (isatty(0)) {
-      print_usage(NULL);
+      print_usage(stderr, NULL);
       goto done;
     }
     lua_newtable(L);
@@ -207,8 +216,16 @@ int main(int argc, char **argv) {
   lua_pushinteger(L, nargs);
 
   err = tide_runtime_spawn(rt, 2);
+  if (err == 0) err = tide_runtime_catch_signals(rt, -1);
   if (err == 0) err = tide_runtime_run_task(rt, -1);
-  if (err == TIDE_ELUA) {
+  signum = tide_runtime_interrupted(rt);
+  if (signum != 0 && err == TIDE_ELUA) {
+    /* Interrupted: the script's cleanup has run; the leftover tasks' runs
+     * in tide_runtime_close (a second signal still ends it at once). */
+    fprintf(stderr, "%s: interrupted by %s\n", progname,
+            signum == SIGINT ? "SIGINT" : "SIGTERM");
+    status = 128 + signum;
+  } else if (err == TIDE_ELUA) {
     tide_task_results(rt, -1); /* error, traceback */
     fprintf(stderr, "%s: %s\n", progname,
             lua_tostring(L, -1) ? lua_tostring(L, -1) : "(no traceback)");

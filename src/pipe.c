@@ -1,7 +1,10 @@
 /* Unix domain sockets and descriptors as streams (pipes, TTYs, sockets
  * handed over by fd). No Lua here; servers and connect attempts are the
  * shared ones of tcp.c. */
+#include <errno.h>
 #include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -22,8 +25,18 @@ int tide__pipe_connect(tide_runtime_t *rt, const char *path,
 /* Binds a Unix socket server to path; the server removes the file when it
  * closes (a stale socket file would make the next bind fail). */
 int tide__pipe_bind(tide__server_t *srv, const char *path) {
-  int err = uv_pipe_bind(&srv->u.pipe, path);
-  if (err != 0) return err;
+  struct sockaddr_un sun;
+  size_t len = strlen(path);
+  int fd;
+  memset(&sun, 0, sizeof(sun));
+  if (len >= sizeof(sun.sun_path)) return UV_ENAMETOOLONG;
+  sun.sun_family = AF_UNIX;
+  memcpy(sun.sun_path, path, len);
+  fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return uv_translate_sys_error(errno);
+  srv->fd = fd;
+  if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0)
+    return uv_translate_sys_error(errno);
   srv->path = strdup(path);
   return srv->path == NULL ? TIDE_ENOMEM : 0;
 }

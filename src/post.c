@@ -21,7 +21,9 @@ enum {
   POST_NUMBER,  /* complete f with d */
   POST_STRING,  /* complete f with s[0..len) */
   POST_ERROR,   /* fail f with the string s */
-  POST_RELEASE  /* the host released f from another thread */
+  POST_RELEASE, /* the host released f (from another thread, or after
+                   posts of its own still queued) */
+  POST_CANCELLED /* f was cancelled: call the host's cancel callback */
 };
 
 struct tide__post_s {
@@ -41,6 +43,15 @@ struct tide__post_s {
 };
 
 static void hub_close(tide__resource_t *res);
+static int hostfut_on_cancel(tide__future_t *fut);
+static void hub_drain(tide__hub_t *hub, int close);
+
+/* Ready-queue callback: applies the hub's queue (rt's, if still open). */
+static void hub_drain_soon(void *data, uintptr_t arg) {
+  tide_runtime_t *rt = data;
+  (void)arg;
+  if (rt->hub != NULL && rt->hub->rt != NULL) hub_drain(rt->hub, 0);
+}
 
 int tide__hub_on_thread(const tide__hub_t *hub) {
   uv_thread_t self = uv_thread_self();
@@ -85,6 +96,12 @@ void tide__hostfut_detach(tide_future_t *f) {
   tide__hub_t *hub = f->hub;
   if (!f->attached) return;
   tide__hostfut_uncount(f);
+  if (f->fut != NULL) { /* the Lua future outlives the handle: unhook it */
+    tide__lfuture_t *lf = (tide__lfuture_t *)f->fut;
+    lf->host = NULL;
+    lf->settled = NULL;
+    if (lf->aw.fut.cancel == hostfut_on_cancel) lf->aw.fut.cancel = NULL;
+  }
   luaL_unref(hub->rt->L, LUA_REGISTRYINDEX, f->lref); /* pin's release */
   f->lref = LUA_NOREF;
   f->fut = NULL;
@@ -93,12 +110,92 @@ void tide__hostfut_detach(tide_future_t *f) {
   tide__future_unref(f); /* the loop's reference */
 }
 
+/* Lua completed or cancelled the future (f:set_result, f:cancel), or a
+ * cancellation came through the cancel hook: from now on the host's posts
+ * and resolves answer TIDE_ESTATE, and the future no longer keeps the loop
+ * alive. */
+static void hostfut_settled(tide__lfuture_t *lf) {
+  tide_future_t *f = lf->host;
+  if (f == NULL) return;
+  uv_mutex_lock(&f->hub->mu);
+  f->completing = 1;
+  uv_mutex_unlock(&f->hub->mu);
+  tide__hostfut_uncount(f);
+}
+
+static tide__post_t *post_new(int kind, size_t extra);
+static int hub_enqueue(tide__hub_t *hub, tide_future_t *f, tide__post_t *it);
+
+/* The cancel hook of a host future with a cancel callback: the task that
+ * awaits it is being cancelled, or Lua cancels it. The future is cancelled
+ * (0: the core completes it), and the host's callback is queued as a post
+ * of its own: it runs from the loop, or during the close. */
+static int hostfut_on_cancel(tide__future_t *fut) {
+  tide__lfuture_t *lf = (tide__lfuture_t *)fut;
+  tide_future_t *f = lf->host;
+  if (f == NULL) return 0;
+  hostfut_settled(lf);
+  if (f->oncancel != NULL) {
+    tide__post_t *it = post_new(POST_CANCELLED, 0);
+    if (it != NULL && hub_enqueue(f->hub, f, it) != 0) free(it);
+    /* The async handle may not wake a loop that has nothing else alive:
+     * the ready queue's next drain applies the queue too. */
+    tide__loop_call_soon(&f->hub->rt->loop, hub_drain_soon, f->hub->rt, 0);
+  }
+  return 0;
+}
+
+void tide__hostfut_hook(tide_future_t *f, tide__lfuture_t *lf) {
+  lf->host = f;
+  lf->settled = hostfut_settled;
+  if (f->oncancel != NULL) lf->aw.fut.cancel = hostfut_on_cancel;
+}
+
 /* ---------------------------------------------------------------- apply */
 
+int tide__hostfut_complete(tide_future_t *f, lua_State *L, int n) {
+  int err;
+  if (!lua_checkstack(L, 2)) {
+    lua_pop(L, n < 0 ? 1 : n);
+    return TIDE_ENOMEM;
+  }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, f->lref);
+  if (n >= 0) {
+    lua_insert(L, -(n + 1));
+    err = tide__lua_future_resolve(L, -(n + 1), n);
+  } else {
+    lua_insert(L, -2);
+    err = tide__lua_future_reject(L, -2);
+  }
+  lua_pop(L, 1);
+  return err;
+}
+
+void tide__hostfut_abandon(tide_future_t *f, lua_State *L) {
+  if (f->fut->state != TIDE__PENDING) return;
+  lua_pushliteral(L, "tide: the host released the future without "
+                     "completing it");
+  tide__hostfut_complete(f, L, -1);
+}
+
+
+
+typedef struct {
+  tide_runtime_t *rt;
+  tide__post_t *it;
+} post_call_t;
+
 static int post_call_p(lua_State *L) {
-  tide__post_t *it = lua_touserdata(L, 1);
+  post_call_t *c = lua_touserdata(L, 1);
   lua_settop(L, 0);
-  it->fn.call(tide_runtime_from_lua(L), it->arg);
+  c->it->fn.call(c->rt, c->it->arg);
+  return 0;
+}
+
+static int post_cancelled_p(lua_State *L) {
+  tide_future_t *f = lua_touserdata(L, 1);
+  lua_settop(L, 0);
+  f->oncancel(f, f->oncancel_data);
   return 0;
 }
 
@@ -171,12 +268,24 @@ static void release_on_loop(tide_future_t *f) {
 /* Applies one item on the loop thread and frees it. */
 static void post_apply(tide__hub_t *hub, tide__post_t *it) {
   tide_future_t *f = it->f;
+  if (f != NULL) {
+    uv_mutex_lock(&hub->mu);
+    f->queued--;
+    uv_mutex_unlock(&hub->mu);
+  }
   switch (it->kind) {
-  case POST_CALL:
-    tide__runtime_pcall(hub->rt, post_call_p, it);
+  case POST_CALL: {
+    post_call_t c = {hub->rt, it};
+    tide__runtime_pcall(hub->rt, post_call_p, &c);
     break;
+  }
   case POST_RELEASE:
     release_on_loop(f);
+    break;
+  case POST_CANCELLED:
+    if (f->oncancel != NULL && f->attached) /* not once released */
+      tide__runtime_pcall(hub->rt, post_cancelled_p, f);
+    tide__future_unref(f); /* the item's reference */
     break;
   default:
     if (f->attached)
@@ -240,6 +349,7 @@ tide__hub_t *tide__hub_get(tide_runtime_t *rt) {
   hub->rt = rt;
   hub->modules_ref = LUA_NOREF;
   tide__link_init(&hub->futures);
+  tide__link_init(&hub->dones);
   hub->res.close = hub_close;
   tide__link_insert_tail(&rt->resources, &hub->res.link);
   rt->hub = hub;
@@ -301,6 +411,9 @@ static void hub_close(tide__resource_t *res) {
   uv_async_t *async;
   tide__link_remove(&res->link);
   hub_drain(hub, 1);
+  while (!tide__link_empty(&hub->dones))
+    tide__hostdone_drop(
+        TIDE__CONTAINER_OF(hub->dones.next, tide__hostdone_t, link));
   while (!tide__link_empty(&hub->futures))
     tide__hostfut_detach(
         TIDE__CONTAINER_OF(hub->futures.next, tide_future_t, link));
@@ -315,12 +428,37 @@ static void hub_close(tide__resource_t *res) {
 
 /* ---------------------------------------------------------------- post */
 
+/* Appends it to the queue, under the mutex (held by the caller). */
+static void hub_append(tide__hub_t *hub, tide__post_t *it) {
+  it->next = NULL;
+  if (hub->tail != NULL) hub->tail->next = it;
+  else hub->head = it;
+  hub->tail = it;
+  uv_async_send(hub->async);
+}
+
+/* Queues it for f without the completion rule (a cancel notification):
+ * returns 0 or TIDE_ECLOSED (it is then the caller's). */
+static int hub_enqueue(tide__hub_t *hub, tide_future_t *f, tide__post_t *it) {
+  int err = 0;
+  it->f = f;
+  uv_mutex_lock(&hub->mu);
+  if (hub->closed) {
+    err = TIDE_ECLOSED;
+  } else {
+    f->refs++; /* the item's, dropped in post_apply */
+    f->queued++;
+    hub_append(hub, it);
+  }
+  uv_mutex_unlock(&hub->mu);
+  return err;
+}
+
 /* Queues it (which must be freshly allocated, or NULL: TIDE_ENOMEM) for f,
  * or for the runtime when f is NULL. */
 static int hub_post(tide__hub_t *hub, tide_future_t *f, tide__post_t *it) {
   int err = 0;
   if (it == NULL) return TIDE_ENOMEM;
-  it->next = NULL;
   it->f = f;
   uv_mutex_lock(&hub->mu);
   if (hub->closed) {
@@ -331,11 +469,9 @@ static int hub_post(tide__hub_t *hub, tide_future_t *f, tide__post_t *it) {
     if (f != NULL) {
       f->completing = 1;
       f->refs++; /* the item's, dropped in post_apply */
+      f->queued++;
     }
-    if (hub->tail != NULL) hub->tail->next = it;
-    else hub->head = it;
-    hub->tail = it;
-    uv_async_send(hub->async);
+    hub_append(hub, it);
   }
   uv_mutex_unlock(&hub->mu);
   if (err != 0) free(it);
@@ -409,24 +545,30 @@ int tide_future_post_error(tide_future_t *f, const char *msg) {
 void tide_future_release(tide_future_t *f) {
   tide__hub_t *hub;
   tide__post_t *it;
-  int closed;
+  int closed, queued;
   if (f == NULL) return;
   hub = f->hub;
   if (tide__hub_on_thread(hub)) {
-    release_on_loop(f); /* after the close: just the unref */
-    return;
+    uv_mutex_lock(&hub->mu);
+    queued = f->queued;
+    uv_mutex_unlock(&hub->mu);
+    /* With nothing posted for f still queued, release now; else after
+     * those posts, in order (a value posted, then the handle released,
+     * both on this thread, is delivered). */
+    if (queued == 0) {
+      release_on_loop(f); /* after the close: just the unref */
+      return;
+    }
   }
-  /* Another thread: the loop thread unpins the Lua future. The item takes
+  /* The loop thread unpins the Lua future, from the queue. The item takes
    * over the host's reference. */
   it = post_new(POST_RELEASE, 0);
   uv_mutex_lock(&hub->mu);
   closed = hub->closed;
   if (!closed && it != NULL) {
     it->f = f;
-    if (hub->tail != NULL) hub->tail->next = it;
-    else hub->head = it;
-    hub->tail = it;
-    uv_async_send(hub->async);
+    f->queued++;
+    hub_append(hub, it);
     it = NULL;
   }
   uv_mutex_unlock(&hub->mu);

@@ -9,6 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <fcntl.h>
+#include <malloc.h>
+#include <unistd.h>
+
 #include <lualib.h>
 
 #include "tide_lua.h"
@@ -100,6 +104,90 @@ void tide__runtime_report(tide_runtime_t *rt, lua_State *L, int task_idx) {
   lua_settop(L, top - 1);
 }
 
+/* Reports the failed task t (its userdata at idx) to the error handler:
+ * "task #3 'name' (spawned at f.lua:12): error was never retrieved:" and
+ * the traceback. */
+void tide__task_report_failed(lua_State *L, tide__task_t *t, int idx) {
+  idx = lua_absindex(L, idx);
+  tide__task_pushlabel(L, t, idx);
+  tide__task_push_traceback(L, idx);
+  lua_pushfstring(L, "%s: error was never retrieved: %s", lua_tostring(L, -2),
+                  lua_tostring(L, -1));
+  lua_replace(L, -3);
+  lua_pop(L, 1);
+  tide__runtime_report(t->rt, L, idx);
+}
+
+/* Reports every failed task whose error nobody has seen, once. */
+void tide__task_report_unobserved(tide_runtime_t *rt) {
+  lua_State *L = rt->L;
+  while (!tide__link_empty(&rt->failed)) {
+    tide__task_t *t = TIDE__CONTAINER_OF(rt->failed.next, tide__task_t, link);
+    t->observed = 1;
+    tide__link_remove(&t->link);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, rt->failed_ref);
+    if (lua_rawgetp(L, -1, t) == LUA_TUSERDATA)
+      tide__task_report_failed(L, t, -1);
+    lua_pop(L, 2);
+  }
+}
+
+/* ---------------------------------------------------------------- trim */
+
+/* Memory goes back after a burst. glibc keeps what Lua frees in its
+ * arenas, so a server that once held a million tasks would keep their RSS
+ * forever. A sentinel object, made anew each time it is collected, sees
+ * every full collection, and asks the loop's next drain to look at the
+ * heap (lua_gc answers nothing inside a finalizer): once the Lua heap has
+ * shrunk to a
+ * quarter of the peak seen (and that peak was large), malloc_trim hands the
+ * free pages back. */
+#define TIDE__TRIM_MIN_KB (32 * 1024) /* peaks below this are not worth it */
+
+static char sentinel_mt_key[1];
+
+static void runtime_new_sentinel(lua_State *L) {
+  lua_newuserdatauv(L, 1, 0);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, sentinel_mt_key);
+  lua_setmetatable(L, -2);
+  lua_pop(L, 1);
+}
+
+/* From the loop, after a collection: compare the heap with its peak. */
+static void runtime_heap_check(tide_runtime_t *rt) {
+  uint64_t kb;
+  rt->heap_check_queued = 0;
+  if (rt->closing || rt->L == NULL) return;
+  kb = (uint64_t)lua_gc(rt->L, LUA_GCCOUNT, 0);
+  if (kb > rt->heap_peak_kb) rt->heap_peak_kb = kb;
+  if (rt->heap_peak_kb >= TIDE__TRIM_MIN_KB && kb < rt->heap_peak_kb / 4) {
+    rt->heap_peak_kb = kb;
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+  }
+}
+
+static int runtime_sentinel_gc(lua_State *L) {
+  runtime_box_t *box = lua_touserdata(L, lua_upvalueindex(1));
+  tide_runtime_t *rt = box != NULL ? box->rt : NULL;
+  if (rt == NULL || rt->closing) return 0; /* no new sentinel: it ends */
+  rt->heap_check_queued = 1;
+  runtime_new_sentinel(L);
+  return 0;
+}
+
+/* Makes the sentinel's metatable (its __gc knows the box) and the first
+ * sentinel. The box is at the top of L. */
+static void runtime_watch_heap(lua_State *L) {
+  lua_createtable(L, 0, 1);
+  lua_pushvalue(L, -2);
+  lua_pushcclosure(L, runtime_sentinel_gc, 1);
+  lua_setfield(L, -2, "__gc");
+  lua_rawsetp(L, LUA_REGISTRYINDEX, sentinel_mt_key);
+  runtime_new_sentinel(L);
+}
+
 /* Box metamethods. */
 static int box_gc(lua_State *L) {
   runtime_box_t *box = lua_touserdata(L, 1);
@@ -124,8 +212,9 @@ static int runtime_drain_p(lua_State *L) {
 }
 
 static void runtime_protect_drain(tide_loop_t *loop) {
-  while (tide__runtime_pcall((tide_runtime_t *)loop, runtime_drain_p, loop) !=
-         LUA_OK)
+  tide_runtime_t *rt = (tide_runtime_t *)loop;
+  if (rt->heap_check_queued) runtime_heap_check(rt);
+  while (tide__runtime_pcall(rt, runtime_drain_p, loop) != LUA_OK)
     ;
 }
 
@@ -135,8 +224,6 @@ static void runtime_on_loop_closed(tide_loop_t *loop) {
   free(rt);
 }
 
-/* Makes the runtime for L and its box (left in the registry, not on the
- * stack). uv is the host's loop, or NULL for a loop of our own. */
 int tide__runtime_create(lua_State *L, uv_loop_t *uv, int owned,
                          tide_runtime_t **out) {
   tide_runtime_t *rt;
@@ -162,6 +249,8 @@ int tide__runtime_create(lua_State *L, uv_loop_t *uv, int owned,
   lua_pop(L, 1);
   rt->errh = runtime_default_errh;
   rt->errh_ref = LUA_NOREF;
+  rt->grace_ns = TIDE__GRACE_NS;
+  rt->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   tide__link_init(&rt->tasks);
   tide__link_init(&rt->failed);
   tide__link_init(&rt->resources);
@@ -170,6 +259,9 @@ int tide__runtime_create(lua_State *L, uv_loop_t *uv, int owned,
 
   lua_newtable(L);
   rt->copool_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_newtable(L);
+  rt->pins_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  tide__task_setup(L, rt);
   lua_newtable(L);
   lua_createtable(L, 0, 1);
   lua_pushliteral(L, "v");
@@ -184,23 +276,58 @@ int tide__runtime_create(lua_State *L, uv_loop_t *uv, int owned,
   lua_pushcfunction(L, box_gc);
   lua_setfield(L, -2, "__gc");
   lua_setmetatable(L, -2);
+  runtime_watch_heap(L);
   lua_rawsetp(L, LUA_REGISTRYINDEX, runtime_key);
   *out = rt;
   return 0;
 }
 
-/* Cancels every pending task and runs the loop until they have finished,
- * giving up after a bounded number of rounds on tasks that keep ignoring
- * the request. */
+/* The shutdown's clock: fires once the grace period is over. */
+typedef struct {
+  tide__timer_t timer;
+  int fired;
+} shutdown_clock_t;
+
+static void shutdown_on_timer(tide__timer_t *timer) {
+  ((shutdown_clock_t *)timer)->fired = 1;
+}
+
+/* Cancels every pending task that is not cancelled yet (tasks spawned
+ * during the shutdown are cancelled before they start); with again, a
+ * second time, which ends the grace period of their cleanup. */
+static void runtime_cancel_pending(tide_runtime_t *rt, int again) {
+  tide__link_t *l = rt->tasks.next;
+  while (l != &rt->tasks) {
+    tide__task_t *t = TIDE__CONTAINER_OF(l, tide__task_t, link);
+    l = l->next; /* cancelling never unlinks: tasks finish from the loop */
+    if (again) t->grace_over = 1;
+    if (again || !t->cs.root_cancelled) tide__task_cancel(t, rt->L, 0);
+  }
+}
+
+/* Cancels every pending task once, then runs the loop until they have all
+ * finished their cleanup (awaits in <close> handlers included), at most for
+ * the grace period. Then a second cancellation ends what cleanup is left;
+ * tasks that still have not finished after a few more turns are left
+ * pending (tide_runtime_close drops them). */
 void tide__runtime_cancel_all(tide_runtime_t *rt) {
+  shutdown_clock_t clock;
   int round;
+  if (rt->ntasks == 0) return;
+  tide__timer_init(&clock.timer, shutdown_on_timer);
+  clock.fired = 0;
+  if (tide__timer_start(&rt->loop, &clock.timer,
+                        tide__loop_now(&rt->loop) + rt->grace_ns) != 0)
+    clock.fired = 1;
+  while (rt->ntasks > 0 && !clock.fired) {
+    runtime_cancel_pending(rt, 0);
+    tide__loop_run_once(&rt->loop, 0); /* the clock bounds the wait */
+  }
+  tide__timer_stop(&rt->loop, &clock.timer);
   for (round = 0; round < 100 && rt->ntasks > 0; round++) {
-    tide__link_t *l;
-    for (l = rt->tasks.next; l != &rt->tasks; l = l->next) {
-      tide__task_t *t = TIDE__CONTAINER_OF(l, tide__task_t, link);
-      if (!t->must_cancel) tide__task_cancel(t, rt->L, 0);
-    }
-    tide__loop_run_once(&rt->loop, 0);
+    if (round == 0) runtime_cancel_pending(rt, 1);
+    else runtime_cancel_pending(rt, 0);
+    tide__loop_run_once(&rt->loop, 1);
   }
 }
 
@@ -213,8 +340,8 @@ static void runtime_drop_all(tide_runtime_t *rt) {
     if (t->waiting != NULL) tide__future_unwait(&t->waiter);
     t->waiting = NULL;
     tide__timer_stop(&rt->loop, &t->timer);
-    luaL_unref(rt->L, LUA_REGISTRYINDEX, t->ref); /* the pin's release */
-    t->ref = LUA_NOREF;
+    tide__task_release(t);
+    tide__task_unpin(rt->L, t);
     rt->ntasks--;
   }
 }
@@ -272,6 +399,8 @@ int tide_runtime_close(tide_runtime_t *rt) {
     lua_rawsetp(L, LUA_REGISTRYINDEX, runtime_key);
     luaL_unref(L, LUA_REGISTRYINDEX, rt->failed_ref);
     luaL_unref(L, LUA_REGISTRYINDEX, rt->copool_ref);
+    luaL_unref(L, LUA_REGISTRYINDEX, rt->pins_ref);
+    luaL_unref(L, LUA_REGISTRYINDEX, rt->body_ref);
     luaL_unref(L, LUA_REGISTRYINDEX, rt->errh_ref);
   } else {
     lua_rawgetp(L, LUA_REGISTRYINDEX, runtime_key);
@@ -280,7 +409,9 @@ int tide_runtime_close(tide_runtime_t *rt) {
     lua_pop(L, 1);
   }
   rt->failed_ref = rt->errh_ref = LUA_NOREF;
-  rt->copool_ref = LUA_NOREF;
+  rt->copool_ref = rt->body_ref = rt->pins_ref = LUA_NOREF;
+  if (rt->reserve_fd >= 0) close(rt->reserve_fd);
+  rt->reserve_fd = -1;
   rt->copool_n = 0;
   if (rt->owns_L) {
     rt->L = NULL;
@@ -291,39 +422,11 @@ int tide_runtime_close(tide_runtime_t *rt) {
 
 /* ---------------------------------------------------------------- public */
 
-void tide__lua_preload_embedded(lua_State *L);
-struct tide__hub_s *tide__hub_get(tide_runtime_t *rt); /* post.c */
 
-int tide_runtime_new(tide_runtime_t **out, uv_loop_t *loop, lua_State *L) {
-  tide_runtime_t *rt;
-  int owns_L = 0, err;
-  if (out == NULL) return TIDE_EINVAL;
-  *out = NULL;
-  if (L == NULL) {
-    L = luaL_newstate();
-    if (L == NULL) return TIDE_ENOMEM;
-    luaL_openlibs(L);
-    owns_L = 1;
-  }
-  err = tide__runtime_create(L, loop, 0, &rt);
-  if (err != 0) {
-    if (owns_L) lua_close(L);
-    return err;
-  }
-  rt->owns_L = owns_L;
-  /* require "tide.core" finds this runtime through the registry. */
-  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
-  lua_pushcfunction(L, luaopen_tide_core);
-  lua_setfield(L, -2, "tide.core");
-  lua_pop(L, 1);
-  tide__lua_preload_embedded(L);
-  /* The embedding layer (src/post.c) now, so that other threads can post
-   * to the runtime from the moment the host has it. */
-  if (tide__hub_get(rt) == NULL) {
-    tide_runtime_close(rt);
-    return TIDE_ENOMEM;
-  }
-  *out = rt;
+
+int tide_runtime_set_grace(tide_runtime_t *rt, double seconds) {
+  if (rt == NULL || !(seconds >= 0)) return TIDE_EINVAL;
+  rt->grace_ns = seconds >= 1e9 ? (uint64_t)1e18 : (uint64_t)(seconds * 1e9);
   return 0;
 }
 
@@ -355,7 +458,7 @@ int tide_runtime_spawn(tide_runtime_t *rt, int nargs) {
 }
 
 static tide__task_t *runtime_totask(tide_runtime_t *rt, int idx) {
-  return luaL_testudata(rt->L, idx, TIDE__MT_TASK);
+  return tide__lua_testmt(rt->L, idx, tide__mt_task);
 }
 
 int tide_runtime_run_task(tide_runtime_t *rt, int idx) {
@@ -370,8 +473,18 @@ int tide_runtime_run_task(tide_runtime_t *rt, int idx) {
   while (t->aw.fut.state == TIDE__PENDING) {
     if ((!tide__loop_run_once(&rt->loop, 0) || rt->loop.stopped) &&
         t->aw.fut.state == TIDE__PENDING)
-      return TIDE_ESTOPPED;
+      break;
   }
+  /* Other tasks' errors nobody retrieved go to the error handler now, not
+   * at some later collection; this task's own is the host's to read. */
+  if (t->aw.fut.state == TIDE__FAILED && !t->observed) {
+    tide__link_remove(&t->link);
+    tide__task_report_unobserved(rt);
+    tide__link_insert_tail(&rt->failed, &t->link);
+  } else {
+    tide__task_report_unobserved(rt);
+  }
+  if (t->aw.fut.state == TIDE__PENDING) return TIDE_ESTOPPED;
   return t->aw.fut.state == TIDE__DONE ? 0 : TIDE_ELUA;
 }
 

@@ -27,6 +27,7 @@
 
 static void stream_on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf);
 static void stream_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static long stream_find_waiting(tide__stream_t *s);
 
 static void stream_res_close(tide__resource_t *res) {
   tide__stream_close(TIDE__CONTAINER_OF(res, tide__stream_t, res));
@@ -108,8 +109,7 @@ static int stream_satisfied(tide__stream_t *s) {
   case TIDE__REXACT: return n >= s->rwant;
   default:
     /* Found, or past the limit: either way the reader acts now. */
-    return n >= s->max_line + s->rseplen ||
-           tide__stream_find(s, s->rsep, s->rseplen) >= 0;
+    return n >= s->max_line + s->rseplen || stream_find_waiting(s) >= 0;
   }
 }
 
@@ -164,10 +164,21 @@ static void stream_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
       s->rstart = 0;
       s->rend = n;
     }
+    /* Room for the next read; a reader waiting for n bytes may have the
+     * buffer grow ahead of the data, but only to twice what has arrived:
+     * the size it asked for is not trusted up front (readexactly(2^40)
+     * must not allocate a terabyte), the bytes that come are. */
     while (cap - n < TIDE__RBUF_ROOM ||
            (s->rmode == TIDE__REXACT && s->rfut.state == TIDE__PENDING &&
-            cap < s->rwant && cap < s->rwant + TIDE__RBUF_ROOM))
+            cap < s->rwant && cap < s->rwant + TIDE__RBUF_ROOM &&
+            cap < 2 * n)) {
+      if (cap > SIZE_MAX / 2) {
+        buf->base = NULL;
+        buf->len = 0;
+        return;
+      }
       cap *= 2;
+    }
     if (cap != s->rcap) {
       char *p = realloc(s->rbuf, cap);
       if (p == NULL) {
@@ -205,7 +216,7 @@ static void stream_on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf) {
 
 void tide__stream_consume(tide__stream_t *s, size_t n) {
   s->rstart += n;
-  s->rscan = 0;
+  s->rscan = 0; /* the bytes it counted have moved */
   if (s->rstart == s->rend) {
     s->rstart = s->rend = 0;
     /* A buffer grown for one large read is given back. */
@@ -221,9 +232,24 @@ void tide__stream_consume(tide__stream_t *s, size_t n) {
 long tide__stream_find(tide__stream_t *s, const char *sep, size_t seplen) {
   size_t n = tide__stream_buffered(s);
   const char *base = s->rbuf + s->rstart, *hit;
-  if (n < seplen || seplen == 0) return seplen == 0 ? 0 : -1;
-  if (s->rscan > n - seplen) s->rscan = 0; /* stale */
-  hit = memmem(base + s->rscan, n - s->rscan, sep, seplen);
+  if (seplen == 0) return 0;
+  if (n < seplen) return -1;
+  hit = memmem(base, n, sep, seplen);
+  return hit != NULL ? (long)(hit - base) : -1;
+}
+
+/* The waiting reader's search, resumed where the last one stopped (rscan):
+ * a line that arrives in many small chunks is searched once, not once per
+ * chunk. rscan belongs to this one wait (tide__stream_wait_read resets it),
+ * so no other read, with another separator or after this one ended without
+ * consuming, ever starts past bytes it has not searched. */
+static long stream_find_waiting(tide__stream_t *s) {
+  size_t n = tide__stream_buffered(s), seplen = s->rseplen;
+  const char *base = s->rbuf + s->rstart, *hit;
+  if (seplen == 0) return 0;
+  if (n < seplen) return -1;
+  if (s->rscan > n - seplen) s->rscan = 0; /* defensive: never past */
+  hit = memmem(base + s->rscan, n - s->rscan, s->rsep, seplen);
   if (hit != NULL) return (long)(hit - base);
   s->rscan = n - seplen + 1;
   return -1;
@@ -236,6 +262,7 @@ void tide__stream_wait_read(tide__stream_t *s, int mode, size_t n,
   s->rwant = n;
   s->rsep = sep;
   s->rseplen = seplen;
+  s->rscan = 0;
   s->rtimedout = 0;
   if (s->rtimeout != 0)
     tide__timer_start(s->loop, &s->rtimer,

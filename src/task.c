@@ -11,6 +11,7 @@
  * Lifetime: a pending task is pinned by a registry reference; finishing
  * unpins it, and from then on it lives as long as Lua references it. Its
  * coroutine is taken at its first step and given back when it finishes. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "tide_lua.h"
@@ -21,13 +22,60 @@ char tide__token_cancel[1];
 char tide__token_notask[1];
 
 static void task_on_wake(void *data, uintptr_t gen);
+static void task_step(tide__task_t *t);
+static void task_inherit_context(lua_State *L, tide_runtime_t *rt,
+                                 tide__task_t *child, int child_idx);
 static int task_cancel_hook(tide__future_t *f);
+static void task_interrupt(tide__cstack_t *cs);
 static lua_State *task_take_coroutine(lua_State *L, tide_runtime_t *rt);
-void tide__runtime_pushbox(lua_State *L);
 
 /* Pushes a pending task's userdata (through its pin), nil for others. */
 void tide__task_push(lua_State *L, tide__task_t *t) {
-  lua_rawgeti(L, LUA_REGISTRYINDEX, t->ref);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, t->rt->pins_ref);
+  lua_rawgeti(L, -1, t->ref);
+  lua_replace(L, -2);
+}
+
+/* Pending tasks are pinned in a table of the runtime's own (rt->pins), by
+ * luaL_ref: the registry would do, but a table's array never shrinks, and
+ * a burst of a million tasks would keep 16 MB of empty slots for good.
+ * When fewer than a quarter of the peak remain pinned, the pins move to a
+ * fresh table (O(pinned), so amortised over the burst's unpins). */
+static void task_pin(lua_State *L, tide__task_t *t) {
+  tide_runtime_t *rt = t->rt;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->pins_ref);
+  lua_pushvalue(L, -2);
+  t->ref = luaL_ref(L, -2);
+  lua_pop(L, 1);
+  if (++rt->npinned > rt->pins_peak) rt->pins_peak = rt->npinned;
+}
+
+static void task_repin_all(lua_State *L, tide_runtime_t *rt) {
+  tide__link_t *l;
+  luaL_checkstack(L, 4, NULL);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->pins_ref); /* old */
+  lua_createtable(L, rt->npinned, 0);              /* new */
+  for (l = rt->tasks.next; l != &rt->tasks; l = l->next) {
+    tide__task_t *t = TIDE__CONTAINER_OF(l, tide__task_t, link);
+    if (t->ref == LUA_NOREF) continue;
+    lua_rawgeti(L, -2, t->ref);
+    t->ref = luaL_ref(L, -2);
+  }
+  lua_rawseti(L, LUA_REGISTRYINDEX, rt->pins_ref);
+  lua_pop(L, 1);
+  rt->pins_peak = rt->npinned;
+}
+
+void tide__task_unpin(lua_State *L, tide__task_t *t) {
+  tide_runtime_t *rt = t->rt;
+  if (t->ref == LUA_NOREF) return;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->pins_ref);
+  luaL_unref(L, -1, t->ref); /* the pin's release */
+  lua_pop(L, 1);
+  t->ref = LUA_NOREF;
+  rt->npinned--;
+  if (rt->pins_peak > 4096 && rt->npinned < rt->pins_peak / 4)
+    task_repin_all(L, rt);
 }
 
 /* Is src (a chunk name) one of tide's own Lua files (".../tide/x.lua")? */
@@ -44,14 +92,29 @@ static int task_is_tide_source(const char *src) {
  * a user value; its source is looked up only when a report needs it) and
  * the current line, skipping C functions and tide's own Lua files. The task
  * userdata is at the top of L. */
+/* Is the function at the top of L one of tide's own Lua files'? Asked per
+ * spawn, so the answer is cached by function (a few slots, direct-mapped):
+ * a spawn site in a loop pays for lua_getinfo's "S" (its chunk id) once. */
+static int task_fn_is_tide(lua_State *L, tide_runtime_t *rt) {
+  const void *fn = lua_topointer(L, -1);
+  unsigned slot = (unsigned)((uintptr_t)fn >> 4) % TIDE__SRCCACHE;
+  lua_Debug ar;
+  if (rt->srccache[slot].fn == fn) return rt->srccache[slot].tide;
+  lua_pushvalue(L, -1);
+  if (!lua_getinfo(L, ">S", &ar)) return 0;
+  rt->srccache[slot].fn = fn;
+  rt->srccache[slot].tide = task_is_tide_source(ar.source);
+  return rt->srccache[slot].tide;
+}
+
 static void task_record_spawner(lua_State *L, tide__task_t *t) {
   lua_Debug ar;
   int level;
   for (level = 1; level < 8 && lua_getstack(L, level, &ar); level++) {
-    if (!lua_getinfo(L, "Sfl", &ar)) break;
+    if (!lua_getinfo(L, "fl", &ar)) break;
     /* tide's own Lua (groups, combinators) spawns for the user: the site
      * worth naming is the user's call further up. */
-    if (ar.currentline > 0 && !task_is_tide_source(ar.source)) {
+    if (ar.currentline > 0 && !task_fn_is_tide(L, t->rt)) {
       t->spawn_line = ar.currentline;
       lua_setiuservalue(L, -2, TIDE__UV_SPAWNER);
       return;
@@ -61,43 +124,47 @@ static void task_record_spawner(lua_State *L, tide__task_t *t) {
 }
 
 void tide__task_pushlabel(lua_State *L, tide__task_t *t, int idx) {
-  luaL_Buffer b;
+  int top, n = 1;
   idx = lua_absindex(L, idx);
-  luaL_buffinit(L, &b);
+  luaL_checkstack(L, 6, NULL);
   lua_pushfstring(L, "task #%I", (lua_Integer)t->id);
-  luaL_addvalue(&b);
+  top = lua_gettop(L);
   if (lua_getiuservalue(L, idx, TIDE__UV_INFO) == LUA_TTABLE &&
       lua_getfield(L, -1, "name") == LUA_TSTRING) {
     lua_pushfstring(L, " '%s'", lua_tostring(L, -1));
-    lua_remove(L, -2);
-    lua_remove(L, -2);
-    luaL_addvalue(&b);
-  } else {
-    lua_pop(L, lua_type(L, -1) == LUA_TTABLE ? 2 : 1);
+    lua_replace(L, top + 1);
+    n++;
   }
+  lua_settop(L, top + n - 1);
   if (t->spawn_line > 0 &&
       lua_getiuservalue(L, idx, TIDE__UV_SPAWNER) == LUA_TFUNCTION) {
     lua_Debug ar;
-    lua_getinfo(L, ">S", &ar);
+    lua_getinfo(L, ">S", &ar); /* pops the function */
     lua_pushfstring(L, " (spawned at %s:%d)", ar.short_src, t->spawn_line);
-    luaL_addvalue(&b);
+    n++;
   } else if (t->spawn_line > 0) {
     lua_pop(L, 1);
   }
-  luaL_pushresult(&b);
+  lua_concat(L, n);
 }
 
 int tide__task_pushwhere(lua_State *L, tide__task_t *t) {
   lua_Debug ar;
   int level;
-  if (t->aw.fut.state != TIDE__PENDING || !t->started) return 0;
+  /* The first Lua frame of the user's: a task waiting in a Queue, a Lock
+   * or a group waits in tide's own Lua files, but where it matters is the
+   * line that called them. */
+  int found = 0;
+  if (t->aw.fut.state != TIDE__PENDING || !t->started || t->co == NULL)
+    return 0;
   for (level = 0; lua_getstack(t->co, level, &ar); level++) {
-    if (lua_getinfo(t->co, "Sl", &ar) && ar.currentline > 0) {
-      lua_pushfstring(L, "%s:%d", ar.short_src, ar.currentline);
-      return 1;
-    }
+    if (!lua_getinfo(t->co, "Sl", &ar) || ar.currentline <= 0) continue;
+    if (found) lua_pop(L, 1); /* a tide file's line: only a fallback */
+    lua_pushfstring(L, "%s:%d", ar.short_src, ar.currentline);
+    found = 1;
+    if (!task_is_tide_source(ar.source)) break;
   }
-  return 0;
+  return found;
 }
 
 /* Queues the next step. gen tells this wake-up from stale ones. */
@@ -114,14 +181,12 @@ static void task_schedule(tide__task_t *t) {
  * the traceback at the point of the error, before the stack unwinds. The
  * body returns true and the results, or false and the error. */
 static int task_msgh(lua_State *L) {
-  tide_runtime_t *rt;
-  void **box;
+  tide_runtime_t *rt = lua_touserdata(L, lua_upvalueindex(1));
   const char *msg;
-  tide__runtime_pushbox(L);
-  box = lua_touserdata(L, -1);
-  lua_pop(L, 1);
-  rt = box != NULL ? *box : NULL;
   if (rt == NULL || rt->current == NULL) return 1;
+  /* A cancellation is no failure: nothing to show where it happened, and
+   * cancelling a million tasks must not build a million tracebacks. */
+  if (tide__lua_iserror(L, 1, "cancelled")) return 1;
   if (lua_type(L, 1) == LUA_TSTRING) {
     msg = lua_tostring(L, 1);
   } else if (luaL_callmeta(L, 1, "__tostring") &&
@@ -148,7 +213,7 @@ static int task_body_k(lua_State *L, int status, lua_KContext ctx) {
 }
 
 int tide__task_body(lua_State *L) {
-  lua_pushcfunction(L, task_msgh);
+  lua_pushvalue(L, lua_upvalueindex(2)); /* task_msgh */
   lua_insert(L, 1);
   return task_body_k(L,
                      lua_pcallk(L, lua_gettop(L) - 2, LUA_MULTRET, 1, 0,
@@ -156,12 +221,28 @@ int tide__task_body(lua_State *L) {
                      0);
 }
 
+void tide__task_setup(lua_State *L, tide_runtime_t *rt) {
+  /* The body and its message handler know their runtime by an upvalue:
+   * made once per runtime, so that starting a task allocates no closure. */
+  lua_pushlightuserdata(L, rt);
+  lua_pushlightuserdata(L, rt);
+  lua_pushcclosure(L, task_msgh, 1);
+  lua_pushcclosure(L, tide__task_body, 2);
+  rt->body_ref = luaL_ref(L, LUA_REGISTRYINDEX); /* released at close */
+}
+
 /* Creates a task running the function below the nargs arguments on top of
  * L's stack (popping them all) and pushes it. The first step is queued. */
-tide__task_t *tide__task_new(lua_State *L, tide_runtime_t *rt, int nargs) {
+static tide__task_t *task_create(lua_State *L, tide_runtime_t *rt,
+                                 int nargs) {
   tide__task_t *t;
+  int i, base = lua_gettop(L) - nargs; /* the function */
   luaL_checkstack(L, 4, NULL);
-  t = lua_newuserdatauv(L, sizeof(*t), TIDE__TASK_NUV);
+  /* The function and its arguments wait in user values until the first
+   * step (UV 1 and the slots after TIDE__TASK_NUV): the coroutine is only
+   * taken then, so a task that has not started costs no coroutine, and
+   * one that finished hands its coroutine to the next. */
+  t = lua_newuserdatauv(L, sizeof(*t), TIDE__TASK_NUV + nargs);
   memset(t, 0, sizeof(*t));
   t->id = ++rt->next_task_id;
   t->parent_id = rt->current != NULL ? rt->current->id : 0;
@@ -169,39 +250,61 @@ tide__task_t *tide__task_new(lua_State *L, tide_runtime_t *rt, int nargs) {
   tide__future_init(&t->aw.fut, &rt->loop);
   t->aw.fut.cancel = task_cancel_hook;
   t->aw.results = tide__task_results;
-  t->aw.cbref = LUA_NOREF;
   t->rt = rt;
   t->waiter.data = t;
   t->waiter.fn = task_on_wake;
   tide__link_init(&t->waiter.link);
   tide__timer_init(&t->timer, NULL);
   tide__future_init(&t->sleep, &rt->loop);
-  luaL_setmetatable(L, TIDE__MT_TASK);
+  tide__link_init(&t->qlink);
+  tide__cstack_init(&t->cs, &rt->loop, task_interrupt);
+  tide__lua_setmt(L, tide__mt_task);
   task_record_spawner(L, t);
-  /* Keep the function and its arguments until the first step: the
-   * coroutine is only taken then, so a task that has not started costs no
-   * coroutine, and one that finished hands its coroutine to the next. */
-  lua_insert(L, -(nargs + 2)); /* [task, fn, args...] */
-  if (nargs > 0) {
-    int i, tbl;
-    lua_createtable(L, nargs + 1, 0);
-    lua_insert(L, -(nargs + 2));
-    tbl = lua_gettop(L) - nargs - 1;
-    for (i = nargs + 1; i >= 1; i--) lua_rawseti(L, tbl, i);
+  task_inherit_context(L, rt, t, -1);
+  for (i = 1; i <= nargs; i++) {
+    lua_pushvalue(L, base + i);
+    lua_setiuservalue(L, -2, TIDE__TASK_NUV + i);
   }
+  lua_pushvalue(L, base);
   lua_setiuservalue(L, -2, TIDE__UV_VALUES);
   t->nargs = nargs;
-  /* Pin while pending; released in task_finish. */
-  lua_pushvalue(L, -1);
-  t->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  task_pin(L, t); /* while pending; released in task_finish */
+  lua_replace(L, base); /* the task where the function was */
+  lua_settop(L, base);
   tide__link_insert_tail(&rt->tasks, &t->link);
   rt->ntasks++;
+  return t;
+}
+
+tide__task_t *tide__task_new(lua_State *L, tide_runtime_t *rt, int nargs) {
+  tide__task_t *t = task_create(L, rt, nargs);
   task_schedule(t);
   return t;
 }
 
+/* Eager tasks nest (an eager task spawning another eagerly): past this
+ * depth they start from the loop instead, so the C stack stays bounded. */
+#define TIDE__EAGER_DEPTH 16
+
+tide__task_t *tide__task_new_eager(lua_State *L, tide_runtime_t *rt,
+                                   int nargs) {
+  tide__task_t *t = task_create(L, rt, nargs);
+  if (rt->eager_depth >= TIDE__EAGER_DEPTH) {
+    task_schedule(t);
+    return t;
+  }
+  /* The first step runs now, from here: a task that ends without awaiting
+   * never goes through the ready queue. */
+  rt->eager_depth++;
+  task_step(t);
+  rt->eager_depth--;
+  return t;
+}
+
 tide__task_t *tide__task_check(lua_State *L, int idx) {
-  return luaL_checkudata(L, idx, TIDE__MT_TASK);
+  tide__task_t *t = tide__lua_testmt(L, idx, tide__mt_task);
+  if (t == NULL) luaL_typeerror(L, idx, TIDE__MT_TASK);
+  return t;
 }
 
 /* Marks the task's error as seen (it will not be reported). */
@@ -272,6 +375,9 @@ static void task_finish(lua_State *L, tide__task_t *t, int state, int nres) {
       lua_pushnil(L);
       lua_setiuservalue(L, tidx, TIDE__UV_VALUES);
     }
+  } else if (state == TIDE__CANCELLED && lua_type(L, -1) != LUA_TSTRING) {
+    lua_pop(L, 1); /* no traceback kept for a cancellation */
+    lua_setiuservalue(L, tidx, TIDE__UV_VALUES);
   } else {
     tide__task_pushinfo(L, tidx);
     lua_insert(L, -2);
@@ -291,9 +397,9 @@ static void task_finish(lua_State *L, tide__task_t *t, int state, int nres) {
     lua_rawsetp(L, -2, t);
     lua_pop(L, 1);
   }
-  luaL_unref(L, LUA_REGISTRYINDEX, t->ref); /* the pin's release */
-  t->ref = LUA_NOREF;
+  tide__task_unpin(L, t);
   if (t->co != NULL) task_release_coroutine(L, t);
+  tide__task_release(t);
   lua_settop(L, tidx - 1);
   tide__future_complete(&t->aw.fut, state);
 }
@@ -350,27 +456,75 @@ static void task_fail(lua_State *L, tide__task_t *t) {
   task_finish(L, t, cancelled ? TIDE__CANCELLED : TIDE__FAILED, 0);
 }
 
+/* ------------------------------------------------------------ context */
+
+/* registry[&tide__ctx_root_key]: the context of code outside any task
+ * (src/lua/lcontext.c has the variables' API). */
+char tide__ctx_root_key[1];
+
+/* A new task (its userdata at child_idx) starts with the running code's
+ * context: the same table, shared (copied on its first write, by whichever
+ * task writes first); the root context is copied at once. */
+static void task_inherit_context(lua_State *L, tide_runtime_t *rt,
+                                 tide__task_t *child, int child_idx) {
+  tide__task_t *parent = rt->current;
+  child_idx = lua_absindex(L, child_idx);
+  if (parent != NULL && !parent->has_ctx) return;
+  luaL_checkstack(L, 4, NULL);
+  if (parent == NULL) {
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, tide__ctx_root_key) != LUA_TTABLE) {
+      lua_pop(L, 1);
+      return;
+    }
+    /* The root context is shared from now on: its next write copies. */
+    lua_newtable(L);
+    lua_pushnil(L);
+    while (lua_next(L, -3)) {
+      lua_pushvalue(L, -2);
+      lua_insert(L, -2);
+      lua_rawset(L, -4);
+    }
+    lua_remove(L, -2);
+  } else {
+    tide__task_push(L, parent);
+    tide__task_pushinfo(L, -1);
+    lua_getfield(L, -1, "context");
+    lua_replace(L, -3);
+    lua_pop(L, 1);
+    parent->ctx_shared = 1;
+    child->ctx_shared = 1;
+  }
+  tide__task_pushinfo(L, child_idx);
+  lua_insert(L, -2);
+  lua_setfield(L, -2, "context");
+  lua_pop(L, 1);
+  child->has_ctx = 1;
+}
+
+
 /* Gives a task that is about to start its coroutine: the task body, then
  * the function and arguments kept since spawn, on a coroutine from the
  * pool (or a new one). The coroutine is anchored in the task's user value,
  * where the function was. */
 static lua_State *task_start(lua_State *L, tide__task_t *t) {
-  int top = lua_gettop(L), n = t->nargs + 1;
+  int top = lua_gettop(L), n = t->nargs + 1, i, tidx;
   lua_State *co;
   luaL_checkstack(L, n + 4, "too many arguments");
   co = task_take_coroutine(L, t->rt);      /* L: co */
   if (!lua_checkstack(co, n + 2)) luaL_error(L, "tide: stack overflow");
   tide__task_push(L, t);                   /* co, task */
-  lua_getiuservalue(L, -1, TIDE__UV_VALUES); /* co, task, fn | {fn, args} */
-  lua_pushvalue(L, -3);
-  lua_setiuservalue(L, -3, TIDE__UV_VALUES);
-  lua_pushcfunction(co, tide__task_body);
-  if (t->nargs > 0) {
-    int i, tbl = lua_gettop(L);
-    for (i = 1; i <= n; i++) lua_rawgeti(L, tbl, i);
-    lua_xmove(L, co, n);
-  } else {
-    lua_xmove(L, co, 1);
+  tidx = top + 2;
+  lua_rawgeti(co, LUA_REGISTRYINDEX, t->rt->body_ref);
+  lua_getiuservalue(L, tidx, TIDE__UV_VALUES); /* the function */
+  for (i = 1; i < n; i++) lua_getiuservalue(L, tidx, TIDE__TASK_NUV + i);
+  lua_xmove(L, co, n);
+  /* The coroutine takes the function's place (anchored); the arguments'
+   * slots let go of them. */
+  lua_pushvalue(L, top + 1);
+  lua_setiuservalue(L, tidx, TIDE__UV_VALUES);
+  for (i = 1; i < n; i++) {
+    lua_pushnil(L);
+    lua_setiuservalue(L, tidx, TIDE__TASK_NUV + i);
   }
   lua_settop(L, top);
   t->co = co;
@@ -389,7 +543,7 @@ static void task_step(tide__task_t *t) {
   t->scheduled = 0;
   if (!t->started) {
     t->started = 1;
-    if (t->must_cancel) {
+    if (t->cs.root_cancelled) {
       /* Cancelled before it ever ran: the body never starts. */
       tide__task_push(L, t);
       tide__lua_pusherror(L, "cancelled", "tide: task cancelled before it "
@@ -402,9 +556,9 @@ static void task_step(tide__task_t *t) {
     nargs = t->nargs + 1;
   } else {
     if (!lua_checkstack(co, 1)) luaL_error(L, "tide: stack overflow");
-    lua_pushlightuserdata(co, t->must_cancel ? tide__token_cancel
+    lua_pushlightuserdata(co, t->cancel_wake ? tide__token_cancel
                                              : tide__token_wake);
-    t->must_cancel = 0;
+    t->cancel_wake = 0;
     nargs = 1;
   }
   prev = rt->current;
@@ -443,14 +597,19 @@ static void task_step(tide__task_t *t) {
     tide__task_push(L, t);
     lua_xmove(co, L, 1);
     lua_settop(co, 0);
+    if (task_is_cancel(L, -1)) {
+      /* Cancelled: no traceback (task_msgh took none); the error alone. */
+      lua_pushnil(L);
+      task_finish(L, t, TIDE__CANCELLED, 0);
+      return;
+    }
     tide__task_push_traceback(L, -2);
     if (lua_isnil(L, -1)) {
       lua_pop(L, 1);
       luaL_tolstring(L, -1, NULL);
     }
     task_add_cause(L, t);
-    task_finish(L, t, task_is_cancel(L, -2) ? TIDE__CANCELLED : TIDE__FAILED,
-                0);
+    task_finish(L, t, TIDE__FAILED, 0);
   } else {
     tide__task_push(L, t);
     task_fail(L, t);
@@ -462,16 +621,77 @@ static void task_step(tide__task_t *t) {
 static void task_on_wake(void *data, uintptr_t gen) {
   tide__task_t *t = data;
   if (gen != t->gen || t->aw.fut.state != TIDE__PENDING) return;
+  if (t->propagated) {
+    /* The task we awaited has ended after we passed our cancellation on to
+     * it. If it ended with results, they are ours (nothing is lost);
+     * otherwise our own cancellation is raised, so that the scope that
+     * asked for it (a deadline of wait_for) sees its own error. It is a
+     * task, anchored by our await's frame: still alive. */
+    t->propagated = 0;
+    if (t->waiting != NULL && t->waiting->state != TIDE__DONE)
+      t->cancel_wake = 1;
+  }
   t->waiting = NULL;
+  t->cleanup = 0;
   task_step(t);
 }
 
-/* Requests cancellation: delivered at the task's next await point (at once
- * if it is waiting now). The message at msg_idx (0: none) goes with it.
- * Cancelling a done task does nothing. */
+/* Wakes the waiting task t with a cancellation, or leaves it bound to what
+ * it awaits when that is a task which takes the cancellation over (asyncio's
+ * rule: cancelling a task that awaits another cancels that one too, and
+ * waits until it has finished, so its cleanup completes first). A task that
+ * is running, or whose wake-up is queued, meets the cancellation at its
+ * next await instead. */
+static void task_wake_cancel(tide__task_t *t) {
+  tide__future_t *f = t->waiting;
+  if (f == NULL || t->scheduled || t->propagated) return;
+  /* While our waiter is registered, f is pending and alive (whoever owns it
+   * keeps it until its waiters are woken). Once f has completed, the waiter
+   * is off its list and only a wake-up is queued: f may be gone already (a
+   * closed stream frees its memory), so it is not touched. */
+  if (!tide__link_empty(&t->waiter.link)) {
+    /* A task that is itself passing a cancellation on to us (a cycle of
+     * awaits) is not asked again: we wake now instead of waiting for it. */
+    int cycle = f->cancel == task_cancel_hook &&
+                ((tide__task_t *)f)->in_cancel;
+    if (f->cancel != NULL && !cycle) {
+      int took;
+      t->in_cancel = 1;
+      took = tide__future_cancel(f);
+      t->in_cancel = 0;
+      if (took && f->state == TIDE__PENDING &&
+          !tide__link_empty(&t->waiter.link)) {
+        t->propagated = 1;
+        return;
+      }
+      if (tide__link_empty(&t->waiter.link) && f->state != TIDE__PENDING) {
+        /* Cancelling f woke its waiters, us among them: that wake-up,
+         * already queued with our generation, delivers the cancellation
+         * (one ready entry per cancelled task, not two). */
+        t->cancel_wake = 1;
+        t->scheduled = 1;
+        return;
+      }
+    }
+    if (!tide__link_empty(&t->waiter.link)) tide__future_unwait(&t->waiter);
+  }
+  t->cancel_wake = 1;
+  task_schedule(t);
+}
+
+/* The scope stack's interrupt: a cancellation reaches the point where the
+ * task waits. During a cleanup await (a <close> handler after a
+ * cancellation) this is a second cancellation: the grace period is over. */
+static void task_interrupt(tide__cstack_t *cs) {
+  tide__task_t *t = TIDE__CONTAINER_OF(cs, tide__task_t, cs);
+  if (t->aw.fut.state != TIDE__PENDING || !t->started) return;
+  if (t->cleanup) t->grace_over = 1;
+  task_wake_cancel(t);
+}
+
 void tide__task_cancel(tide__task_t *t, lua_State *L, int msg_idx) {
   if (t->aw.fut.state != TIDE__PENDING) return;
-  if (msg_idx != 0) {
+  if (msg_idx != 0 && L != NULL) {
     msg_idx = lua_absindex(L, msg_idx);
     tide__task_push(L, t);
     tide__task_pushinfo(L, -1);
@@ -479,33 +699,138 @@ void tide__task_cancel(tide__task_t *t, lua_State *L, int msg_idx) {
     lua_setfield(L, -2, "cancel_message");
     lua_pop(L, 2);
   }
-  t->must_cancel = 1;
-  t->cancel_requests++;
-  if (t->waiting != NULL) {
-    tide__future_t *f = t->waiting;
-    /* While our waiter is registered, f is pending and alive (whoever owns
-     * it keeps it until its waiters are woken). Once f has completed, the
-     * waiter is off its list and only a wake-up is queued: f may be gone
-     * already (a closed stream frees its memory), so it is not touched. */
-    if (!tide__link_empty(&t->waiter.link)) {
-      /* Pass the request down (a task we await is cancelled too, asyncio's
-       * rule). If the awaited thing took the request over, stay bound to
-       * it: we wake when it has finished cancelling, so its cleanup
-       * completes before ours runs. Otherwise wake now. */
-      if (f->cancel != NULL && tide__future_cancel(f) &&
-          f->state == TIDE__PENDING)
-        return;
-      tide__future_unwait(&t->waiter);
-    }
-    task_schedule(t);
-  }
+  /* Cancelling a task already cancelled is a second cancellation: it ends
+   * the grace period of the cleanup it may be waiting in. */
+  if (!tide__cstack_cancel_root(&t->cs) && t->cleanup) task_interrupt(&t->cs);
 }
 
-/* The cancel hook of a task's own future. */
+/* The cancel hook of a task's own future: someone awaiting the task is
+ * cancelled (or cancels the future): the task is cancelled, and completes
+ * later, once it has unwound. */
 static int task_cancel_hook(tide__future_t *f) {
   tide__task_t *t = (tide__task_t *)f;
-  tide__task_cancel(t, t->rt->L, 0);
+  tide__task_cancel(t, NULL, 0);
   return 1;
+}
+
+/* ------------------------------------------------------------ grace */
+
+/* The grace period of a task's cleanup: awaits in <close> handlers that run
+ * because of a cancellation go on, shielded, until it ends (or a second
+ * cancellation comes); then they fail too. */
+typedef struct tide__grace_s {
+  tide__timer_t timer;
+  tide__task_t *task;
+} task_grace_t;
+
+static void task_grace_on_timer(tide__timer_t *timer) {
+  task_grace_t *g = (task_grace_t *)timer;
+  tide__task_t *t = g->task;
+  t->grace_over = 1;
+  if (t->cleanup) task_wake_cancel(t);
+}
+
+int tide__task_grace_start(tide__task_t *t) {
+  task_grace_t *g = t->grace;
+  tide_loop_t *loop = &t->rt->loop;
+  if (g == NULL) {
+    g = malloc(sizeof(*g));
+    if (g == NULL) return TIDE_ENOMEM;
+    tide__timer_init(&g->timer, task_grace_on_timer);
+    g->task = t;
+    t->grace = g;
+  }
+  if (!tide__timer_armed(&g->timer) && !t->grace_over)
+    return tide__timer_start(loop, &g->timer,
+                             tide__loop_now(loop) + t->rt->grace_ns);
+  return 0;
+}
+
+void tide__task_grace_reset(tide__task_t *t) {
+  if (t->grace != NULL) {
+    tide__timer_stop(&t->rt->loop, &t->grace->timer);
+    free(t->grace);
+    t->grace = NULL;
+  }
+  t->grace_over = 0;
+}
+
+/* ------------------------------------------------------------ parking */
+
+void tide__waitq_init(tide__waitq_t *q) {
+  tide__link_init(&q->tasks);
+  q->n = 0;
+}
+
+/* The cancel hook of a parked task's wait: it leaves its queue (the future
+ * is then cancelled), in O(1), keeping the others' order. */
+static int task_park_on_cancel(tide__future_t *f) {
+  tide__task_t *t = TIDE__CONTAINER_OF(f, tide__task_t, sleep);
+  if (!tide__link_empty(&t->qlink)) {
+    t->parkq->n--;
+    tide__link_remove(&t->qlink);
+  }
+  t->parkq = NULL;
+  return 0;
+}
+
+tide__future_t *tide__task_park(tide__task_t *t, tide__waitq_t *q) {
+  tide__future_reset(&t->sleep);
+  t->sleep.cancel = task_park_on_cancel;
+  tide__link_insert_tail(&q->tasks, &t->qlink);
+  t->parkq = q;
+  q->n++;
+  return &t->sleep;
+}
+
+/* The cancel hook of an uncancellable park: the task stays parked (it took
+ * the request over, to end only when it is woken: task.c's propagated
+ * path), and its wake-up delivers the wake token. */
+static int task_park_stays(tide__future_t *f) {
+  (void)f;
+  return 1;
+}
+
+tide__future_t *tide__task_park_uncancellable(tide__task_t *t,
+                                              tide__waitq_t *q) {
+  tide__future_t *f = tide__task_park(t, q);
+  f->cancel = task_park_stays;
+  return f;
+}
+
+tide__task_t *tide__waitq_wake_as(tide__waitq_t *q, int state) {
+  tide__task_t *t;
+  if (tide__link_empty(&q->tasks)) return NULL;
+  t = TIDE__CONTAINER_OF(q->tasks.next, tide__task_t, qlink);
+  tide__link_remove(&t->qlink);
+  t->parkq = NULL;
+  q->n--;
+  tide__future_complete(&t->sleep, state);
+  return t;
+}
+
+tide__task_t *tide__waitq_wake(tide__waitq_t *q) {
+  return tide__waitq_wake_as(q, TIDE__DONE);
+}
+
+void tide__waitq_clear(tide__waitq_t *q) {
+  while (!tide__link_empty(&q->tasks)) {
+    tide__task_t *t = TIDE__CONTAINER_OF(q->tasks.next, tide__task_t, qlink);
+    tide__link_remove(&t->qlink);
+    t->parkq = NULL;
+  }
+  q->n = 0;
+}
+
+void tide__task_release(tide__task_t *t) {
+  if (!tide__link_empty(&t->qlink)) { /* dropped while parked */
+    t->parkq->n--;
+    tide__link_remove(&t->qlink);
+    t->parkq = NULL;
+  }
+  tide__task_grace_reset(t);
+  tide__cstack_clear(&t->cs);
+  t->cleanup = 0;
 }
 
 /* Pushes a done task's results (the task at idx); returns their count.
@@ -550,30 +875,3 @@ void tide__task_push_traceback(lua_State *L, int idx) {
   }
 }
 
-/* Reports the failed task t (its userdata at idx) to the error handler:
- * "task #3 'name' (spawned at f.lua:12): error was never retrieved:" and
- * the traceback. */
-void tide__task_report_failed(lua_State *L, tide__task_t *t, int idx) {
-  idx = lua_absindex(L, idx);
-  tide__task_pushlabel(L, t, idx);
-  tide__task_push_traceback(L, idx);
-  lua_pushfstring(L, "%s: error was never retrieved: %s", lua_tostring(L, -2),
-                  lua_tostring(L, -1));
-  lua_replace(L, -3);
-  lua_pop(L, 1);
-  tide__runtime_report(t->rt, L, idx);
-}
-
-/* Reports every failed task whose error nobody has seen, once. */
-void tide__task_report_unobserved(tide_runtime_t *rt) {
-  lua_State *L = rt->L;
-  while (!tide__link_empty(&rt->failed)) {
-    tide__task_t *t = TIDE__CONTAINER_OF(rt->failed.next, tide__task_t, link);
-    t->observed = 1;
-    tide__link_remove(&t->link);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, rt->failed_ref);
-    if (lua_rawgetp(L, -1, t) == LUA_TUSERDATA)
-      tide__task_report_failed(L, t, -1);
-    lua_pop(L, 2);
-  }
-}

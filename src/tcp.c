@@ -7,8 +7,12 @@
  * lingers; libuv still calls the connect callback (with UV_ECANCELED) before
  * the handle's close callback, which is why the attempt is reference
  * counted. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "tide_net.h"
 
@@ -126,6 +130,10 @@ int tide__tcp_connect(tide_runtime_t *rt, const struct sockaddr *sa,
 
 /* ------------------------------------------------------------ servers */
 
+/* Accepts at most this many connections per readiness event, so that a
+ * flood of them cannot starve the rest of the loop. */
+#define TIDE__ACCEPT_BATCH 128
+
 static void server_res_close(tide__resource_t *res) {
   tide__server_close(TIDE__CONTAINER_OF(res, tide__server_t, res));
 }
@@ -136,72 +144,159 @@ tide__server_t *tide__server_new(tide_runtime_t *rt, int kind, int *err) {
     *err = TIDE_ENOMEM;
     return NULL;
   }
-  *err = kind == TIDE__TCP ? uv_tcp_init(rt->loop.uv, &srv->u.tcp)
-                           : uv_pipe_init(rt->loop.uv, &srv->u.pipe, 0);
-  if (*err != 0) {
-    free(srv);
-    return NULL;
-  }
-  srv->u.handle.data = srv;
+  srv->fd = -1;
   srv->rt = rt;
   srv->kind = kind;
   srv->ref = LUA_NOREF;
   srv->res.close = server_res_close;
   tide__link_insert_tail(&rt->resources, &srv->res.link);
-  tide__loop_handle_open(&rt->loop);
+  *err = 0;
   return srv;
 }
 
-/* A connection is waiting (status 0), or accept failed. On EMFILE libuv
- * has already accepted and dropped the pending connections with its
- * reserve descriptor, so the listener does not spin; we count and go on. */
-static void server_on_connection(uv_stream_t *h, int status) {
+int tide__server_bind(tide__server_t *srv, const struct sockaddr *sa,
+                      int flags) {
+  int fd, on = 1;
+  socklen_t len = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                            : sizeof(struct sockaddr_in);
+  fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return uv_translate_sys_error(errno);
+  srv->fd = fd;
+  /* As libuv's uv_tcp_bind: a restarted server can bind at once. */
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0)
+    return uv_translate_sys_error(errno);
+  if ((flags & TIDE__BIND_REUSEPORT) &&
+      setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0)
+    return uv_translate_sys_error(errno);
+  if (sa->sa_family == AF_INET6) {
+    int only = (flags & TIDE__BIND_IPV6ONLY) != 0;
+    if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &only, sizeof(only)) != 0)
+      return uv_translate_sys_error(errno);
+  }
+  if (bind(fd, sa, len) != 0) return uv_translate_sys_error(errno);
+  return 0;
+}
+
+int tide__server_sockname(tide__server_t *srv, struct sockaddr_storage *ss) {
+  socklen_t len = sizeof(*ss);
+  memset(ss, 0, sizeof(*ss));
+  if (srv->fd < 0) return UV_EBADF;
+  if (getsockname(srv->fd, (struct sockaddr *)ss, &len) != 0)
+    return uv_translate_sys_error(errno);
+  return 0;
+}
+
+/* Out of descriptors: the connections waiting in the backlog cannot be
+ * accepted, and would make the socket readable forever. Give the
+ * runtime's reserve descriptor back for a moment, accept them and close
+ * them at once (the peer sees a reset, not a hang), then take the reserve
+ * again: libuv's trick, done here so that tide can count what it refused.
+ * Returns how many were refused. */
+static int server_refuse_all(tide__server_t *srv) {
+  tide_runtime_t *rt = srv->rt;
+  int n = 0, fd;
+  if (rt->reserve_fd >= 0) {
+    close(rt->reserve_fd);
+    rt->reserve_fd = -1;
+  }
+  for (;;) {
+    fd = accept4(srv->fd, NULL, NULL, SOCK_CLOEXEC);
+    if (fd >= 0) {
+      close(fd);
+      n++;
+      continue;
+    }
+    if (errno == EINTR || errno == ECONNABORTED) continue;
+    break;
+  }
+  rt->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  return n > 0 ? n : 1;
+}
+
+/* Makes a stream of an accepted descriptor (closed on failure). */
+static tide__stream_t *server_adopt(tide__server_t *srv, int fd, int *err) {
+  tide__stream_t *s = tide__stream_new(srv->rt, srv->kind, -1, err);
+  if (s == NULL) {
+    close(fd);
+    return NULL;
+  }
+  *err = srv->kind == TIDE__TCP ? uv_tcp_open(&s->u.tcp, fd)
+                                : uv_pipe_open(&s->u.pipe, fd);
+  if (*err != 0) {
+    close(fd);
+    tide__stream_close(s);
+    return NULL;
+  }
+  *err = tide__stream_start(s);
+  if (*err != 0) {
+    tide__stream_close(s);
+    return NULL;
+  }
+  return s;
+}
+
+/* Connections are waiting: accept a batch of them. Each becomes a stream
+ * handed to on_conn; failures are counted and handed over as (NULL, err),
+ * refused connections for want of descriptors as (NULL, UV_EMFILE) with
+ * their count in accept_errors. */
+static void server_on_poll(uv_poll_t *h, int status, int events) {
   tide__server_t *srv = (tide__server_t *)h;
-  tide__stream_t *s;
-  int err;
+  int i, fd, err;
+  (void)events;
   if (status < 0) {
     srv->accept_errors++;
     srv->on_conn(srv, NULL, status);
     return;
   }
-  s = tide__stream_new(srv->rt, srv->kind, -1, &err);
-  if (s == NULL) {
-    /* Take the connection off libuv's hands anyway, or it stops
-     * accepting: a throwaway handle that is closed at once. */
-    union uv_any_handle *t = malloc(sizeof(*t));
-    uv_loop_t *uv = srv->rt->loop.uv;
-    srv->accept_errors++;
-    if (t != NULL && (srv->kind == TIDE__TCP ? uv_tcp_init(uv, &t->tcp)
-                                             : uv_pipe_init(uv, &t->pipe, 0)) == 0) {
-      t->handle.data = &srv->rt->loop;
-      tide__loop_handle_open(&srv->rt->loop);
-      uv_accept(h, &t->stream);
-      uv_close(&t->handle, tide__loop_close_free_cb);
-    } else {
-      free(t);
+  for (i = 0; i < TIDE__ACCEPT_BATCH && !srv->closing; i++) {
+    tide__stream_t *s;
+    fd = accept4(srv->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      err = uv_translate_sys_error(errno);
+      if (errno == EMFILE || errno == ENFILE) {
+        int n = server_refuse_all(srv);
+        srv->accept_errors += n;
+        while (n-- > 0 && !srv->closing) srv->on_conn(srv, NULL, err);
+        return;
+      }
+      srv->accept_errors++;
+      srv->on_conn(srv, NULL, err);
+      return;
     }
-    return;
+    s = server_adopt(srv, fd, &err);
+    if (s == NULL) {
+      srv->accept_errors++;
+      srv->on_conn(srv, NULL, err);
+      continue;
+    }
+    srv->on_conn(srv, s, 0);
   }
-  err = uv_accept(h, &s->u.stream);
-  if (err == 0) err = tide__stream_start(s);
-  if (err != 0) {
-    tide__stream_close(s);
-    srv->accept_errors++;
-    srv->on_conn(srv, NULL, err);
-    return;
-  }
-  srv->on_conn(srv, s, 0);
 }
 
 int tide__server_listen(tide__server_t *srv, int backlog) {
-  return uv_listen(&srv->u.stream, backlog, server_on_connection);
+  tide_runtime_t *rt = srv->rt;
+  int err;
+  if (listen(srv->fd, backlog) != 0) return uv_translate_sys_error(errno);
+  err = uv_poll_init_socket(rt->loop.uv, &srv->poll, srv->fd);
+  if (err != 0) return err;
+  srv->poll.data = srv;
+  srv->polling = 1;
+  tide__loop_handle_open(&rt->loop);
+  return uv_poll_start(&srv->poll, UV_READABLE, server_on_poll);
+}
+
+static void server_free(tide__server_t *srv) {
+  if (srv->fd >= 0) close(srv->fd);
+  free(srv->path);
+  free(srv);
 }
 
 static void server_on_close(uv_handle_t *h) {
   tide__server_t *srv = (tide__server_t *)h;
   tide_loop_t *loop = &srv->rt->loop;
-  free(srv->path);
-  free(srv);
+  server_free(srv);
   tide__loop_handle_closed(loop);
 }
 
@@ -214,5 +309,14 @@ void tide__server_close(tide__server_t *srv) {
   }
   tide__link_remove(&srv->res.link);
   if (srv->path != NULL) remove(srv->path);
-  uv_close(&srv->u.handle, server_on_close);
+  if (srv->polling) {
+    /* Closing the poll handle takes the socket out of epoll at once, so it
+     * can be closed now: the port is free when close() returns, as
+     * uv_close makes it for libuv's own servers. */
+    uv_close((uv_handle_t *)&srv->poll, server_on_close);
+    close(srv->fd);
+    srv->fd = -1;
+  } else {
+    server_free(srv);
+  }
 }

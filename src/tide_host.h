@@ -29,6 +29,7 @@ struct tide__hub_s {
                                 loop stays alive as for pending I/O */
   int modules_ref;           /* registry: set of module names the host
                                 added; owner: the hub, released on close */
+  tide__link_t dones;        /* C done-callbacks not yet run (host.c) */
   tide__resource_t res;      /* in rt->resources: closes the hub */
 };
 
@@ -37,7 +38,9 @@ struct tide_future_s {
   int refs;                  /* mu: the host's, the loop's while attached,
                                 one per queued post */
   unsigned completing : 1;   /* mu: the host has completed (or posted a
-                                completion, or released) it */
+                                completion, or released) it, or Lua has
+                                completed or cancelled it */
+  int queued;                /* mu: posted items for it not yet applied */
   /* Loop thread only. */
   unsigned attached : 1;     /* pinned in Lua, linked in hub->futures */
   unsigned counted : 1;      /* counted in hub->npending */
@@ -45,7 +48,21 @@ struct tide_future_s {
                                 handle while attached, released on detach */
   tide__future_t *fut;       /* inside the pinned Lua future */
   tide__link_t link;         /* in hub->futures while attached */
+  tide_cancel_cb oncancel;   /* the host's cancel callback, or NULL */
+  void *oncancel_data;
 };
+
+/* A C done-callback (tide_future_add_done, tide_task_add_done). */
+typedef struct {
+  tide__waiter_t waiter;     /* on the future or task's own future */
+  tide__link_t link;         /* in hub->dones until it has run */
+  tide__hub_t *hub;
+  tide_done_cb cb;
+  void *data;
+  int ref;                   /* registry: pins the object until the call;
+                                owner: this, released after it (or at the
+                                hub's close) */
+} tide__hostdone_t;
 
 /* post.c */
 /* The runtime's hub, made on first use (on the loop thread). NULL on
@@ -58,6 +75,11 @@ void tide__future_unref(tide_future_t *f);
 void tide__hostfut_uncount(tide_future_t *f);
 /* Unpins the Lua future and drops the loop's reference. */
 void tide__hostfut_detach(tide_future_t *f);
+/* Ties the Lua future of f to it: Lua completing or cancelling it marks
+ * f completing; a cancellation reaches the host's cancel callback. */
+void tide__hostfut_hook(tide_future_t *f, tide__lfuture_t *lf);
+/* Frees a done-callback that never ran (the hub closes). */
+void tide__hostdone_drop(tide__hostdone_t *d);
 
 /* host.c */
 /* Completes the pinned Lua future of f from L: n values (n >= 0) or, with

@@ -73,7 +73,7 @@ struct tide_loop_s {
   tide__ready_t *ready;
   size_t ready_head, ready_count, ready_mask;
   size_t drain_left;    /* entries left in the batch being drained */
-  int batches_left;     /* batches this iteration may still run */
+  long budget_left;     /* entries this iteration may still start */
   /* Runs tide__loop_drain in a protected context (the runtime's pcall). */
   void (*protect)(tide_loop_t *loop);
   uv_check_t *check;    /* drains the ready queue after each poll */
@@ -88,6 +88,7 @@ struct tide_loop_s {
   int autojump;         /* virtual clock: jump to the next timer when idle */
   uv_prepare_t *prepare;/* autojump's hook before each poll */
   int handles;          /* tide handles not yet closed, for leak checks */
+  uint64_t scope_seq;   /* the id the next cancel scope gets */
   /* Called once the loop is closing and its last handle has closed: the
    * owner may free the memory that holds the loop. */
   void (*on_closed)(tide_loop_t *loop);
@@ -171,5 +172,61 @@ int tide__future_cancel(tide__future_t *f);
 /* Makes a done future pending again, for futures reused by one owner (a
  * stream's read waiter). Waiters must already be gone. */
 void tide__future_reset(tide__future_t *f);
+
+/* ---------------------------------------------------------------- scope */
+
+/* Cancel scopes (scope.c), level-triggered as Trio's: once a scope is
+ * cancelled, every await inside it fails again, until the code leaves it.
+ * A stack of scopes belongs to one task; the task itself is the outermost
+ * scope (root_cancelled). */
+typedef struct tide__scope_s tide__scope_t;
+typedef struct tide__cstack_s tide__cstack_t;
+
+struct tide__scope_s {
+  tide__link_t link;     /* in cs->scopes while open; innermost last */
+  tide__cstack_t *cs;    /* the stack it is open in; NULL once closed */
+  uint64_t id;           /* names it in cancellation errors (never 0) */
+  const char *reason;    /* why it cancels: "deadline", "group", ... */
+  uint64_t due;          /* its deadline (loop time, ns); UINT64_MAX: none */
+  tide__timer_t timer;   /* armed while the deadline is ahead */
+  unsigned cancelled : 1;
+  unsigned shield : 1;   /* cancellations outside it do not reach inside */
+};
+
+struct tide__cstack_s {
+  tide__link_t scopes;   /* open scopes, outermost first */
+  tide_loop_t *loop;
+  int ncancelled;        /* cancelled open scopes, the root included: 0 is
+                            the fast path of every await */
+  unsigned root_cancelled : 1; /* task:cancel() */
+  /* Called when a cancellation reaches the innermost point of the stack
+   * (where the task waits, if it waits): the task wakes its await. */
+  void (*interrupt)(tide__cstack_t *cs);
+};
+
+void tide__cstack_init(tide__cstack_t *cs, tide_loop_t *loop,
+                       void (*interrupt)(tide__cstack_t *cs));
+/* Cancels the root (the task); returns 1 if it was not cancelled yet. */
+int tide__cstack_cancel_root(tide__cstack_t *cs);
+/* Is a cancellation pending at the innermost point? Returns 1 and sets
+ * *owner to the scope that owns it (the outermost cancelled scope met
+ * before a shield; NULL: the task itself), or returns 0. */
+int tide__cstack_cancelled(const tide__cstack_t *cs, tide__scope_t **owner);
+/* Closes every scope still open (the task has finished). */
+void tide__cstack_clear(tide__cstack_t *cs);
+/* The nearest deadline of the scopes around the innermost point (up to and
+ * including the first shield), or UINT64_MAX. */
+uint64_t tide__cstack_deadline(const tide__cstack_t *cs);
+void tide__scope_init(tide__scope_t *s, const char *reason, int shield);
+/* Opens s innermost in cs. */
+void tide__scope_open(tide__cstack_t *cs, tide__scope_t *s);
+/* Cancels s; returns 1 if it was not cancelled yet. Interrupts the task's
+ * await if no shield inside s stands between it and the innermost point. */
+int tide__scope_cancel(tide__scope_t *s);
+/* Takes s off its stack and disarms its deadline (idempotent). */
+void tide__scope_close(tide__scope_t *s);
+/* Sets s's deadline to due (loop time, ns; UINT64_MAX: none): when it
+ * passes, s is cancelled. s must be open. Returns 0 or TIDE_ENOMEM. */
+int tide__scope_set_deadline(tide__scope_t *s, uint64_t due);
 
 #endif

@@ -32,6 +32,8 @@ extern char tide__token_notask[1];
 
 typedef struct tide__task_s tide__task_t;
 
+#define TIDE__SRCCACHE 16 /* slots of the runtime's spawn-site cache */
+
 /* Something the runtime must close when it closes (a socket, a host
  * future's anchor, ...): its owner links it into rt->resources while it is
  * open and unlinks it when it closes by itself. close() must unlink it and
@@ -58,17 +60,41 @@ struct tide_runtime_s {
   tide__link_t resources;    /* tide__resource_t still open */
   int ntasks;                /* length of tasks */
   int copool_ref;            /* registry: array of coroutines to reuse */
+  int pins_ref;              /* registry: table pinning pending tasks */
+  int npinned, pins_peak;    /* pins held, and the most since its making */
+  int body_ref;              /* registry: the task body closure (task.c) */
   int copool_n;              /* its length */
   uint64_t next_task_id;     /* the id the next task gets */
   int failed_ref;            /* registry: weak table task ptr -> failed task
                                 whose error nobody has seen */
   int errh_ref;              /* registry: Lua error handler, or LUA_NOREF */
+  int reserve_fd;            /* a descriptor kept to give back when out of
+                                them: servers refuse what they cannot
+                                accept (tcp.c); -1 if none */
+  uint64_t accept_errors;    /* accepts that failed, all servers */
+  uint64_t emfile_refused;   /* ... for want of descriptors (EMFILE/ENFILE),
+                                not yet reported */
+  uint64_t emfile_said;      /* loop time of the last EMFILE report */
+  uint64_t heap_peak_kb;     /* the largest Lua heap seen at a collection
+                                since the last trim (runtime.c) */
+  int heap_check_queued;     /* the next drain looks at the heap */
+  int eager_depth;           /* eager first steps running, nested */
+  uint64_t grace_ns;         /* cleanup grace period after a cancellation
+                                (tide.cleanup_grace; default 5 s) */
   /* The host's error handler (default: print to stderr). */
   void (*errh)(tide_runtime_t *rt, const char *msg, void *ud);
   void *errh_ud;
   /* The host's hook called once the runtime is fully closed. */
   void (*on_free)(tide_runtime_t *rt);
   void *userdata;            /* for the embedding host */
+  struct {                   /* task.c: is a spawning function tide's own
+                                Lua? cached by function pointer */
+    const void *fn;
+    int tide;
+  } srccache[TIDE__SRCCACHE];
+  struct tide__interrupt_s *intr; /* interrupt.c: SIGINT/SIGTERM cancel a
+                                task (tide command, tide.run); NULL until
+                                first used */
   struct tide__hub_s *hub;   /* host.c/post.c: host futures and posting
                                 from other threads (src/tide_host.h); NULL
                                 until the embedding API first needs it */
@@ -81,10 +107,32 @@ typedef struct {
   /* Pushes the outcome of the (done) awaitable at index idx: its values,
    * returning their count; raises its error or the cancellation. */
   int (*results)(lua_State *L, int idx);
-  tide__waiter_t cbwaiter;   /* registration for Lua done-callbacks */
-  int cbref;                 /* registry: pins the object while Lua callbacks
-                                wait; owner cbwaiter, released after they run */
+  struct tide__cbblock_s *cb;/* the Lua done-callbacks' registration while
+                                some wait, or NULL (lfuture.c: malloc'd on
+                                the first add_done_callback, freed once they
+                                have run or the object is collected) */
 } tide__awaitable_t;
+
+/* The registration of an awaitable's Lua done-callbacks. */
+typedef struct tide__cbblock_s {
+  tide__waiter_t waiter;     /* on the awaitable's own future */
+  int ref;                   /* registry: pins the object until the
+                                callbacks have run; released then */
+} tide__cbblock_t;
+/* Frees an awaitable's callback block (__gc of futures and tasks). */
+void tide__lua_free_callbacks(tide__awaitable_t *aw);
+
+/* A Lua future (tide.future(), a host future): src/awaitable.c. */
+typedef struct tide__lfuture_s tide__lfuture_t;
+struct tide__lfuture_s {
+  tide__awaitable_t aw;      /* first: a future is an awaitable */
+  int nvalues;               /* done: how many values (1 is kept bare in UV
+                                1, more in a table) */
+  /* A host future's (post.c): told at once when Lua completes or cancels
+   * the future, so that later posts answer TIDE_ESTATE. */
+  void (*settled)(tide__lfuture_t *f);
+  void *host;                /* the host's tide_future_t, or NULL */
+};
 
 /* User value slots of awaitable userdata. */
 #define TIDE__UV_VALUES 1    /* its value(s) or error; a pending task's
@@ -96,6 +144,7 @@ typedef struct {
 #define TIDE__UV_SPAWNER 4   /* task: the function that called spawn */
 #define TIDE__TASK_NUV 4
 #define TIDE__COPOOL_MAX 1024 /* finished coroutines kept for reuse */
+#define TIDE__GRACE_NS (5 * (uint64_t)1000000000) /* cleanup grace period */
 
 struct tide__task_s {
   tide__awaitable_t aw;      /* the task's own future; first member */
@@ -107,28 +156,64 @@ struct tide__task_s {
   uintptr_t gen;             /* bumped per wake-up: stale ones are ignored */
   tide__link_t link;         /* in rt->tasks while pending, rt->failed while
                                 failed and unobserved */
+  tide__cstack_t cs;         /* its cancel scopes; the task is the root */
+  struct tide__grace_s *grace; /* the cleanup grace period's timer, made
+                                on first need (task.c) */
   int nres;                  /* done: how many results (UV 1: the value, or
                                 a table of them) */
   int nargs;                 /* before the first step: how many arguments
                                 (UV 1: the function, or {fn, args...}) */
-  int ref;                   /* registry: pins the task while it is pending
+  int ref;                   /* rt->pins: pins the task while it is pending
                                 (owner: the task; released by task_finish) */
   uint64_t id;               /* 1, 2, ...: names the task in reports */
   uint64_t parent_id;        /* the task that spawned it, 0 if none */
   int spawn_line;            /* line of the spawn call, or -1 */
-  int cancel_requests;       /* task:cancel() calls not yet taken back with
-                                task:uncancel() (asyncio's cancelling()) */
   unsigned started : 1;      /* the coroutine has been resumed once */
-  unsigned must_cancel : 1;  /* deliver a cancellation at the next await */
   unsigned observed : 1;     /* someone has seen its error */
   unsigned scheduled : 1;    /* a wake-up is queued */
-  /* tide.sleep's timer and future: a task awaits one thing at a time, so
-   * one of each per task is enough and sleeping allocates nothing. */
+  unsigned cancel_wake : 1;  /* ... and it delivers a cancellation */
+  unsigned in_cancel : 1;    /* passing its cancellation on to what it
+                                awaits (breaks cycles of awaits) */
+  unsigned propagated : 1;   /* the task it awaits took its cancellation
+                                over: it wakes when that one has ended */
+  unsigned cleanup : 1;      /* it waits in a <close> handler run by a
+                                cancellation: the grace period applies */
+  unsigned grace_over : 1;   /* the grace period ended, or a second
+                                cancellation came: cleanup awaits fail */
+  unsigned has_ctx : 1;      /* its info table holds a context (lcontext.c) */
+  unsigned ctx_shared : 1;   /* ... shared with its spawner or a child:
+                                copied before a write */
+  /* tide.sleep's timer and the task's own wait future (a sleep, or a park
+   * on a wait queue, with qlink in the queue): a task awaits one thing at a
+   * time, so one of each per task is enough, and sleeping or waiting on a
+   * lock or a queue allocates nothing. */
   tide__timer_t timer;
   tide__future_t sleep;
+  tide__link_t qlink;        /* in a wait queue's list while parked */
+  struct tide__waitq_s *parkq; /* ... that queue, or NULL */
 };
 
+/* A FIFO of parked tasks (Lock, Semaphore, Event, Queue ...): the tasks
+ * themselves are the nodes (qlink), so waiting allocates nothing, and a
+ * cancelled waiter leaves in O(1). */
+typedef struct tide__waitq_s {
+  tide__link_t tasks;        /* parked tasks, oldest first */
+  int n;                     /* how many */
+} tide__waitq_t;
+
 /* runtime.c */
+/* Makes the runtime for L and its box (left in the registry). uv is the
+ * host's loop, or NULL for a loop of our own; owned: the box's __gc closes
+ * the runtime (a runtime made by require). */
+int tide__runtime_create(lua_State *L, uv_loop_t *uv, int owned,
+                         tide_runtime_t **out);
+/* Pushes the box of L's runtime (nil if none): a userdata whose first
+ * field is the runtime pointer, NULL once it has closed. */
+void tide__runtime_pushbox(lua_State *L);
+/* Cancels every pending task and waits for their cleanup (the grace
+ * period at most). */
+void tide__runtime_cancel_all(tide_runtime_t *rt);
+/* The runtime of the running code, raising if it is closed. */
 tide_runtime_t *tide__runtime_from(lua_State *L);
 /* Closes the run-scoped resources (at the end of tide.run); returns how
  * many. */
@@ -142,19 +227,79 @@ int tide__runtime_pcall(tide_runtime_t *rt, lua_CFunction fn, void *ud);
  * as its second argument. */
 void tide__runtime_report(tide_runtime_t *rt, lua_State *L, int task_idx);
 
+/* build/gen/embed.c (tools/embed.lua): preloads tide's Lua files. */
+void tide__lua_preload_embedded(lua_State *L);
+
+/* interrupt.c */
+/* Watches SIGINT and SIGTERM for task t (NULL: stop watching): the first
+ * signal cancels t, a second one ends the process (default action). The
+ * previous dispositions are restored when watching stops. Returns 0 or a
+ * libuv error. */
+int tide__interrupt_watch(tide_runtime_t *rt, tide__task_t *t);
+/* The signal that interrupted the watched task (0: none), reset by the
+ * next watch. */
+int tide__interrupt_signal(tide_runtime_t *rt);
+/* Closes the watchers (the runtime's close). */
+void tide__interrupt_close(tide_runtime_t *rt);
+
 /* task.c */
 tide__task_t *tide__task_new(lua_State *L, tide_runtime_t *rt, int nargs);
+/* The same, running the task's first step now, up to its first await
+ * (asyncio's eager task factory): a task that ends without awaiting never
+ * waits for the loop. */
+tide__task_t *tide__task_new_eager(lua_State *L, tide_runtime_t *rt,
+                                   int nargs);
 /* The C function at the bottom of every task's coroutine (it runs the
  * task's function under a yieldable pcall). */
 int tide__task_body(lua_State *L);
+/* Makes the runtime's task body closure (rt->body_ref). */
+void tide__task_setup(lua_State *L, tide_runtime_t *rt);
 tide__task_t *tide__task_check(lua_State *L, int idx);
+/* task:cancel(): cancels the task's root scope (the message at msg_idx of
+ * L goes with it; 0: none). A second cancel interrupts its cleanup. */
 void tide__task_cancel(tide__task_t *t, lua_State *L, int msg_idx);
+/* Frees what a task holds outside Lua (its grace timer) and closes its
+ * scopes: the task has finished or is being dropped. */
+void tide__task_release(tide__task_t *t);
+void tide__waitq_init(tide__waitq_t *q);
+/* Parks the running task t on q: returns the future to yield on (its own
+ * wait future, reset). A cancellation takes it off q. */
+tide__future_t *tide__task_park(tide__task_t *t, tide__waitq_t *q);
+/* Wakes the oldest task parked on q (taken off it); returns it, or NULL if
+ * none. Its await completes normally (the wake token), unless a
+ * cancellation reaches it before it runs: then its continuation sees the
+ * CANCEL token and tide__task_was_woken tells it that it had been woken,
+ * so it can pass on what it was handed. */
+tide__task_t *tide__waitq_wake(tide__waitq_t *q);
+/* The same, ending the park in state: TIDE__DONE (handed what it waited
+ * for) or TIDE__FAILED (woken without it: a queue closed, say). */
+tide__task_t *tide__waitq_wake_as(tide__waitq_t *q, int state);
+/* A park that no cancellation ends (Condition taking its lock back): the
+ * task waits until it is woken; its cancellation is raised after. */
+tide__future_t *tide__task_park_uncancellable(tide__task_t *t,
+                                              tide__waitq_t *q);
+/* Lets go of every task parked on q (the queue's owner is collected): they
+ * are never woken. */
+void tide__waitq_clear(tide__waitq_t *q);
+static inline int tide__task_was_woken(const tide__task_t *t) {
+  return t->sleep.state == TIDE__DONE;
+}
+
+/* Starts the grace period of a task's cleanup (if not started); returns 0
+ * or TIDE_ENOMEM. */
+int tide__task_grace_start(tide__task_t *t);
+/* Ends the grace period bookkeeping: the cancellation is gone. */
+void tide__task_grace_reset(tide__task_t *t);
 int tide__task_results(lua_State *L, int idx);
 int tide__task_push_results(lua_State *L, int idx, tide__task_t *t);
 void tide__task_push_traceback(lua_State *L, int idx);
+/* runtime.c: reports failed tasks whose error nobody has seen (all of them,
+ * or the one at idx). */
 void tide__task_report_unobserved(tide_runtime_t *rt);
 void tide__task_report_failed(lua_State *L, tide__task_t *t, int idx);
 void tide__task_mark_observed(tide__task_t *t);
+/* Releases a task's pin (it has finished, or is dropped). */
+void tide__task_unpin(lua_State *L, tide__task_t *t);
 /* Pushes a pending task's userdata (through its pin), or nil. */
 void tide__task_push(lua_State *L, tide__task_t *t);
 /* Pushes the info table of the task at idx, made if needed. */
@@ -164,19 +309,41 @@ void tide__task_pushlabel(lua_State *L, tide__task_t *t, int idx);
 /* Pushes the file:line where a pending task waits, or nil. */
 int tide__task_pushwhere(lua_State *L, tide__task_t *t);
 
-/* lfuture.c (await and errors) */
+/* awaitable.c (futures' values, errors), await.c (the await protocol),
+ * the l*.c bindings */
 void tide__lua_open_future(lua_State *L, tide_runtime_t *rt);
 void tide__lua_open_task(lua_State *L, tide_runtime_t *rt);
 void tide__lua_open_coro(lua_State *L, tide_runtime_t *rt);
 void tide__lua_open_timer(lua_State *L, tide_runtime_t *rt);
 void tide__lua_open_signal(lua_State *L, tide_runtime_t *rt);
 void tide__lua_open_opts(lua_State *L, tide_runtime_t *rt); /* lopts.c */
+void tide__lua_open_scope(lua_State *L, tide_runtime_t *rt); /* lscope.c */
+void tide__lua_open_sync(lua_State *L, tide_runtime_t *rt);  /* lsync.c */
+void tide__lua_open_queue(lua_State *L, tide_runtime_t *rt); /* lqueue.c */
+void tide__lua_open_context(lua_State *L, tide_runtime_t *rt); /* lcontext.c */
+/* registry key of the root context (task.c; see lcontext.c) */
+extern char tide__ctx_root_key[1];
 /* Raises "fname: unknown option 'k' (known: ...)" if the table at idx (any
  * other value is ignored) has a key not in known (NULL-terminated). */
 void tide__lua_check_options(lua_State *L, int idx, const char *fname,
                              const char *const known[]);
-void tide__lua_open_net(lua_State *L, tide_runtime_t *rt); /* ltcp.c */
+/* The networking bindings, each into the _net table at the top of L (the
+ * runtime box at top - 1): lstream.c, ltcp.c, lpipe.c, ludp.c, ldns.c. */
+void tide__lua_open_stream(lua_State *L, tide_runtime_t *rt);
+void tide__lua_open_tcp(lua_State *L, tide_runtime_t *rt);
+void tide__lua_open_pipe(lua_State *L, tide_runtime_t *rt);
+void tide__lua_open_udp(lua_State *L, tide_runtime_t *rt);
+void tide__lua_open_dns(lua_State *L, tide_runtime_t *rt);
 tide__awaitable_t *tide__lua_toawaitable(lua_State *L, int idx);
+/* Pushes a new pending Lua future of rt. */
+tide__lfuture_t *tide__lua_newfuture(lua_State *L, tide_runtime_t *rt);
+/* Completes the future at idx with the n values above it (popped), or fails
+ * it with the error at the top (popped). TIDE_ESTATE if it was done. */
+int tide__lua_future_resolve(lua_State *L, int idx, int n);
+int tide__lua_future_reject(lua_State *L, int idx);
+/* Cancels the pending future at idx (the error at the top, popped, is what
+ * awaiting it raises; none: a cancellation made when asked). */
+int tide__lua_future_cancel(lua_State *L, int idx);
 /* Yields the running task to wait for f, continuing in k (with ctx). Raises
  * "await outside a task" from the main thread; raises the pending
  * cancellation of the current task instead of waiting. */
@@ -186,11 +353,52 @@ int tide__lua_await(lua_State *L, tide__future_t *f, lua_KContext ctx,
  * the await will happen: _begin raises if it cannot (and returns the
  * running task), _yield yields. */
 tide__task_t *tide__lua_await_begin(lua_State *L);
+/* The same without the cancellation check: for a wait that must happen
+ * whatever (an uncancellable park). */
+tide__task_t *tide__lua_await_begin_uncancellable(lua_State *L);
 int tide__lua_await_yield(lua_State *L, tide__future_t *f, lua_KContext ctx,
                           lua_KFunction k);
 /* For continuations: checks the wake token at the top of the stack, pops
  * it, and raises if the task was cancelled or resumed by hand. */
 void tide__lua_check_wake(lua_State *L);
+/* The metatables of tasks, futures and error objects, also kept in the
+ * registry under these keys (their addresses): fetching one by pointer is a
+ * plain hash lookup, where luaL_setmetatable and luaL_testudata intern the
+ * name first. Set by the bindings that make them (ltask.c, lfuture.c). */
+extern char tide__mt_task[1], tide__mt_future[1], tide__mt_error[1];
+
+static inline void tide__lua_setmt(lua_State *L, void *key) {
+  lua_rawgetp(L, LUA_REGISTRYINDEX, key);
+  lua_setmetatable(L, -2);
+}
+
+/* The userdata at idx if its metatable is the one under key, else NULL. */
+static inline void *tide__lua_testmt(lua_State *L, int idx, void *key) {
+  void *p = lua_touserdata(L, idx);
+  int same;
+  if (p == NULL || !lua_getmetatable(L, idx)) return NULL;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, key);
+  same = lua_rawequal(L, -1, -2);
+  lua_pop(L, 2);
+  return same ? p : NULL;
+}
+
+/* The userdata at idx, whose metatable must be the one at upvalue mtup of
+ * the running C function; raises a type error naming tname otherwise. For
+ * methods on the hot path: luaL_checkudata looks the metatable up in the
+ * registry by name, about ten times the cost. */
+static inline void *tide__lua_checkself(lua_State *L, int idx, int mtup,
+                                        const char *tname) {
+  void *p = lua_touserdata(L, idx);
+  if (p != NULL && lua_getmetatable(L, idx)) {
+    int same = lua_rawequal(L, -1, lua_upvalueindex(mtup));
+    lua_pop(L, 1);
+    if (same) return p;
+  }
+  luaL_typeerror(L, idx, tname);
+  return NULL;
+}
+
 /* Pushes a tide error object {kind=, message=}. */
 void tide__lua_pusherror(lua_State *L, const char *kind, const char *msg);
 int tide__lua_iserror(lua_State *L, int idx, const char *kind);

@@ -54,7 +54,8 @@ struct tide__stream_s {
   const char *rsep;         /* RSEP: the separator (anchored on the reader's
                                stack while it waits) */
   size_t rseplen;
-  size_t rscan;             /* RSEP: bytes already searched without a match */
+  size_t rscan;             /* RSEP: bytes the waiting reader has searched
+                               without a match (reset per wait) */
   tide__future_t rfut;      /* pending exactly while a reader waits */
   tide__timer_t rtimer;     /* the reader's timeout */
   uint64_t rtimeout;        /* ns; 0: none */
@@ -99,8 +100,8 @@ static inline size_t tide__stream_buffered(const tide__stream_t *s) {
 }
 /* Drops n buffered bytes (the reader has copied them). */
 void tide__stream_consume(tide__stream_t *s, size_t n);
-/* Finds the separator in the buffer, resuming after s->rscan; returns its
- * offset from rstart, or -1 (and advances s->rscan). */
+/* Finds the separator in the buffer; returns its offset from rstart, or
+ * -1. */
 long tide__stream_find(tide__stream_t *s, const char *sep, size_t seplen);
 /* Prepares rfut for a reader that needs mode (n bytes, or sep): resets it,
  * arms the read timer, makes sure the stream reads. */
@@ -161,12 +162,8 @@ int tide__pipe_bind(tide__server_t *srv, const char *path);
 typedef void (*tide__server_cb)(tide__server_t *srv, tide__stream_t *s,
                                 int status);
 struct tide__server_s {
-  union {
-    uv_handle_t handle;
-    uv_stream_t stream;
-    uv_tcp_t tcp;
-    uv_pipe_t pipe;
-  } u;                      /* first */
+  uv_poll_t poll;           /* first: readable when connections wait */
+  int fd;                   /* the listening socket, or -1 */
   tide_runtime_t *rt;
   tide__resource_t res;     /* in rt->resources until closed */
   void **slot;              /* the Lua object's pointer to us, or NULL */
@@ -177,11 +174,23 @@ struct tide__server_s {
                                takes and releases it) */
   int accept_errors;        /* accept failures seen (EMFILE, ...) */
   char *path;               /* Unix socket: unlinked on close */
+  unsigned polling : 1;     /* poll is initialised (closed in close) */
   unsigned closing : 1;
 };
 
+/* Servers accept on their own (accept4 on a socket tide made, watched with
+ * a uv_poll_t) rather than through uv_listen: tide sees every accept error
+ * (libuv hides EMFILE behind its reserve descriptor) and makes the socket
+ * itself (SO_REUSEPORT). */
 tide__server_t *tide__server_new(tide_runtime_t *rt, int kind, int *err);
+/* Makes the TCP socket and binds it to sa. flags: TIDE__BIND_*. */
+#define TIDE__BIND_IPV6ONLY 1
+#define TIDE__BIND_REUSEPORT 2
+int tide__server_bind(tide__server_t *srv, const struct sockaddr *sa,
+                      int flags);
 int tide__server_listen(tide__server_t *srv, int backlog);
+/* The address the server listens on. */
+int tide__server_sockname(tide__server_t *srv, struct sockaddr_storage *ss);
 /* Stops accepting and closes the handle (idempotent). The binding releases
  * ref first; it replaces res.close to do so on runtime close too. */
 void tide__server_close(tide__server_t *srv);

@@ -43,6 +43,19 @@ static void heap_down(tide__timer_t **h, size_t len, size_t i) {
   heap_set(h, i, t);
 }
 
+/* After a burst (a million sleepers gone), the heap's array goes back to a
+ * size near its use: halved whenever it is less than a quarter full. */
+static void timers_shrink(tide_loop_t *loop) {
+  if (loop->heap_cap > 1024 && loop->heap_len < loop->heap_cap / 4) {
+    size_t cap = loop->heap_cap / 2;
+    tide__timer_t **h = realloc(loop->heap, cap * sizeof(*h));
+    if (h != NULL) {
+      loop->heap = h;
+      loop->heap_cap = cap;
+    }
+  }
+}
+
 void tide__timer_init(tide__timer_t *timer, tide__timer_fn fn) {
   timer->due = 0;
   timer->seq = 0;
@@ -79,6 +92,7 @@ void tide__timer_stop(tide_loop_t *loop, tide__timer_t *timer) {
     heap_up(loop->heap, i);
     heap_down(loop->heap, loop->heap_len, loop->heap[i]->index);
   }
+  timers_shrink(loop);
   if (was_first) tide__timers_rearm(loop);
 }
 
@@ -102,6 +116,7 @@ void tide__timers_run(tide_loop_t *loop) {
       heap_set(loop->heap, 0, loop->heap[loop->heap_len]);
       heap_down(loop->heap, loop->heap_len, 0);
     }
+    timers_shrink(loop);
     t->fn(t);
   }
   tide__timers_rearm(loop);
@@ -113,4 +128,30 @@ void tide__timers_free(tide_loop_t *loop) {
   free(loop->heap);
   loop->heap = NULL;
   loop->heap_len = loop->heap_cap = 0;
+}
+
+/* Loop time in nanoseconds: monotonic, starting at 0 when the loop was
+ * made, with the virtual clock's jumps added. */
+uint64_t tide__loop_now(const tide_loop_t *loop) {
+  return uv_hrtime() - loop->time_base + loop->time_skew;
+}
+
+static void timer_on_uvtimer(uv_timer_t *t) {
+  tide__timers_run(t->data);
+}
+
+/* The timer heap's libuv side: one uv_timer_t armed for the earliest due
+ * timer. Rounds up to whole milliseconds (libuv's resolution) so a timer
+ * never fires early; tide__timers_run rearms if the clock lags. */
+void tide__timers_rearm(tide_loop_t *loop) {
+  uint64_t due, now, ms;
+  if (loop->closing) return;
+  if (!tide__timers_next(loop, &due)) {
+    uv_timer_stop(loop->uvtimer);
+    return;
+  }
+  now = tide__loop_now(loop);
+  ms = due > now ? (due - now + 999999) / 1000000 : 0;
+  uv_update_time(loop->uv);
+  uv_timer_start(loop->uvtimer, timer_on_uvtimer, ms, 0);
 }

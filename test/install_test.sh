@@ -29,13 +29,23 @@ echo "ok installed files"
 export PKG_CONFIG_PATH="$PREFIX/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
 [ "$($PKG_CONFIG --modversion tide)" = "0.1.0" ] || fail "pkg-config version"
 OUT="$PREFIX/embed_host"
+# The guide's command (docs/embedding.md), under a strict -std=c99.
 # shellcheck disable=SC2046
-$CC -o "$OUT" examples/embed/host.c $($PKG_CONFIG --cflags --libs tide) \
-  -lpthread -Wl,-rpath,"$PREFIX/lib"
+$CC -std=c99 -Wall -o "$OUT" examples/embed/host.c \
+  $($PKG_CONFIG --cflags --libs tide) -lpthread \
+  -Wl,-rpath,"$($PKG_CONFIG --variable=libdir tide)"
 ldd "$OUT" | grep -q "$PREFIX/lib/libtide.so.0" || fail "not linked with the installed libtide.so"
 out=$("$OUT" examples/embed/script.lua) || fail "example host: $out"
 echo "$out" | grep -q "441 echo: hello" || fail "example host said: $out"
 echo "ok example host built with pkg-config --cflags --libs tide: $out"
+# Static: libtide.a with pkg-config's --static flags.
+# shellcheck disable=SC2046
+$CC -std=c99 -o "$OUT.static" examples/embed_poll/host.c \
+  $($PKG_CONFIG --cflags tide) "$PREFIX/lib/libtide.a" \
+  $($PKG_CONFIG --static --libs libuv lua5.4) -lm -lpthread
+ldd "$OUT.static" | grep -q libtide && fail "static host links libtide.so"
+out=$("$OUT.static" examples/embed_poll/script.lua) || fail "static poll host: $out"
+echo "ok static poll-driven host: $out"
 
 # The installed command and the installed Lua module.
 [ "$("$PREFIX/bin/tide" -e "print(require('tide').version)")" = "0.1.0" ] \

@@ -376,12 +376,29 @@ static int l_make(lua_State *L) {
   return 1;
 }
 
+/* host.work(): a future with a cancel callback, awaited: the host's
+ * "work" that a cancellation of the awaiting task must stop. */
+static int ncancelled;
+static tide_future_t *cancelled_seen;
+static void on_cancel(tide_future_t *f, void *data) {
+  ncancelled++;
+  cancelled_seen = f;
+  CHECK(data == &ncancelled);
+}
+static int l_work(lua_State *L) {
+  int err = tide_future_new(L, &saved);
+  if (err != 0) return luaL_error(L, "%s", tide_strerror(err));
+  CHECK_INT(tide_future_on_cancel(saved, on_cancel, &ncancelled), 0);
+  return tide_await(L, -1);
+}
+
 static int l_bad_await(lua_State *L) {
   lua_pushinteger(L, 1);
   return tide_await(L, -1);
 }
 
 static const luaL_Reg host_funcs[] = {{"get", l_get},
+                                       {"work", l_work},
                                       {"make", l_make},
                                       {"bad_await", l_bad_await},
                                       {NULL, NULL}};
@@ -485,7 +502,8 @@ TEST(future_reject_and_returned_future) {
   CHECK_INT(run_string(rt, "require('host').make():cancel()"), 0);
   lua_settop(L, 0);
   CHECK_INT(tide_future_state(saved), TIDE_STATE_CANCELLED);
-  CHECK_INT(tide_future_post_number(saved, 1.5), 0); /* applied: ignored */
+  /* Lua cancelled it: a post answers ESTATE at once (the header says so). */
+  CHECK_INT(tide_future_post_number(saved, 1.5), TIDE_ESTATE);
   tide_runtime_run(rt, TIDE_RUN_NOWAIT);
   CHECK_INT(tide_future_state(saved), TIDE_STATE_CANCELLED);
   tide_future_release(saved);
@@ -581,6 +599,7 @@ TEST(close_with_pending_work) {
                 "log = ''\n"
                 "tide.spawn(function()\n"
                 "  local c <close> = setmetatable({}, {__close = function()\n"
+                "    tide.sleep(0.01)\n" /* cleanup that awaits */
                 "    log = log .. 'closed;' end})\n"
                 "  tide.sleep(3600)\n"
                 "end)\n"
@@ -588,7 +607,7 @@ TEST(close_with_pending_work) {
                 "  local ok, err = pcall(host.get)\n"
                 "  log = log .. (tide.is_cancelled(err) and 'cancelled;' or "
                 "'?;')\n"
-                "  tide.sleep(0)\n" /* cleanup may still await */
+                "  tide.cleanup(tide.sleep, 0)\n" /* cleanup may still await */
                 "  log = log .. 'cleanup done;'\n"
                 "end)\n"
                 "tide.sleep(3600)\n",
@@ -712,6 +731,248 @@ TEST(stop_ends_a_run_early) {
   CHECK_INT(tide_runtime_close(rt), 0);
 }
 
+/* tide_runtime_close waits for cleanup that awaits, but no longer than the
+ * grace period the host set: a handler that would sleep an hour is cut
+ * short (its await fails), and the close returns. */
+TEST(close_bounded_by_grace) {
+  lua_State *L = luaL_newstate();
+  tide_runtime_t *rt;
+  uint64_t t0;
+  luaL_openlibs(L);
+  CHECK_INT(tide_runtime_new(&rt, NULL, L), 0);
+  CHECK_INT(tide_runtime_set_grace(rt, -1), TIDE_EINVAL);
+  CHECK_INT(tide_runtime_set_grace(rt, 0.05), 0);
+  CHECK_INT(tide_runtime_spawn_string(
+                rt,
+                "local tide = require 'tide'\n"
+                "log = ''\n"
+                "tide.spawn(function()\n"
+                "  local c <close> = setmetatable({}, {__close = function()\n"
+                "    tide.sleep(0.001)\n" /* within the grace period */
+                "    local ok = pcall(tide.sleep, 3600)\n"
+                "    log = log .. (ok and 'slept;' or 'cut short;') end})\n"
+                "  tide.sleep(3600)\n"
+                "end)\n",
+                "=main", 0),
+            0);
+  CHECK_INT(tide_runtime_run_task(rt, -1), 0);
+  lua_pop(L, 1);
+  t0 = uv_hrtime();
+  CHECK_INT(tide_runtime_close(rt), 0);
+  CHECK(uv_hrtime() - t0 < (uint64_t)30e9); /* not the hour */
+  CHECK_STR(global_str(L, "log"), "cut short;");
+  lua_close(L);
+}
+
+/* Cancellation reaches the host: the awaiting task cancelled directly, by
+ * a deadline, and Lua cancelling the future each call the cancel callback
+ * once, from the loop; then posts answer ESTATE, and the future no longer
+ * keeps the loop alive. */
+TEST(cancel_reaches_the_host) {
+  static const char *scripts[] = {
+      /* the task itself */
+      "local tide = require 'tide'\n"
+      "local t = tide.spawn(require('host').work)\n"
+      "tide.sleep(0.001)\n"
+      "t:cancel()\n"
+      "local ok, err = pcall(t.await, t)\n"
+      "return tide.is_cancelled(err)\n",
+      /* a deadline around the await */
+      "local tide = require 'tide'\n"
+      "local ok, err = pcall(tide.timeout, 0.001, require('host').work)\n"
+      "return tide.is_timeout(err)\n",
+      /* Lua cancels the future itself */
+      "local tide = require 'tide'\n"
+      "local f = require('host').make()\n"
+      "f:cancel()\n"
+      "return f:cancelled()\n"};
+  int i;
+  for (i = 0; i < 3; i++) {
+    tide_runtime_t *rt;
+    lua_State *L;
+    CHECK_INT(tide_runtime_new(&rt, NULL, NULL), 0);
+    L = tide_runtime_lua(rt);
+    CHECK_INT(tide_module_add(rt, "host", host_funcs), 0);
+    ncancelled = 0;
+    cancelled_seen = NULL;
+    saved = NULL;
+    if (i == 2) {
+      /* make() has no callback: set it from C before Lua cancels. */
+      CHECK_INT(tide_runtime_spawn_string(rt,
+                    "local f = require('host').make()\n"
+                    "coroutine.yield = nil\n"
+                    "return f\n", "=make", 0), 0);
+      CHECK_INT(tide_runtime_run_task(rt, -1), 0);
+      lua_pop(L, 1);
+      CHECK_INT(tide_future_on_cancel(saved, on_cancel, &ncancelled), 0);
+      CHECK_INT(tide_future_push(saved, L), 0);
+      lua_setglobal(L, "hostf");
+      CHECK_INT(run_string(rt, "local f = hostf f:cancel() "
+                               "return f:cancelled()"), 0);
+    } else {
+      CHECK_INT(run_string(rt, scripts[i]), 0);
+    }
+    CHECK(lua_toboolean(L, -1));
+    lua_settop(L, 0);
+    tide_runtime_run(rt, TIDE_RUN_NOWAIT); /* the callback's turn */
+    CHECK_INT(ncancelled, 1);
+    CHECK(cancelled_seen == saved);
+    CHECK_INT(tide_future_state(saved), TIDE_STATE_CANCELLED);
+    CHECK_INT(tide_future_post_integer(saved, 1), TIDE_ESTATE);
+    lua_pushinteger(L, 1);
+    CHECK_INT(tide_future_resolve(saved, L, 1), TIDE_ESTATE);
+    CHECK_INT(lua_gettop(L), 0);
+    CHECK_INT(tide_runtime_run(rt, TIDE_RUN_NOWAIT), 0); /* not alive */
+    tide_runtime_run(rt, TIDE_RUN_NOWAIT);
+    CHECK_INT(ncancelled, 1); /* once */
+    tide_future_release(saved);
+    CHECK_INT(tide_runtime_close(rt), 0);
+  }
+}
+
+/* C done-callbacks on a host future and on a task. */
+static int done_calls, done_state, done_value;
+static void on_done(tide_runtime_t *rt, int idx, int state, void *data) {
+  lua_State *L = tide_runtime_lua(rt);
+  done_calls++;
+  done_state = state;
+  CHECK(data == &done_calls);
+  if (tide_task_state(rt, idx) >= 0 && state == TIDE_STATE_DONE) {
+    int n = tide_task_results(rt, idx);
+    done_value = (int)lua_tointeger(L, -1);
+    lua_pop(L, n);
+  }
+}
+
+TEST(c_done_callbacks) {
+  tide_runtime_t *rt;
+  lua_State *L;
+  tide_future_t *f;
+  CHECK_INT(tide_runtime_new(&rt, NULL, NULL), 0);
+  L = tide_runtime_lua(rt);
+  done_calls = done_state = done_value = 0;
+  CHECK_INT(tide_future_new(L, &f), 0);
+  lua_pop(L, 1);
+  CHECK_INT(tide_future_add_done(f, on_done, &done_calls), 0);
+  CHECK_INT(tide_future_add_done(f, NULL, NULL), TIDE_EINVAL);
+  lua_pushinteger(L, 5);
+  CHECK_INT(tide_future_resolve(f, NULL, 1), 0);
+  CHECK_INT(done_calls, 0); /* from the loop, never inside resolve */
+  tide_runtime_run(rt, TIDE_RUN_NOWAIT);
+  CHECK_INT(done_calls, 1);
+  CHECK_INT(done_state, TIDE_STATE_DONE);
+  /* A task: its results are readable in the callback. */
+  CHECK_INT(tide_runtime_spawn_string(rt,
+                "require('tide').sleep(0.001) return 41 + 1", "=t", 0), 0);
+  CHECK_INT(tide_task_add_done(rt, -1, on_done, &done_calls), 0);
+  lua_pushinteger(L, 3);
+  CHECK_INT(tide_task_add_done(rt, -1, on_done, NULL), TIDE_EINVAL);
+  lua_pop(L, 1);
+  CHECK_INT(tide_runtime_run_task(rt, -1), 0);
+  tide_runtime_run(rt, TIDE_RUN_NOWAIT);
+  CHECK_INT(done_calls, 2);
+  CHECK_INT(done_value, 42);
+  lua_settop(L, 0);
+  /* A task the close cancels: called during the close, cancelled. A
+   * future that never completes: dropped, never called. */
+  CHECK_INT(tide_runtime_spawn_string(rt,
+                "require('tide').sleep(3600)", "=t2", 0), 0);
+  CHECK_INT(tide_task_add_done(rt, -1, on_done, &done_calls), 0);
+  lua_settop(L, 0);
+  tide_future_release(f);
+  CHECK_INT(tide_future_new(L, &f), 0);
+  lua_pop(L, 1);
+  CHECK_INT(tide_future_add_done(f, on_done, &done_calls), 0);
+  CHECK_INT(tide_runtime_close(rt), 0);
+  CHECK_INT(done_calls, 3);
+  CHECK_INT(done_state, TIDE_STATE_CANCELLED);
+  tide_future_release(f);
+}
+
+/* A value posted and the handle released, both on the loop thread: the
+ * value is delivered (the release waits behind the post). */
+TEST(post_then_release_on_the_loop_thread) {
+  tide_runtime_t *rt;
+  lua_State *L;
+  CHECK_INT(tide_runtime_new(&rt, NULL, NULL), 0);
+  L = tide_runtime_lua(rt);
+  CHECK_INT(tide_module_add(rt, "host", host_funcs), 0);
+  CHECK_INT(tide_runtime_spawn_string(rt,
+                "waiting = true\nreturn require('host').get()", "=main", 0),
+            0);
+  run_until_waiting(rt);
+  CHECK_INT(tide_future_post_integer(saved, 42), 0);
+  tide_future_release(saved);
+  CHECK_INT(tide_runtime_run_task(rt, -1), 0);
+  CHECK_INT(tide_task_results(rt, -1), 1);
+  CHECK_INT(lua_tointeger(L, -1), 42);
+  lua_settop(L, 0);
+  CHECK_INT(tide_runtime_close(rt), 0);
+}
+
+/* Resolve on a closed runtime pops the host's values. */
+TEST(resolve_after_close_pops_values) {
+  uv_loop_t loop;
+  lua_State *L = luaL_newstate();
+  tide_runtime_t *rt;
+  tide_future_t *f;
+  luaL_openlibs(L);
+  CHECK_INT(uv_loop_init(&loop), 0);
+  CHECK_INT(tide_runtime_new(&rt, &loop, L), 0);
+  CHECK_INT(tide_future_new(L, &f), 0);
+  lua_settop(L, 0);
+  close_on_host(rt, &loop);
+  lua_pushinteger(L, 1);
+  lua_pushinteger(L, 2);
+  CHECK_INT(tide_future_resolve(f, L, 2), TIDE_ECLOSED);
+  CHECK_INT(lua_gettop(L), 0);
+  lua_pushstring(L, "e");
+  CHECK_INT(tide_future_reject(f, L), TIDE_ECLOSED);
+  CHECK_INT(lua_gettop(L), 0);
+  tide_future_release(f);
+  CHECK_INT(uv_loop_close(&loop), 0);
+  lua_close(L);
+}
+
+/* Errors of tasks nobody awaited reach the host's handler when
+ * tide_runtime_run_task returns, and at the end of tide_runtime_run, not
+ * only at a collection. */
+TEST(unretrieved_errors_reported_after_runs) {
+  tide_runtime_t *rt;
+  lua_State *L;
+  int n = 0;
+  CHECK_INT(tide_runtime_new(&rt, NULL, NULL), 0);
+  L = tide_runtime_lua(rt);
+  nerrors = 0;
+  CHECK_INT(tide_runtime_set_error_handler(rt, collect_errors, &n), 0);
+  lua_gc(L, LUA_GCSTOP, 0); /* no collection may be what reports it */
+  CHECK_INT(tide_runtime_spawn_string(rt,
+                "local tide = require 'tide'\n"
+                "keep = tide.spawn(error, 'lost one', 0)\n"
+                "tide.sleep(0.001)\n", "=main", 0), 0);
+  CHECK_INT(tide_runtime_run_task(rt, -1), 0);
+  CHECK_INT(n, 1);
+  CHECK(strstr(errors[0], "lost one") != NULL);
+  lua_settop(L, 0);
+  CHECK_INT(tide_runtime_spawn_string(rt,
+                "keep2 = require('tide').spawn(error, 'lost two', 0)",
+                "=main2", 0), 0);
+  lua_settop(L, 0);
+  tide_runtime_run(rt, TIDE_RUN_DEFAULT);
+  CHECK_INT(n, 2);
+  CHECK(strstr(errors[1], "lost two") != NULL);
+  /* The awaited task's own error is the host's to read: not reported. */
+  CHECK_INT(tide_runtime_spawn_string(rt, "error('mine', 0)", "=m", 0), 0);
+  CHECK_INT(tide_runtime_run_task(rt, -1), TIDE_ELUA);
+  CHECK_INT(n, 2);
+  CHECK_INT(tide_task_results(rt, -1), -1);
+  CHECK_STR(lua_tostring(L, -2), "mine");
+  lua_settop(L, 0);
+  lua_gc(L, LUA_GCRESTART, 0);
+  CHECK_INT(tide_runtime_close(rt), 0);
+  CHECK_INT(n, 2);
+}
+
 int main(void) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   RUN(own_loop_and_state);
@@ -729,5 +990,11 @@ int main(void) {
   RUN(posts_queued_at_close_run);
   RUN(host_api_in_a_required_runtime);
   RUN(stop_ends_a_run_early);
+  RUN(close_bounded_by_grace);
+  RUN(cancel_reaches_the_host);
+  RUN(c_done_callbacks);
+  RUN(post_then_release_on_the_loop_thread);
+  RUN(resolve_after_close_pops_values);
+  RUN(unretrieved_errors_reported_after_runs);
   return test_summary("test_embed");
 }

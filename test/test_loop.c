@@ -35,9 +35,18 @@ TEST(ready_queue_is_fifo) {
   CHECK_INT(tide__loop_close(&loop), 0);
 }
 
+/* Keeps re-queueing itself: counts every run. */
+static long nforever;
+static void forever_fn(void *data, uintptr_t arg) {
+  tide_loop_t *loop = data;
+  nforever++;
+  tide__loop_call_soon(loop, forever_fn, loop, arg);
+}
+
 /* Each batch runs what was queued when it began; what those entries queue
  * runs in the next batch, after everything of theirs. One loop iteration
- * runs at most TIDE__BATCHES (8) batches, then polls I/O again. */
+ * runs whole batches while its budget of 1024 entries lasts, then polls I/O
+ * again. */
 TEST(drain_runs_snapshots_in_batches) {
   tide_loop_t loop;
   int i;
@@ -46,15 +55,26 @@ TEST(drain_runs_snapshots_in_batches) {
   tide__loop_call_soon(&loop, requeue_fn, &loop, 1);
   tide__loop_call_soon(&loop, requeue_fn, &loop, 2);
   tide__loop_run_once(&loop, 1);
-  /* 8 batches of two: 1, 2, 101, 102, ..., 701, 702. */
-  CHECK_INT(nran, 16);
-  for (i = 0; i < 16; i++) CHECK_INT(ran[i], (uintptr_t)(i / 2 * 100 + 1 + i % 2));
-  CHECK_INT(loop.ready_count, 2); /* 801 and 802 wait for the next turn */
-  tide__loop_run_once(&loop, 1);
-  CHECK_INT(nran, 22); /* 801..1002: three more batches, then empty */
-  CHECK_INT(ran[16], 801);
-  CHECK_INT(ran[21], 1002);
+  /* Batches of two: 1, 2, 101, 102, ..., 1001, 1002, in one iteration. */
+  CHECK_INT(nran, 22);
+  for (i = 0; i < 22; i++) CHECK_INT(ran[i], (uintptr_t)(i / 2 * 100 + 1 + i % 2));
   CHECK_INT(loop.ready_count, 0);
+  /* Tasks handing work to each other forever: 1024 entries per iteration,
+   * then the poll. */
+  nforever = 0;
+  tide__loop_call_soon(&loop, forever_fn, &loop, 0);
+  tide__loop_call_soon(&loop, forever_fn, &loop, 1);
+  tide__loop_run_once(&loop, 1);
+  CHECK_INT(nforever, 1024);
+  CHECK_INT(loop.ready_count, 2);
+  tide__loop_run_once(&loop, 1);
+  CHECK_INT(nforever, 2048);
+  /* A batch that began always ends, even past the budget. */
+  for (i = 0; i < 1500; i++) tide__loop_call_soon(&loop, log_fn, 0, 0);
+  nforever = 0;
+  tide__loop_run_once(&loop, 1);
+  CHECK_INT(nforever, 2); /* the two forever entries, then the 1500 */
+  CHECK_INT(loop.ready_count, 2);
   CHECK_INT(tide__loop_close(&loop), 0);
 }
 

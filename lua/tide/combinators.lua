@@ -9,7 +9,7 @@
 local core = require "tide.core"
 
 local spawn, future, is_error = core.spawn, core.future, core.is_error
-local call_later = core.call_later
+local call_later, check_options = core.call_later, core.check_options
 local select, type, error, pcall, getmetatable = select, type, error, pcall,
   getmetatable
 
@@ -123,6 +123,7 @@ end
 -- failed, cancellations included).
 function M.gather(...)
   local list, n, _, opts = collect(...)
+  check_options(opts, "tide.gather", {return_errors = true})
   local collect_errors = opts and opts.return_errors
   if n == 0 then
     if collect_errors then return {n = 0}, {n = 0, count = 0} end
@@ -184,9 +185,13 @@ function M.first(...)
     end
     for i = 1, n do list[i]:remove_done_callback(on_done) end
   end
-  -- Losers: cancel and wait for them, so none outlives this call.
+  -- Losers: cancel and wait for them, so none outlives this call (in a
+  -- shielded scope: they have been cancelled, so they end at their next
+  -- await, even if this task is being cancelled too).
   cancel_pending(list, n)
+  local shield = core.open_scope("shield", nil, "tide.first")
   local ok, err = pcall(wait_children, list, n, false)
+  shield:close()
   for i = 1, n do
     local x = list[i]
     if x ~= winner and is_error(x:error(), "cancelled") then x:error() end
@@ -208,6 +213,7 @@ local RETURN_WHEN = {all = true, first = true, first_error = true}
 -- cancelled; other awaitables are left alone.
 function M.wait(t, opts)
   local list, n, owned = collect_list(t, "wait")
+  check_options(opts, "tide.wait", {timeout = true, return_when = true})
   opts = opts or {}
   local when = opts.return_when or "all"
   if not RETURN_WHEN[when] then
@@ -318,6 +324,7 @@ end
 -- alone.
 function M.as_completed(t, opts)
   local list, n, owned = collect_list(t, "as_completed")
+  check_options(opts, "tide.as_completed", {timeout = true})
   opts = opts or {}
   local self = setmetatable({list = list, n = n, owned = owned, ready = {},
     head = 1, tail = 0, yielded = 0, index = {}, timeout = opts.timeout}, AsCompleted)

@@ -25,6 +25,7 @@ function dns.resolve(host, opts)
   if type(host) ~= "string" then
     error("bad argument #1 to 'resolve' (string expected)", 2)
   end
+  core.check_options(opts, "tide.dns.resolve", {family = true, timeout = true})
   local t = check_opts(opts)
   local f = opts and opts.family or 0
   if f == "inet" then f = 4 elseif f == "inet6" then f = 6 end
@@ -42,6 +43,7 @@ function dns.reverse(addr, opts)
   if type(addr) ~= "string" or not net.is_ip(addr) then
     error("bad argument #1 to 'reverse' (IP address expected)", 2)
   end
+  core.check_options(opts, "tide.dns.reverse", {timeout = true})
   return net.getnameinfo(addr, check_opts(opts))
 end
 

@@ -12,13 +12,19 @@
 -- is cancelled, the children are cancelled, waited for, and the
 -- cancellation goes on.
 --
--- The body runs in the calling task and is a cancel scope (tide.scope): a
--- cancellation the group sends it (child failure, g:cancel()) is absorbed
--- at the group's exit; any other goes on.
+-- The body runs in the calling task inside a cancel scope of its own
+-- (src/scope.c): a cancellation the group sends it (child failure,
+-- g:cancel()) is level-triggered (every await in the body fails until the
+-- body ends) and is absorbed at the group's exit; any other goes on.
+--
+-- Waiting for the children is itself an await: if the task running the
+-- group is cancelled, the children are cancelled, and then waited for in a
+-- shielded scope (they end at their next await, their own cleanup bounded
+-- by the grace period), so no child outlives its group.
 local core = require "tide.core"
-local scope = require "tide.scope"
 
 local spawn, future, is_error = core.spawn, core.future, core.is_error
+local open_scope = core.open_scope
 local pcall, error, type, select = pcall, error, type, select
 local pack, unpack = table.pack, table.unpack
 
@@ -45,7 +51,7 @@ end
 -- __close cannot swallow a cancellation, see Group:cancel).
 local function abort(g, cancel_body)
   cancel_children(g)
-  if cancel_body and not g.body_done then scope.cancel(g, "group") end
+  if cancel_body and not g.body_done then g.scope:cancel() end
 end
 
 local function new_group()
@@ -114,30 +120,40 @@ local function group_error(errors)
   return e
 end
 
+-- Waits until every child has finished, in a shielded scope: the children
+-- have been cancelled, so they end at their next await.
+local function wait_shielded(g)
+  local s = open_scope("shield", nil, "tide.group")
+  while g.npending > 0 do
+    local w = future()
+    g.waiter = w
+    local ok, e = pcall(w.await, w)
+    g.waiter = nil
+    if not ok then
+      s:close()
+      error(e, 0)
+    end
+  end
+  s:close()
+end
+
 -- Ends the group: err is how the body ended (nil: normally). Waits for
 -- every child, cancelling them first if the body failed or was cancelled;
 -- a cancellation that arrives meanwhile cancels the children and is kept
--- for later, the wait goes on. Returns the error to raise (nil: none) and
--- whether err was the group's own cancellation (absorbed).
+-- for later, the wait goes on (shielded). Returns the error to raise (nil:
+-- none) and whether err was the group's own cancellation (absorbed).
 local function finish(g, err)
   g.body_done = true
-  if g.pending then -- g:cancel() from the body, not delivered: not needed
-    g.pending:cancel()
-    g.pending = nil
-  end
-  local absorbed = false
+  local absorbed = g.scope:close(err)
   local cancel_err
   local errors = g.errors
-  if err ~= nil then
-    if scope.owns(g, err) then
-      absorbed = true
-    elseif is_error(err, "cancelled") then
+  if err ~= nil and not absorbed then
+    if is_error(err, "cancelled") then
       cancel_err = err
-      cancel_children(g)
     else
       table.insert(errors, 1, err) -- the body's error comes first
-      cancel_children(g)
     end
+    cancel_children(g)
   end
   while g.npending > 0 do
     if not coroutine.isyieldable() then
@@ -151,16 +167,21 @@ local function finish(g, err)
     local ok, e = pcall(w.await, w)
     g.waiter = nil
     if not ok then
-      if scope.owns(g, e) then
-        absorbed = true
-      else
-        cancel_err = cancel_err or e
-      end
       cancel_children(g)
+      if not is_error(e, "cancelled") then
+        -- This code cannot wait at all (an await across a C boundary, or
+        -- through a coroutine nobody can suspend): the children are
+        -- cancelled and the error goes on; waiting again would spin.
+        if cancel_err == nil and #errors == 0 then cancel_err = e end
+        break
+      end
+      cancel_err = cancel_err or e
+      local okw, ew = pcall(wait_shielded, g)
+      if not okw and cancel_err == nil then cancel_err = ew end
+      break
     end
   end
   g.closed = true
-  scope.leave(g)
   if #errors > 0 then return group_error(errors), absorbed end
   return cancel_err, absorbed
 end
@@ -200,13 +221,15 @@ function M.group(fn, ...)
   if fn == nil and select("#", ...) == 0 then
     local g = new_group()
     g.object = true
-    return scope.enter(g, "tide.group")
+    g.scope = open_scope("group", nil, "tide.group")
+    return g
   end
   if type(fn) ~= "function" then
     error(("bad argument #1 to 'group' (function expected, got %s)")
       :format(type(fn)), 2)
   end
-  local g = scope.enter(new_group(), "tide.group")
+  local g = new_group()
+  g.scope = open_scope("group", nil, "tide.group")
   return finish_call(g, pcall(fn, g, ...))
 end
 

@@ -12,13 +12,17 @@ for k, v in pairs(core) do tide[k] = v end
 
 local is_error = core.is_error
 
--- tide.run(fn, ...): from plain Lua, runs fn as the root task of a loop run
--- (core.run). Inside a task (a script under the tide command, or code
+-- tide.run([opts,] fn, ...): from plain Lua, runs fn as the root task of a
+-- loop run (core.run; opts.signals: see there). Inside a task (a script under the tide command, or code
 -- already in tide.run) fn just runs in that task, so the same script works
 -- both ways. From a loop callback it raises: the loop cannot nest.
 local core_run, current_task = core.run, core.current_task
 function tide.run(fn, ...)
   if current_task() then
+    if type(fn) == "table" then -- tide.run(opts, fn, ...)
+      core.check_options(fn, "tide.run", {signals = true})
+      return tide.run(...)
+    end
     if type(fn) ~= "function" then
       error("bad argument #1 to 'run' (function expected, got " .. type(fn) ..
         ")", 2)
@@ -54,6 +58,7 @@ tide.move_on_after = deadline.move_on_after
 tide.remaining = deadline.remaining
 tide.wait_for = deadline.wait_for
 tide.shield = deadline.shield
+tide.cleanup = deadline.cleanup
 -- Structured concurrency.
 tide.group = group.group
 -- Synchronization primitives.
@@ -62,7 +67,10 @@ tide.Event = sync.Event
 tide.Semaphore = sync.Semaphore
 tide.BoundedSemaphore = sync.BoundedSemaphore
 tide.Condition = sync.Condition
+tide.Barrier = sync.Barrier
 tide.Queue = queue.Queue
+tide.LifoQueue = queue.LifoQueue
+tide.PriorityQueue = queue.PriorityQueue
 
 -- tide.dump() -> text: the pending tasks as a tree (a task under the task
 -- that spawned it), each with its state and where it waits. The tide

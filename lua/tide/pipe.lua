@@ -13,10 +13,13 @@ local net = core._net
 
 local pipe = {}
 
+local stream_options = require("tide.stream").OPTIONS
+
 function pipe.open(fd, opts)
   if math.type(fd) ~= "integer" then
     error("bad argument #1 to 'open' (integer descriptor expected)", 2)
   end
+  core.check_options(opts, "tide.pipe.open", stream_options)
   return net.pipe_open(fd, opts)
 end
 

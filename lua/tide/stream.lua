@@ -11,6 +11,20 @@ local traceback = debug.traceback
 
 local M = {}
 
+-- The options every stream takes (stream:setoptions, and the constructors
+-- that make streams: tcp/unix connect and listen, pipe.open).
+M.OPTIONS = {read_timeout = true, write_timeout = true, max_line = true,
+  high_water = true, low_water = true, nodelay = true}
+
+-- M.known(...) -> the stream options plus the names given: the set of
+-- option names a constructor knows, for core.check_options.
+function M.known(...)
+  local set = {}
+  for k in pairs(M.OPTIONS) do set[k] = true end
+  for i = 1, select("#", ...) do set[(select(i, ...))] = true end
+  return set
+end
+
 -- Per server: n running handlers, their tasks, a future for close{wait}.
 local states = setmetatable({}, {__mode = "k"})
 
@@ -74,6 +88,7 @@ function SM.close(self, opts)
   if opts ~= nil and type(opts) ~= "table" then
     error("bad argument #1 to 'close' (table or true expected)", 2)
   end
+  core.check_options(opts, "server:close", {wait = true, cancel = true})
   if opts and opts.cancel then
     for task in pairs(st.tasks) do task:cancel("server closed") end
   end

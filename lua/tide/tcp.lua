@@ -17,6 +17,10 @@ local now = core.now
 
 local tcp = {}
 
+local check_options = core.check_options
+local CONNECT = stream.known("timeout", "family")
+local LISTEN = stream.known("backlog", "ipv6only", "family", "reuseport")
+
 local function check_args(host, port, opts, fname)
   if type(host) ~= "string" then
     error(("bad argument #1 to '%s' (host string expected, got %s)")
@@ -56,6 +60,7 @@ end
 
 function tcp.connect(host, port, opts)
   check_args(host, port, opts, "connect")
+  check_options(opts, "tide.tcp.connect", CONNECT)
   local timeout = opts and opts.timeout
   if timeout ~= nil and (type(timeout) ~= "number" or timeout < 0) then
     error("option 'timeout': number of seconds >= 0 expected", 2)
@@ -82,6 +87,7 @@ end
 -- that connection). server:address() -> host, port; server:close([opts]).
 function tcp.listen(host, port, handler, opts)
   check_args(host, port, opts, "listen")
+  check_options(opts, "tide.tcp.listen", LISTEN)
   return stream.serve(handler, "tide.tcp", function(runner)
     local list, err, name = addresses(host, family(opts))
     if not list then return nil, err, name end

@@ -97,11 +97,14 @@ end
 
 function udp.bind(host, port, opts)
   check(host, port, opts, "bind")
+  core.check_options(opts, "tide.udp.bind",
+    {reuseaddr = true, timeout = true, family = true})
   return make(host, port, opts, "bind")
 end
 
 function udp.connect(host, port, opts)
   check(host, port, opts, "connect")
+  core.check_options(opts, "tide.udp.connect", {timeout = true, family = true})
   return make(host, port, opts, "connect")
 end
 

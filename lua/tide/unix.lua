@@ -12,6 +12,10 @@ local net = core._net
 
 local unix = {}
 
+local check_options = core.check_options
+local CONNECT = stream.known("timeout")
+local LISTEN = stream.known("backlog")
+
 local function check_path(path, opts, fname)
   if type(path) ~= "string" then
     error(("bad argument #1 to '%s' (path string expected, got %s)")
@@ -24,11 +28,13 @@ end
 
 function unix.connect(path, opts)
   check_path(path, opts, "connect")
+  check_options(opts, "tide.unix.connect", CONNECT)
   return net.unix_connect(path, opts and opts.timeout, opts)
 end
 
 function unix.listen(path, handler, opts)
   check_path(path, opts, "listen")
+  check_options(opts, "tide.unix.listen", LISTEN)
   return stream.serve(handler, "tide.unix", function(runner)
     return net.unix_listen(path, runner, opts)
   end)

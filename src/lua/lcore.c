@@ -2,15 +2,12 @@
  * now, yield, run). Futures, tasks and the coroutine tunnel register
  * themselves from their own files. */
 #include <math.h>
+#include <signal.h>
 #include <string.h>
 
 #include "../tide_host.h"
 #include "../tide_lua.h"
 
-int tide__runtime_create(lua_State *L, uv_loop_t *uv, int owned,
-                         tide_runtime_t **out);
-void tide__runtime_pushbox(lua_State *L);
-void tide__runtime_cancel_all(tide_runtime_t *rt);
 
 /* ------------------------------------------------------------ sleep */
 
@@ -71,15 +68,40 @@ static int l_now(lua_State *L) {
 
 /* ------------------------------------------------------------ run */
 
-/* tide.run(fn, ...): runs fn as the root task until it finishes, then
- * cancels the tasks it left behind and waits for them (as asyncio.run
- * does). Returns fn's values or raises its error. Raises if the loop is
- * already running, or if the root task can never finish (every task waits
- * and nothing can wake them: a deadlock). */
+/* Raises the error of a run that SIGINT or SIGTERM interrupted: kind
+ * "interrupted", with the signal's name and the exit status a shell
+ * expects (130, 143). */
+static int run_interrupted(lua_State *L, int signum) {
+  const char *name = signum == SIGINT ? "SIGINT" : "SIGTERM";
+  lua_pushfstring(L, "tide: interrupted by %s", name);
+  tide__lua_pusherror(L, "interrupted", lua_tostring(L, -1));
+  lua_pushstring(L, name);
+  lua_setfield(L, -2, "signal");
+  lua_pushinteger(L, 128 + signum);
+  lua_setfield(L, -2, "status");
+  return lua_error(L);
+}
+
+/* tide.run([opts,] fn, ...): runs fn as the root task until it finishes,
+ * then cancels the tasks it left behind and waits for their cleanup (as
+ * asyncio.run does). Returns fn's values or raises its error. Raises if the
+ * loop is already running, or if the root task can never finish (every
+ * task waits and nothing can wake them: a deadlock). opts.signals (default
+ * true): SIGINT/SIGTERM cancel the root task, whose cleanup runs, and the
+ * run raises an error of kind "interrupted" (.signal, .status = 128+n); a
+ * second signal ends the process. */
 static int l_run(lua_State *L) {
+  static const char *const known[] = {"signals", NULL};
   tide_runtime_t *rt = tide__runtime_from(L);
   tide__task_t *t;
-  int deadlock = 0;
+  int deadlock = 0, signals = 1, signum;
+  if (lua_type(L, 1) == LUA_TTABLE) {
+    tide__lua_check_options(L, 1, "tide.run", known);
+    if (lua_getfield(L, 1, "signals") != LUA_TNIL)
+      signals = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    lua_remove(L, 1);
+  }
   luaL_checktype(L, 1, LUA_TFUNCTION);
   if (rt->loop.running || rt->current != NULL) {
     /* No position: the caller is the facade's tide.run. */
@@ -88,6 +110,7 @@ static int l_run(lua_State *L) {
     return lua_error(L);
   }
   t = tide__task_new(L, rt, lua_gettop(L) - 1); /* stack: [task] */
+  if (signals && tide__interrupt_watch(rt, t) != 0) signals = 0;
   while (t->aw.fut.state == TIDE__PENDING) {
     if (!tide__loop_run_once(&rt->loop, 0) &&
         t->aw.fut.state == TIDE__PENDING) {
@@ -98,6 +121,8 @@ static int l_run(lua_State *L) {
   }
   tide__task_mark_observed(t);
   tide__runtime_cancel_all(rt);
+  signum = tide__interrupt_signal(rt);
+  if (signals) tide__interrupt_watch(rt, NULL);
   /* What belonged to this run ends with it (as asyncio.run closes its
    * loop): streams still flushing after their close(), callbacks not yet
    * due. */
@@ -108,6 +133,8 @@ static int l_run(lua_State *L) {
     return luaL_error(L, "tide.run: deadlock: the main task waits for "
                          "something that can never happen (no task is "
                          "ready, no timer or I/O is pending)");
+  if (signals && signum != 0 && t->aw.fut.state == TIDE__CANCELLED)
+    return run_interrupted(L, signum);
   return t->aw.results(L, 1);
 }
 
@@ -131,11 +158,13 @@ static int l_set_error_handler(lua_State *L) {
   return 1;
 }
 
-/* tide.stats() -> {tasks=, ready=, timers=, handles=}: counts for specs
- * and introspection; handles counts libuv handles tide has open. */
+/* tide.stats() -> {tasks=, ready=, timers=, handles=, accept_errors=}:
+ * counts for specs and introspection; handles counts libuv handles tide has
+ * open; accept_errors the connections servers failed to accept (EMFILE and
+ * others). */
 static int l_stats(lua_State *L) {
   tide_runtime_t *rt = tide__runtime_from(L);
-  lua_createtable(L, 0, 4);
+  lua_createtable(L, 0, 5);
   lua_pushinteger(L, rt->ntasks);
   lua_setfield(L, -2, "tasks");
   lua_pushinteger(L, (lua_Integer)rt->loop.ready_count);
@@ -143,10 +172,14 @@ static int l_stats(lua_State *L) {
   lua_pushinteger(L, (lua_Integer)rt->loop.heap_len);
   lua_setfield(L, -2, "timers");
   /* Less the runtime's own: the loop's check, idle and timer handles, the
-   * virtual clock's prepare handle, the embedding hub's async handle. */
+   * virtual clock's prepare handle, the embedding hub's async handle, the
+   * two signal watchers of interrupt.c. */
   lua_pushinteger(L, rt->loop.handles - 3 - (rt->loop.prepare != NULL) -
-                         (rt->hub != NULL && rt->hub->async != NULL));
+                         (rt->hub != NULL && rt->hub->async != NULL) -
+                         (rt->intr != NULL ? 2 : 0));
   lua_setfield(L, -2, "handles");
+  lua_pushinteger(L, (lua_Integer)rt->accept_errors);
+  lua_setfield(L, -2, "accept_errors");
   return 1;
 }
 
@@ -173,6 +206,20 @@ static const luaL_Reg funcs[] = {
     {"stats", l_stats},
     {NULL, NULL}};
 
+/* Adds module._net (the networking functions, for the Lua facades) to the
+ * module table at the top of L; the runtime box is at the top - 1. */
+static void open_net(lua_State *L, tide_runtime_t *rt) {
+  lua_pushvalue(L, -2); /* box */
+  lua_newtable(L);      /* _net */
+  tide__lua_open_stream(L, rt);
+  tide__lua_open_tcp(L, rt);
+  tide__lua_open_pipe(L, rt);
+  tide__lua_open_udp(L, rt);
+  tide__lua_open_dns(L, rt);
+  lua_setfield(L, -3, "_net");
+  lua_pop(L, 1);
+}
+
 /* require "tide.core": the module of L's runtime, made with a loop of its
  * own unless a host made the runtime first. */
 int luaopen_tide_core(lua_State *L) {
@@ -197,7 +244,11 @@ int luaopen_tide_core(lua_State *L) {
   tide__lua_open_timer(L, rt);
   tide__lua_open_signal(L, rt);
   tide__lua_open_opts(L, rt);
-  tide__lua_open_net(L, rt); /* tcp, unix, pipes, udp, dns: ltcp.c */
+  tide__lua_open_scope(L, rt);
+  tide__lua_open_sync(L, rt);
+  tide__lua_open_queue(L, rt);
+  tide__lua_open_context(L, rt);
+  open_net(L, rt); /* streams, tcp, unix, pipes, udp, dns */
   lua_pushvalue(L, -2);
   luaL_setfuncs(L, funcs, 1);
   lua_pushliteral(L, TIDE_VERSION_STRING);

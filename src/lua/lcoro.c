@@ -11,6 +11,39 @@
 
 static int co_drive(lua_State *L, lua_State *co, int narg, lua_KContext ctx);
 
+/* registry[&co_awaiting] = weak-keyed set of the coroutines suspended in a
+ * tide await that the tunnel passes up: only the task awaiting through
+ * them may resume them (with its wake token), and nobody may close them
+ * (their await's continuation must run to release what it waits on). */
+static char co_awaiting[1];
+
+/* Marks (on) or unmarks co as suspended in a tunnelled await. */
+static void co_mark(lua_State *L, lua_State *co, int on) {
+  luaL_checkstack(L, 3, NULL);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, co_awaiting);
+  lua_pushthread(co);
+  lua_xmove(co, L, 1);
+  if (on) lua_pushboolean(L, 1);
+  else lua_pushnil(L);
+  lua_rawset(L, -3);
+  lua_pop(L, 1);
+}
+
+static int co_is_awaiting(lua_State *L, lua_State *co) {
+  int is;
+  luaL_checkstack(L, 2, NULL);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, co_awaiting);
+  if (lua_type(L, -1) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  lua_pushthread(co);
+  lua_xmove(co, L, 1);
+  is = lua_rawget(L, -2) != LUA_TNIL;
+  lua_pop(L, 2);
+  return is;
+}
+
 /* ctx: which function is driving. */
 #define CO_RESUME 0
 #define CO_WRAP 1
@@ -22,7 +55,18 @@ static lua_State *co_of(lua_State *L, lua_KContext ctx) {
 
 static int co_k(lua_State *L, int status, lua_KContext ctx) {
   lua_State *co = co_of(L, ctx);
+  void *tok = lua_touserdata(L, -1);
   (void)status;
+  /* Only the task's own wake-up may come here: a coroutine that waits in a
+   * tunnelled await cannot be resumed by hand (co_check refuses), but a
+   * host could still resume it from C. */
+  if (co == NULL || lua_status(co) != LUA_YIELD ||
+      lua_type(L, -1) != LUA_TLIGHTUSERDATA ||
+      (tok != tide__token_wake && tok != tide__token_cancel &&
+       tok != tide__token_notask))
+    return luaL_error(L, "tide: a coroutine waiting in a tide await was "
+                         "resumed by hand");
+  co_mark(L, co, 0);
   lua_xmove(L, co, 1); /* the wake token goes down to the waiting await */
   return co_drive(L, co, 1, ctx);
 }
@@ -55,6 +99,7 @@ static int co_drive(lua_State *L, lua_State *co, int narg, lua_KContext ctx) {
         lua_touserdata(co, -2) == tide__sentinel) {
       if (lua_isyieldable(L)) {
         lua_xmove(co, L, 2);
+        co_mark(L, co, 1);
         return lua_yieldk(L, 2, ctx, co_k);
       }
       /* Nobody above us can wait: the await inside fails. */
@@ -100,6 +145,9 @@ static const char *co_check(lua_State *L, lua_State *co, int narg) {
   if (lua_status(co) == LUA_OK && lua_gettop(co) == 0)
     return "cannot resume dead coroutine";
   if (co_is_task(L, co)) return "tide: cannot resume a task's coroutine";
+  if (lua_status(co) == LUA_YIELD && co_is_awaiting(L, co))
+    return "tide: cannot resume a coroutine that waits in a tide await (the "
+           "task awaiting through it resumes it)";
   if (!lua_checkstack(co, narg)) return "too many arguments to resume";
   return NULL;
 }
@@ -151,6 +199,9 @@ static int l_close(lua_State *L) {
   if (co_is_task(L, co))
     return luaL_error(L, "tide: cannot close a task's coroutine (cancel "
                          "the task instead)");
+  if (lua_status(co) == LUA_YIELD && co_is_awaiting(L, co))
+    return luaL_error(L, "tide: cannot close a coroutine that waits in a "
+                         "tide await (cancel the task awaiting through it)");
   lua_pushvalue(L, lua_upvalueindex(2));
   lua_insert(L, 1);
   lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
@@ -161,6 +212,12 @@ static int l_close(lua_State *L) {
  * the top - 1 of L, the module at the top). */
 void tide__lua_open_coro(lua_State *L, tide_runtime_t *rt) {
   (void)rt;
+  lua_newtable(L); /* the awaiting set, weak-keyed */
+  lua_createtable(L, 0, 1);
+  lua_pushliteral(L, "k");
+  lua_setfield(L, -2, "__mode");
+  lua_setmetatable(L, -2);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, co_awaiting);
   if (lua_getglobal(L, "coroutine") != LUA_TTABLE) {
     lua_pop(L, 1);
     return;

@@ -1,14 +1,11 @@
-/* Lua binding of futures, the await protocol as Lua sees it, done-callbacks
- * and tide's error objects. */
+/* Lua binding of futures: tide.future() and its methods, tide.await and the
+ * methods every awaitable shares, done-callbacks, and the error objects'
+ * metatable and functions. The values and errors themselves live in
+ * src/awaitable.c; the await protocol in src/await.c. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "../tide_lua.h"
-
-typedef struct {
-  tide__awaitable_t aw; /* first: a future is an awaitable */
-  int nvalues;          /* done: how many values (1 is kept bare in UV 1,
-                           more in a table) */
-} lfuture_t;
 
 /* ------------------------------------------------------------ errors */
 
@@ -19,42 +16,6 @@ static int error_tostring(lua_State *L) {
     lua_pushfstring(L, "tide: %s", luaL_optstring(L, -1, "error"));
   }
   return 1;
-}
-
-void tide__lua_pusherror(lua_State *L, const char *kind, const char *msg) {
-  lua_createtable(L, 0, 3);
-  lua_pushstring(L, kind);
-  lua_setfield(L, -2, "kind");
-  lua_pushstring(L, msg);
-  lua_setfield(L, -2, "message");
-  luaL_setmetatable(L, TIDE__MT_ERROR);
-}
-
-int tide__lua_iserror(lua_State *L, int idx, const char *kind) {
-  int is;
-  if (lua_type(L, idx) != LUA_TTABLE || !lua_getmetatable(L, idx)) return 0;
-  luaL_getmetatable(L, TIDE__MT_ERROR);
-  is = lua_rawequal(L, -1, -2);
-  lua_pop(L, 2);
-  if (!is || kind == NULL) return is;
-  lua_getfield(L, idx, "kind");
-  is = lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), kind) == 0;
-  lua_pop(L, 1);
-  return is;
-}
-
-/* The cancellation error of the running task, with its message. */
-int tide__lua_raise_cancel(lua_State *L) {
-  tide_runtime_t *rt = tide__runtime_from(L);
-  const char *msg = NULL;
-  if (rt->current != NULL) {
-    tide__task_push(L, rt->current);
-    if (lua_getiuservalue(L, -1, TIDE__UV_INFO) == LUA_TTABLE &&
-        lua_getfield(L, -1, "cancel_message") == LUA_TSTRING)
-      msg = lua_pushfstring(L, "tide: task cancelled: %s", lua_tostring(L, -1));
-  }
-  tide__lua_pusherror(L, "cancelled", msg ? msg : "tide: task cancelled");
-  return lua_error(L);
 }
 
 /* tide.error(kind, message): makes an error object. */
@@ -75,12 +36,6 @@ static int l_is_error(lua_State *L) {
 
 /* ------------------------------------------------------------ await */
 
-tide__awaitable_t *tide__lua_toawaitable(lua_State *L, int idx) {
-  void *p = luaL_testudata(L, idx, TIDE__MT_TASK);
-  if (p == NULL) p = luaL_testudata(L, idx, TIDE__MT_FUTURE);
-  return p;
-}
-
 static tide__awaitable_t *check_awaitable(lua_State *L, int idx) {
   tide__awaitable_t *aw = tide__lua_toawaitable(L, idx);
   if (aw == NULL) {
@@ -89,51 +44,6 @@ static tide__awaitable_t *check_awaitable(lua_State *L, int idx) {
                                           got));
   }
   return aw;
-}
-
-tide__task_t *tide__lua_await_begin(lua_State *L) {
-  tide_runtime_t *rt = tide__runtime_from(L);
-  tide__task_t *t = rt->current;
-  if (t == NULL)
-    luaL_error(L, "tide: await outside a task (use tide.run or tide.spawn)");
-  if (!lua_isyieldable(L))
-    luaL_error(L, "tide: cannot await across a C call boundary (inside a "
-                  "metamethod or a C function's callback)");
-  if (t->must_cancel) {
-    t->must_cancel = 0;
-    tide__lua_raise_cancel(L);
-  }
-  return t;
-}
-
-int tide__lua_await_yield(lua_State *L, tide__future_t *f, lua_KContext ctx,
-                          lua_KFunction k) {
-  lua_pushlightuserdata(L, tide__sentinel);
-  lua_pushlightuserdata(L, f);
-  return lua_yieldk(L, 2, ctx, k);
-}
-
-int tide__lua_await(lua_State *L, tide__future_t *f, lua_KContext ctx,
-                    lua_KFunction k) {
-  tide__lua_await_begin(L);
-  return tide__lua_await_yield(L, f, ctx, k);
-}
-
-void tide__lua_check_wake(lua_State *L) {
-  void *tok = lua_touserdata(L, -1);
-  if (lua_type(L, -1) == LUA_TLIGHTUSERDATA) {
-    if (tok == tide__token_wake) {
-      lua_pop(L, 1);
-      return;
-    }
-    if (tok == tide__token_cancel) {
-      lua_pop(L, 1);
-      tide__lua_raise_cancel(L);
-    }
-    if (tok == tide__token_notask)
-      luaL_error(L, "tide: await outside a task");
-  }
-  luaL_error(L, "tide: a task's coroutine was resumed by hand");
 }
 
 static int await_k(lua_State *L, int status, lua_KContext ctx) {
@@ -151,9 +61,17 @@ static int l_await(lua_State *L) {
   tide__awaitable_t *aw = check_awaitable(L, 1);
   tide_runtime_t *rt = tide__runtime_from(L);
   lua_settop(L, 1);
-  if (aw->fut.state != TIDE__PENDING) return aw->results(L, 1);
   if (rt->current != NULL && &rt->current->aw == aw)
     return luaL_error(L, "tide: a task cannot await itself");
+  if (aw->fut.state != TIDE__PENDING) {
+    /* Every await is a checkpoint: a cancelled scope fails it even when
+     * the result is at hand (else a loop of awaits on done futures would
+     * never see its deadline). */
+    if (rt->current != NULL && rt->current->cs.ncancelled > 0 &&
+        lua_isyieldable(L))
+      tide__lua_await_begin(L);
+    return aw->results(L, 1);
+  }
   return tide__lua_await(L, &aw->fut, 0, await_k);
 }
 
@@ -164,10 +82,12 @@ static int l_await(lua_State *L) {
 static int callbacks_run(lua_State *L) {
   tide__awaitable_t *aw = lua_touserdata(L, 1);
   tide_runtime_t *rt = (tide_runtime_t *)aw->fut.loop;
+  tide__cbblock_t *cb = aw->cb;
   int i, n;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, aw->cbref); /* 2: the object */
-  luaL_unref(L, LUA_REGISTRYINDEX, aw->cbref);  /* release the pin */
-  aw->cbref = LUA_NOREF;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, cb->ref); /* 2: the object */
+  luaL_unref(L, LUA_REGISTRYINDEX, cb->ref);  /* release the pin */
+  aw->cb = NULL;
+  free(cb);
   lua_getiuservalue(L, 2, TIDE__UV_CALLBACKS); /* 3: callbacks */
   lua_pushnil(L);
   lua_setiuservalue(L, 2, TIDE__UV_CALLBACKS);
@@ -199,13 +119,16 @@ static int l_add_done_callback(lua_State *L) {
   }
   lua_pushvalue(L, 2);
   lua_rawseti(L, -2, luaL_len(L, -2) + 1);
-  if (aw->cbref == LUA_NOREF) {
+  if (aw->cb == NULL) {
+    tide__cbblock_t *cb = malloc(sizeof(*cb));
+    if (cb == NULL) return luaL_error(L, "tide: %s", tide_strerror(TIDE_ENOMEM));
     lua_pushvalue(L, 1);
-    aw->cbref = luaL_ref(L, LUA_REGISTRYINDEX); /* released in callbacks_run */
-    aw->cbwaiter.fn = callbacks_on_done;
-    aw->cbwaiter.data = aw;
-    aw->cbwaiter.arg = 0;
-    tide__future_wait(&aw->fut, &aw->cbwaiter);
+    cb->ref = luaL_ref(L, LUA_REGISTRYINDEX); /* released in callbacks_run */
+    cb->waiter.fn = callbacks_on_done;
+    cb->waiter.data = aw;
+    cb->waiter.arg = 0;
+    aw->cb = cb;
+    tide__future_wait(&aw->fut, &cb->waiter);
   }
   return 0;
 }
@@ -238,8 +161,10 @@ static int l_remove_done_callback(lua_State *L) {
 
 /* ------------------------------------------------------------ futures */
 
-static lfuture_t *check_future(lua_State *L, int idx) {
-  return luaL_checkudata(L, idx, TIDE__MT_FUTURE);
+static tide__lfuture_t *check_future(lua_State *L, int idx) {
+  tide__lfuture_t *f = tide__lua_testmt(L, idx, tide__mt_future);
+  if (f == NULL) luaL_typeerror(L, idx, TIDE__MT_FUTURE);
+  return f;
 }
 
 static const char *state_name(int state) {
@@ -248,95 +173,26 @@ static const char *state_name(int state) {
   return names[state];
 }
 
-/* Pushes a done future's values, or raises its error. */
-static int future_results(lua_State *L, int idx) {
-  lfuture_t *f = lua_touserdata(L, idx);
-  int i, n = f->nvalues;
-  switch (f->aw.fut.state) {
-  case TIDE__DONE:
-    if (n == 0) return 0;
-    lua_getiuservalue(L, idx, TIDE__UV_VALUES);
-    if (n == 1) return 1;
-    luaL_checkstack(L, n, "too many results");
-    for (i = 1; i <= n; i++) lua_rawgeti(L, -i, i);
-    return n;
-  case TIDE__FAILED:
-  case TIDE__CANCELLED:
-    lua_getiuservalue(L, idx, TIDE__UV_VALUES);
-    return lua_error(L);
-  default:
-    return luaL_error(L, "tide: future is not done");
-  }
-}
-
-/* Creates a pending future (used by Lua and by the embedding API). */
-void *tide__lua_newfuture(lua_State *L, tide_runtime_t *rt) {
-  lfuture_t *f = lua_newuserdatauv(L, sizeof(*f), 2);
-  memset(f, 0, sizeof(*f));
-  tide__future_init(&f->aw.fut, &rt->loop);
-  f->aw.results = future_results;
-  f->aw.cbref = LUA_NOREF;
-  luaL_setmetatable(L, TIDE__MT_FUTURE);
-  return f;
-}
-
 static int l_future_new(lua_State *L) {
   tide__lua_newfuture(L, tide__runtime_from(L));
   return 1;
 }
 
-static void future_check_pending(lua_State *L, lfuture_t *f, const char *op) {
+static void future_check_pending(lua_State *L, tide__lfuture_t *f, const char *op) {
   if (f->aw.fut.state != TIDE__PENDING)
     luaL_error(L, "tide: %s on a future that is already %s", op,
                state_name(f->aw.fut.state));
 }
 
-/* Completes the future at idx with the n values above it (popped). Used by
- * set_result and the embedding API. */
-int tide__lua_future_resolve(lua_State *L, int idx, int n) {
-  lfuture_t *f = lua_touserdata(L, idx);
-  idx = lua_absindex(L, idx);
-  if (f->aw.fut.state != TIDE__PENDING) {
-    lua_pop(L, n);
-    return TIDE_ESTATE;
-  }
-  if (n == 1) {
-    lua_setiuservalue(L, idx, TIDE__UV_VALUES);
-  } else if (n > 1) {
-    int i, base = lua_gettop(L) - n;
-    lua_createtable(L, n, 0);
-    for (i = 1; i <= n; i++) {
-      lua_pushvalue(L, base + i);
-      lua_rawseti(L, -2, i);
-    }
-    lua_setiuservalue(L, idx, TIDE__UV_VALUES);
-    lua_pop(L, n);
-  }
-  f->nvalues = n;
-  return tide__future_complete(&f->aw.fut, TIDE__DONE);
-}
-
-/* Fails the future at idx with the error at the top (popped). */
-int tide__lua_future_reject(lua_State *L, int idx) {
-  lfuture_t *f = lua_touserdata(L, idx);
-  idx = lua_absindex(L, idx);
-  if (f->aw.fut.state != TIDE__PENDING) {
-    lua_pop(L, 1);
-    return TIDE_ESTATE;
-  }
-  lua_setiuservalue(L, idx, TIDE__UV_VALUES);
-  return tide__future_complete(&f->aw.fut, TIDE__FAILED);
-}
-
 static int l_future_set_result(lua_State *L) {
-  lfuture_t *f = check_future(L, 1);
+  tide__lfuture_t *f = check_future(L, 1);
   future_check_pending(L, f, "set_result");
   tide__lua_future_resolve(L, 1, lua_gettop(L) - 1);
   return 0;
 }
 
 static int l_future_set_error(lua_State *L) {
-  lfuture_t *f = check_future(L, 1);
+  tide__lfuture_t *f = check_future(L, 1);
   luaL_checkany(L, 2);
   future_check_pending(L, f, "set_error");
   lua_settop(L, 2);
@@ -346,7 +202,7 @@ static int l_future_set_error(lua_State *L) {
 
 /* f:cancel([msg]) -> true if it was pending (now cancelled), else false. */
 static int l_future_cancel(lua_State *L) {
-  lfuture_t *f = check_future(L, 1);
+  tide__lfuture_t *f = check_future(L, 1);
   const char *msg = luaL_optstring(L, 2, NULL);
   if (f->aw.fut.state != TIDE__PENDING) {
     lua_pushboolean(L, 0);
@@ -354,8 +210,7 @@ static int l_future_cancel(lua_State *L) {
   }
   if (msg != NULL) msg = lua_pushfstring(L, "tide: future cancelled: %s", msg);
   tide__lua_pusherror(L, "cancelled", msg ? msg : "tide: future cancelled");
-  lua_setiuservalue(L, 1, TIDE__UV_VALUES);
-  tide__future_cancel(&f->aw.fut);
+  tide__lua_future_cancel(L, 1);
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -409,6 +264,29 @@ static int l_future_error(lua_State *L) {
   return 1;
 }
 
+/* __gc: a future collected while tasks are still registered on it (their
+ * await's frame anchored it; only a coroutine closed or abandoned under
+ * them can lose it) lets go of them, so that a later cancel of such a task
+ * never reads freed memory. Nothing can complete the future any more: a
+ * task left waiting is a deadlock tide.run reports. */
+static int l_future_gc(lua_State *L) {
+  tide__lfuture_t *f = lua_touserdata(L, 1);
+  while (!tide__link_empty(&f->aw.fut.waiters))
+    tide__link_remove(f->aw.fut.waiters.next);
+  tide__lua_free_callbacks(&f->aw);
+  return 0;
+}
+
+void tide__lua_free_callbacks(tide__awaitable_t *aw) {
+  if (aw->cb == NULL) return;
+  /* Collected with callbacks still registered: only when its pin went
+   * with the whole Lua state (lua_close), or the loop closed before they
+   * ran. */
+  tide__link_remove(&aw->cb->waiter.link);
+  free(aw->cb);
+  aw->cb = NULL;
+}
+
 static int l_future_tostring(lua_State *L) {
   tide__awaitable_t *aw = lua_touserdata(L, 1);
   lua_pushfstring(L, "tide.future: %p (%s)", (void *)aw,
@@ -444,11 +322,15 @@ static const luaL_Reg funcs[] = {
 void tide__lua_open_future(lua_State *L, tide_runtime_t *rt) {
   (void)rt;
   luaL_newmetatable(L, TIDE__MT_ERROR);
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, tide__mt_error);
   lua_pushcfunction(L, error_tostring);
   lua_setfield(L, -2, "__tostring");
   lua_pop(L, 1);
 
   luaL_newmetatable(L, TIDE__MT_FUTURE);
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, tide__mt_future);
   lua_newtable(L); /* __index */
   lua_pushvalue(L, -4);
   luaL_setfuncs(L, tide__awaitable_methods, 1);
@@ -457,6 +339,8 @@ void tide__lua_open_future(lua_State *L, tide_runtime_t *rt) {
   lua_setfield(L, -2, "__index");
   lua_pushcfunction(L, l_future_tostring);
   lua_setfield(L, -2, "__tostring");
+  lua_pushcfunction(L, l_future_gc);
+  lua_setfield(L, -2, "__gc");
   lua_pop(L, 1);
 
   lua_pushvalue(L, -2);

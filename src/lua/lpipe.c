@@ -57,6 +57,15 @@ static int l_pipe_open(lua_State *L) {
   if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
   lua_settop(L, 2);
   err = tide__pipe_open(rt, (int)fd, &s);
+  if (err == UV_ENOTSUP) {
+    /* Say what is wrong, not libuv's "operation not supported on socket":
+     * epoll cannot wait on regular files (stdin or stdout redirected to
+     * one, say). */
+    lua_pushfstring(L, "descriptor %d is a regular file: a stream needs a "
+                       "pipe, a TTY or a socket (use io or tide.fs for files)",
+                    (int)fd);
+    return tide__lua_fail(L, err, lua_tostring(L, -1));
+  }
   if (err != 0) return tide__lua_fail(L, err, NULL);
   tide__lua_pushstream(L, s);
   tide__lua_stream_options(L, 2, s);

@@ -466,8 +466,13 @@ static int l_stream_setkeepalive(lua_State *L) {
 /* s:setoptions{read_timeout=, write_timeout=, max_line=, high_water=,
  * low_water=}: timeouts in seconds (0: none). */
 static int l_stream_setoptions(lua_State *L) {
+  static const char *const known[] = {"read_timeout", "write_timeout",
+                                      "max_line",     "high_water",
+                                      "low_water",    "nodelay",
+                                      NULL};
   lstream_t *box = stream_check(L);
   luaL_checktype(L, 2, LUA_TTABLE);
+  tide__lua_check_options(L, 2, "stream:setoptions", known);
   if (box->s == NULL) return stream_closed(L);
   tide__lua_stream_options(L, 2, box->s);
   lua_pushboolean(L, 1);

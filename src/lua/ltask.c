@@ -12,11 +12,18 @@ static void task_setname(lua_State *L, int idx) {
 }
 
 /* tide.spawn([opts,] fn, ...) -> task. The task starts on the loop's next
- * turn. opts is a table: {name = "worker 3"}. */
+ * turn; with opts.eager it runs at once, up to its first await (asyncio
+ * 3.12's eager tasks: one that ends without awaiting costs no loop turn).
+ * opts: {name = "worker 3", eager = true}. */
 static int l_spawn(lua_State *L) {
+  static const char *const known[] = {"name", "eager", NULL};
   tide_runtime_t *rt = tide__runtime_from(L);
-  int named = 0;
+  int named = 0, eager = 0;
   if (lua_type(L, 1) == LUA_TTABLE) {
+    tide__lua_check_options(L, 1, "tide.spawn", known);
+    lua_getfield(L, 1, "eager");
+    eager = lua_toboolean(L, -1);
+    lua_pop(L, 1);
     lua_getfield(L, 1, "name");
     if (!lua_isnil(L, -1)) {
       luaL_argexpected(L, lua_type(L, -1) == LUA_TSTRING, 1,
@@ -31,7 +38,10 @@ static int l_spawn(lua_State *L) {
   } else {
     luaL_checktype(L, 1, LUA_TFUNCTION);
   }
-  tide__task_new(L, rt, lua_gettop(L) - 1 - named);
+  if (eager)
+    tide__task_new_eager(L, rt, lua_gettop(L) - 1 - named);
+  else
+    tide__task_new(L, rt, lua_gettop(L) - 1 - named);
   if (named) {
     lua_pushvalue(L, 1);
     task_setname(L, -2);
@@ -123,28 +133,16 @@ static int l_task_cancel(lua_State *L) {
   return 1;
 }
 
-/* task:cancelling() -> how many cancellation requests are pending: each
- * task:cancel() of a pending task adds one, task:uncancel() takes one back.
- * A deadline that catches the cancellation it asked for uncancels, and
- * passes the error on if the count is still above zero: someone else wants
- * the task cancelled too (asyncio's rule). */
-static int l_task_cancelling(lua_State *L) {
-  tide__task_t *t = tide__task_check(L, 1);
-  lua_pushinteger(L, t->cancel_requests);
-  return 1;
-}
-
-/* task:uncancel() -> the count after taking one request back. */
-static int l_task_uncancel(lua_State *L) {
-  tide__task_t *t = tide__task_check(L, 1);
-  if (t->cancel_requests > 0) t->cancel_requests--;
-  lua_pushinteger(L, t->cancel_requests);
-  return 1;
-}
-
-/* task:traceback() -> the traceback of a failed or cancelled task, or nil. */
+/* task:traceback() -> the traceback of a failed or cancelled task; for a
+ * task waiting in an await, the stack where it waits; nil otherwise. */
 static int l_task_traceback(lua_State *L) {
   tide__task_t *t = tide__task_check(L, 1);
+  if (t->aw.fut.state == TIDE__PENDING) {
+    /* A waiting task: where it waits, as debug.traceback shows it. */
+    if (!t->started || t->co == NULL || t == t->rt->current) return 0;
+    luaL_traceback(L, t->co, "waiting", 0);
+    return 1;
+  }
   if (t->aw.fut.state != TIDE__FAILED && t->aw.fut.state != TIDE__CANCELLED)
     return 0;
   tide__task_push_traceback(L, 1);
@@ -183,6 +181,7 @@ static int l_task_gc(lua_State *L) {
   tide__task_t *t = lua_touserdata(L, 1);
   tide_runtime_t *rt;
   void **box = lua_touserdata(L, lua_upvalueindex(1));
+  tide__lua_free_callbacks(&t->aw);
   rt = box != NULL ? *box : NULL;
   if (rt == NULL) return 0;
   if (t->aw.fut.state == TIDE__PENDING) {
@@ -191,6 +190,7 @@ static int l_task_gc(lua_State *L) {
     if (t->waiting != NULL) tide__future_unwait(&t->waiter);
     t->waiting = NULL;
     tide__timer_stop(&rt->loop, &t->timer);
+    tide__task_release(t);
   } else if (t->aw.fut.state == TIDE__FAILED && !t->observed) {
     t->observed = 1;
     tide__link_remove(&t->link);
@@ -202,8 +202,6 @@ static int l_task_gc(lua_State *L) {
 /* Task methods (spawn lives in the module). */
 static const luaL_Reg task_methods[] = {
     {"cancel", l_task_cancel},
-    {"cancelling", l_task_cancelling},
-    {"uncancel", l_task_uncancel},
     {"name", l_task_name},
     {"set_name", l_task_set_name},
     {"id", l_task_id},
@@ -221,6 +219,8 @@ static const luaL_Reg funcs[] = {
 void tide__lua_open_task(lua_State *L, tide_runtime_t *rt) {
   (void)rt;
   luaL_newmetatable(L, TIDE__MT_TASK);
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, tide__mt_task);
   lua_newtable(L);
   lua_pushvalue(L, -4);
   luaL_setfuncs(L, tide__awaitable_methods, 1);

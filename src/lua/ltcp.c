@@ -16,10 +16,6 @@ typedef struct {
   tide__server_t *srv; /* NULL once closed */
 } lserver_t;
 
-void tide__lua_open_stream(lua_State *L, tide_runtime_t *rt);
-void tide__lua_open_pipe(lua_State *L, tide_runtime_t *rt);
-void tide__lua_open_udp(lua_State *L, tide_runtime_t *rt);
-void tide__lua_open_dns(lua_State *L, tide_runtime_t *rt);
 
 static uint64_t seconds_arg(lua_State *L, int idx) {
   lua_Number v = luaL_optnumber(L, idx, 0);
@@ -101,10 +97,37 @@ static int server_spawn(lua_State *L) {
   return 0;
 }
 
+/* In protected mode: reports a burst of connections refused for want of
+ * descriptors. */
+static int server_report_emfile(lua_State *L) {
+  tide_runtime_t *rt = lua_touserdata(L, 1);
+  lua_pushfstring(L, "tide: %I connection(s) refused: too many open files "
+                     "(EMFILE); raise the limit (ulimit -n) or lower the "
+                     "load",
+                  (lua_Integer)rt->emfile_refused);
+  rt->emfile_refused = 0;
+  tide__runtime_report(rt, L, 0);
+  return 0;
+}
+
 static void server_on_conn(tide__server_t *srv, tide__stream_t *s,
                            int status) {
+  tide_runtime_t *rt = srv->rt;
   accept_ctx_t ctx;
-  if (status != 0 || s == NULL) return; /* counted in accept_errors */
+  if (status != 0 || s == NULL) {
+    rt->accept_errors++;
+    if (status == UV_EMFILE || status == UV_ENFILE) {
+      /* libuv has accepted and closed the connection (its reserve
+       * descriptor): say so, once a second at most, not once each. */
+      uint64_t now = tide__loop_now(&rt->loop);
+      rt->emfile_refused++;
+      if (rt->emfile_said == 0 || now - rt->emfile_said >= 1000000000) {
+        rt->emfile_said = now;
+        if (!rt->closing) tide__runtime_pcall(rt, server_report_emfile, rt);
+      }
+    }
+    return;
+  }
   ctx.srv = srv;
   ctx.s = s;
   if (!srv->rt->closing && srv->ref != LUA_NOREF)
@@ -161,8 +184,7 @@ static int l_tcp_listen(lua_State *L) {
   struct sockaddr_storage ss;
   tide__server_t *srv;
   lua_Integer backlog;
-  unsigned flags = 0;
-  int err;
+  int flags = 0, err;
   luaL_checktype(L, 3, LUA_TFUNCTION);
   if (!lua_isnoneornil(L, 4)) luaL_checktype(L, 4, LUA_TTABLE);
   lua_settop(L, 4);
@@ -172,12 +194,17 @@ static int l_tcp_listen(lua_State *L) {
   backlog = opt_backlog(L, 4);
   if (lua_istable(L, 4)) {
     lua_getfield(L, 4, "ipv6only");
-    if (lua_toboolean(L, -1)) flags = UV_TCP_IPV6ONLY;
+    if (lua_toboolean(L, -1)) flags |= TIDE__BIND_IPV6ONLY;
+    lua_pop(L, 1);
+    /* Several processes (or servers) on one port, the kernel spreading the
+     * connections among them (SO_REUSEPORT): workers of one server. */
+    lua_getfield(L, 4, "reuseport");
+    if (lua_toboolean(L, -1)) flags |= TIDE__BIND_REUSEPORT;
     lua_pop(L, 1);
   }
   srv = tide__server_new(rt, TIDE__TCP, &err);
   if (srv == NULL) return tide__lua_fail(L, err, NULL);
-  err = uv_tcp_bind(&srv->u.tcp, (struct sockaddr *)&ss, flags);
+  err = tide__server_bind(srv, (struct sockaddr *)&ss, flags);
   if (err == 0) err = tide__server_listen(srv, (int)backlog);
   if (err != 0) {
     tide__server_close(srv);
@@ -195,16 +222,13 @@ static int l_server_address(lua_State *L) {
   lserver_t *box = server_check(L);
   struct sockaddr_storage ss;
   char buf[512];
-  size_t len = sizeof(buf);
-  int sslen = sizeof(ss), err, port;
+  int err, port;
   if (box->srv == NULL) return luaL_error(L, "tide: server is closed");
   if (box->srv->kind == TIDE__PIPE) {
-    err = uv_pipe_getsockname(&box->srv->u.pipe, buf, &len);
-    if (err != 0) return tide__lua_fail(L, err, NULL);
-    lua_pushlstring(L, buf, len);
+    lua_pushstring(L, box->srv->path != NULL ? box->srv->path : "");
     return 1;
   }
-  err = uv_tcp_getsockname(&box->srv->u.tcp, (struct sockaddr *)&ss, &sslen);
+  err = tide__server_sockname(box->srv, &ss);
   if (err != 0) return tide__lua_fail(L, err, NULL);
   port = tide__addr_name((struct sockaddr *)&ss, buf, sizeof(buf));
   lua_pushstring(L, buf);
@@ -300,14 +324,11 @@ static void ignore_sigpipe(void) {
   }
 }
 
-/* Adds module._net (the networking functions, for the Lua facades) to the
- * module table at the top of L; the runtime box is at the top - 1. */
-void tide__lua_open_net(lua_State *L, tide_runtime_t *rt) {
+/* Registers the server metatable and the TCP functions into the _net table
+ * at the top of L; the runtime box is at the top - 1. */
+void tide__lua_open_tcp(lua_State *L, tide_runtime_t *rt) {
   reserve_emfile_fd(rt);
   ignore_sigpipe();
-  lua_pushvalue(L, -2); /* box */
-  lua_newtable(L);      /* _net */
-  tide__lua_open_stream(L, rt);
   luaL_newmetatable(L, TIDE__MT_SERVER);
   lua_newtable(L);
   lua_pushvalue(L, -4);
@@ -325,9 +346,4 @@ void tide__lua_open_net(lua_State *L, tide_runtime_t *rt) {
   lua_pop(L, 1);
   lua_pushvalue(L, -2);
   luaL_setfuncs(L, funcs, 1);
-  tide__lua_open_pipe(L, rt);
-  tide__lua_open_udp(L, rt);
-  tide__lua_open_dns(L, rt);
-  lua_setfield(L, -3, "_net");
-  lua_pop(L, 1);
 }
