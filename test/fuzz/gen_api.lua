@@ -153,9 +153,11 @@ end
 local WEIGHTS = {
   task = {task = 14, future = 12, time = 8, combinator = 8, group = 6,
     deadline = 8, sync = 8, queue = 6, coro = 8, callback = 6,
-    introspect = 3, errors = 4, close = 3, net = 14, misuse = 8, gc = 2},
+    introspect = 3, errors = 4, close = 3, net = 14, misuse = 8, gc = 2,
+    context = 3},
   callback = {task = 6, future = 8, time = 2, callback = 3, introspect = 2,
-    errors = 2, net = 3, misuse = 4, coro = 3, gc = 1, sync = 2, queue = 2},
+    errors = 2, net = 3, misuse = 4, coro = 3, gc = 1, sync = 2, queue = 2,
+    context = 2},
 }
 
 function Gen:statement(ctx)
@@ -171,7 +173,8 @@ function Gen:st_task(ctx)
   local t = (k <= 4 or k == 16) and self:new_slot("t") or self:slot("t")
   if k <= 4 then
     local head = r:pick({"tide.spawn(function()", "tide.spawn({name = 'n'}, " ..
-      "function()", "tide.spawn(function(...)"})
+      "function()", "tide.spawn(function(...)", "tide.spawn({eager = true}, " ..
+      "function()"})
     local tail = head:find("%.%.%.") and "end, 1, nil, 'x')" or "end)"
     return self:block(ctx, t .. " = " .. head, "task", tail)
   elseif k <= 6 then
@@ -360,8 +363,16 @@ end
 -- Deadlines and scopes.
 function Gen:st_deadline(ctx)
   local r = self.r
-  local k = r:int(1, 8)
+  local k = r:int(1, 11)
   local d = self:dur()
+  if k == 9 then
+    return self:block(ctx, "tide.shield(function(...)", "task", "end, 1)")
+  elseif k == 10 then
+    return self:block(ctx, "tide.cleanup(function()", "task", "end)")
+  elseif k == 11 then
+    return self:wrap(r:pick({"tide.cleanup_grace()", "tide.cleanup_grace(0.05)",
+      "tide.cleanup_grace(0)"}))
+  end
   if k <= 2 then
     return self:block(ctx, "tide.timeout(" .. d .. ", function()", "task", "end)")
   elseif k <= 4 then
@@ -383,7 +394,7 @@ end
 -- Lock, Event, Semaphore, Condition.
 function Gen:st_sync(ctx)
   local r = self.r
-  local k = r:int(1, 13)
+  local k = r:int(1, 14)
   if k <= 3 then return self:st_sync_make() end
   local lk, ev, sem, cond = self:slot("lk"), self:slot("ev"), self:slot("sem"),
     self:slot("cond")
@@ -403,6 +414,12 @@ function Gen:st_sync(ctx)
       sem .. ":try_acquire()", sem .. ":available()", sem .. ":locked()",
       sem .. ":with(tide.yield)"}))
   end
+  if k == 13 then
+    local bar = self:slot("bar")
+    return self:wrap(r:pick({bar .. ":wait()", bar .. ":wait()",
+      bar .. ":statistics()", lk .. ":statistics()", sem .. ":statistics()",
+      ev .. ":statistics()", cond .. ":statistics()"}))
+  end
   return self:wrap(r:pick({cond .. ":acquire()", cond .. ":release()",
     cond .. ":wait()", cond .. ":notify()", cond .. ":notify(2)",
     cond .. ":notify_all()", cond .. ":wait_for(function() return " ..
@@ -413,7 +430,8 @@ end
 function Gen:st_queue(ctx)
   local r = self.r
   if r:chance(0.15) then
-    return self:wrap(self:new_slot("q") .. " = tide.Queue(" ..
+    return self:wrap(self:new_slot("q") .. " = tide." .. r:pick({"Queue",
+      "Queue", "LifoQueue", "PriorityQueue"}) .. "(" ..
       r:pick({"", "0", "1", "2"}) .. ")")
   end
   local q = self:slot("q")
@@ -423,7 +441,8 @@ function Gen:st_queue(ctx)
     q .. ":task_done()", q .. ":join()", q .. ":close()", q .. ":close(true)",
     "for item in " .. q .. ":items() do if item then break end end",
     q .. ":qsize()", q .. ":empty()", q .. ":full()", q .. ":is_closed()",
-    q .. ":get()", q .. ":put(3)"}))
+    q .. ":get()", q .. ":put(3)", q .. ":statistics()", q .. ":maxsize()",
+    q .. ":put(" .. r:pick({"0/0", "'b'", "-1"}) .. ")"}))
 end
 
 -- Coroutines by hand around awaits: create, wrap, resume, close, yield.
@@ -475,6 +494,19 @@ function Gen:coro_body(ctx)
   return out
 end
 
+-- Task-local context variables: get, set (keeping the token), reset.
+function Gen:st_context(ctx)
+  local r = self.r
+  if r:chance(0.2) then
+    return self:wrap(self:new_slot("cv") .. " = tide.context_var('v', " ..
+      r:pick({"nil", "0", "'d'"}) .. ")")
+  end
+  local cv, tok = self:slot("cv"), self:slot("tok")
+  return self:wrap(r:pick({cv .. ":get()", tok .. " = " .. cv .. ":set(" ..
+    r:pick({"1", "'x'", "nil", "{}"}) .. ")", cv .. ":reset(" .. tok .. ")",
+    cv .. ":reset(" .. tok .. ")", cv .. ":reset({})"}))
+end
+
 function Gen:st_introspect(ctx)
   local r = self.r
   local list = {"tide.stats()", "tide.now()", "tide.current_task()"}
@@ -524,7 +556,9 @@ local FUNCS = {"tide.spawn", "tide.await", "tide.sleep", "tide.yield",
   "tide.tcp.connect", "tide.tcp.listen", "tide.unix.connect",
   "tide.unix.listen", "tide.udp.bind", "tide.udp.connect", "tide.udp.open",
   "tide.dns.resolve", "tide.dns.reverse", "tide.pipe.kind", "tide.virtual_clock",
-  "coroutine.resume", "coroutine.wrap", "coroutine.close", "coroutine.status"}
+  "coroutine.resume", "coroutine.wrap", "coroutine.close", "coroutine.status",
+  "tide.context_var", "tide.cleanup", "tide.cleanup_grace", "tide.Barrier",
+  "tide.LifoQueue", "tide.PriorityQueue"}
 
 local METHODS = {
   t = {"await", "cancel", "done", "result", "error", "add_done_callback",
@@ -541,6 +575,8 @@ local METHODS = {
   g = {"spawn", "cancel"},
   sc = {"reschedule", "cancel"},
   h = {"cancel"},
+  cv = {"get", "set", "reset"},
+  bar = {"wait", "statistics"},
 }
 
 function Gen:st_misuse(ctx)
@@ -552,7 +588,8 @@ function Gen:st_misuse(ctx)
     for i = 1, r:int(0, 3) do args[i] = self:bad() end
     return ("M(function() R(%s(%s)) end)"):format(fn, table.concat(args, ", "))
   end
-  local kinds = {"t", "f", "s", "srv", "u", "lk", "q", "g", "sc", "h"}
+  local kinds = {"t", "f", "s", "srv", "u", "lk", "q", "g", "sc", "h", "cv",
+    "bar"}
   local kind = r:pick(kinds)
   local m = r:pick(METHODS[kind])
   local obj = self:slot(kind)
@@ -606,7 +643,7 @@ function Gen:st_net(ctx)
   local srv = k <= 4 and self:new_slot("srv") or self:slot("srv")
   if k <= 3 then
     local opts = r:pick({"", ", {backlog = 2}", ", {read_timeout = 0.01}",
-      ", {max_line = 8}"})
+      ", {max_line = 8}", ", {reuseport = true}"})
     return {open = ("A(function() %s = R(tide.tcp.listen('127.0.0.1', 0, " ..
       "function(s)"):format(srv), body = self:handler_body(ctx),
       close = "end" .. opts .. ")) end)"}
@@ -615,6 +652,10 @@ function Gen:st_net(ctx)
     return {open = ("A(function() %s = R(tide.unix.listen(X.dir .. '/u%d', " ..
       "function(s)"):format(srv, n), body = self:handler_body(ctx),
       close = "end)) end)"}
+  elseif k <= 9 and ctx.stream then
+    -- Inside a connection handler no connect: a handler that connects to
+    -- its own server makes connections without end (the program's doing).
+    return self:stream_op(ctx)
   elseif k <= 8 then
     local s = self:new_slot("s")
     return self:wrap(r:pick({
@@ -756,7 +797,11 @@ end
 
 function Gen:st_sync_make()
   local r = self.r
-  local k = r:int(1, 6)
+  local k = r:int(1, 7)
+  if k == 7 then
+    return self:wrap(self:new_slot("bar") .. " = tide.Barrier(" .. r:int(1, 3) ..
+      ")")
+  end
   if k == 1 then return self:wrap(self:new_slot("lk") .. " = tide.Lock()") end
   if k == 2 then return self:wrap(self:new_slot("ev") .. " = tide.Event()") end
   if k == 3 then

@@ -100,6 +100,12 @@ function H.constants()
   if X then return X end
   X = {dir = lib.tmpdir("tide-fuzz"), limit = tonumber(os.getenv(
     "FUZZ_PROGRAM_LIMIT") or "0.25")}
+  -- A cleanup that outlives the grace period ends the run with what is
+  -- left: half a second instead of five keeps such programs short
+  -- (FUZZ_GRACE).
+  if tide.cleanup_grace then
+    tide.cleanup_grace(tonumber(os.getenv("FUZZ_GRACE") or "0.5"))
+  end
   tide.run(function()
     local srv = assert(tide.tcp.listen("127.0.0.1", 0, function() end))
     X.closed_port = select(2, srv:address())
@@ -151,6 +157,9 @@ function H.run(fn)
     dog = tide.call_later(0.02, watchdog)
   end
   local old = tide.set_error_handler(on_error)
+  -- The grace period is the runtime's: a program that sets it gets it
+  -- back afterwards.
+  local grace = tide.cleanup_grace and tide.cleanup_grace()
   local ok, err = pcall(tide.run, function()
     root = tide.current_task()
     dog = tide.call_later(X.limit, watchdog)
@@ -203,6 +212,7 @@ function H.run(fn)
     base = {n = n, list = list}
   end
   tide.set_error_handler(old ~= on_error and old or nil)
+  if grace then tide.cleanup_grace(grace) end
   return finding
 end
 
