@@ -316,6 +316,12 @@ function Gen:st_combinator(ctx)
     local pre = fname == "tide.wait_for"
       and "tide.wait_for(" .. r:pick({"nil", self:dur(), self:dur()}) .. ", "
       or "tide.shield("
+    if fname == "tide.shield" then
+      -- Shielded waits for tasks only (they end when the run does; a future
+      -- may never be set), and a shielded function gets a deadline.
+      if not fn_at then return self:wrap(pre .. self:slot("t") .. ")") end
+      pre = "tide.shield(tide.move_on_after, 0.05, "
+    end
     if not fn_at then return self:wrap(pre .. args[1] .. ")") end
     open, close = pre .. "function()", "end)"
   else
@@ -369,7 +375,11 @@ function Gen:st_deadline(ctx)
   local k = r:int(1, 11)
   local d = self:dur()
   if k == 9 then
-    return self:block(ctx, "tide.shield(function(...)", "task", "end, 1)")
+    -- No cancellation from outside reaches a shielded body, so it gets a
+    -- deadline of its own: a shield that waits for ever is the program's
+    -- hang, not tide's.
+    return self:block(ctx, "tide.shield(tide.move_on_after, 0.05, function()",
+      "task", "end)")
   elseif k == 10 then
     return self:block(ctx, "tide.cleanup(function()", "task", "end)")
   elseif k == 11 then

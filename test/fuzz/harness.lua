@@ -149,10 +149,19 @@ function H.run(fn)
   registered = {}
   local V = {}
   local root, dog
+  local barks = 0
   local function watchdog()
     dog = nil
     if root:done() then return end
     H.stats.watchdog = H.stats.watchdog + 1
+    barks = barks + 1
+    if barks == 100 then
+      -- Two seconds of cancellations have not ended it: say where the
+      -- tasks wait, for whoever looks at the hang.
+      local ok, dump = pcall(tide.dump)
+      io.stderr:write("fuzz watchdog: the root task ignores its cancellation\n",
+        ok and dump or tostring(dump), "\n")
+    end
     root:cancel("fuzz watchdog")
     dog = tide.call_later(0.02, watchdog)
   end
