@@ -8,12 +8,13 @@
 #   luarocks                3.8     for the rockspec path (no network needed)
 #   gcc, make, pkg-config           the build
 #   valgrind                        the memory checks of `make valgrind`
+#   clang-14, libclang-rt-14-dev    the libFuzzer target of `make fuzz`
 #
 # As root it runs apt-get; otherwise it prints the exact command to run.
 # Usage: sh deps/install.sh [extra packages...]
 set -eu
 
-PKGS="gcc make pkg-config lua5.4 liblua5.4-dev libuv1-dev lua-busted luarocks valgrind $*"
+PKGS="gcc make pkg-config lua5.4 liblua5.4-dev libuv1-dev lua-busted luarocks valgrind clang-14 libclang-rt-14-dev $*"
 
 missing=""
 for p in $PKGS; do

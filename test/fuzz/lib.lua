@@ -131,7 +131,11 @@ function M.internal_error(err)
   if err:match("^[^\n]-/tide/[%w_]+%.lua:%d+: attempt to ") then return err end
   -- Without a position it was raised by one of tide's C functions
   -- (lua_getfield on the wrong value): Lua code always has a position.
-  if err:match("^attempt to ") then return err end
+  -- (Not "attempt to compare": a PriorityQueue raises that on purpose for
+  -- items `<` cannot order.)
+  if err:match("^attempt to ") and not err:match("^attempt to compare") then
+    return err
+  end
   return nil
 end
 
