@@ -177,10 +177,13 @@ $(BUILD)/fuzz/fuzz_stream: test/fuzz/fuzz_stream.c src/stream.c $(FUZZ_SRC) $(HD
 	  $(FUZZ_STREAM_CFLAGS) -std=c99 -D_GNU_SOURCE -Iinclude -Isrc $(shell $(PKG_CONFIG) --cflags $(LUA_PC) libuv) \
 	  -o $@ test/fuzz/fuzz_stream.c $(FUZZ_SRC) $(UV_LIBS)
 
-# Runs the libFuzzer target for $(1) seconds over its corpus.
-fuzz_stream_run = @mkdir -p $(FUZZ_CORPUS) && \
+# Runs the libFuzzer target for $(1) seconds over its corpus (new inputs
+# go to the first directory; test/fuzz/corpus/stream holds the inputs of
+# the bugs it found, run first).
+fuzz_stream_run = mkdir -p $(FUZZ_CORPUS) && \
 	$(BUILD)/fuzz/fuzz_stream -max_total_time=$(1) -print_final_stats=1 \
-	  -malloc_limit_mb=512 -artifact_prefix=$(BUILD)/fuzz/ $(FUZZ_CORPUS)
+	  -malloc_limit_mb=512 -artifact_prefix=$(BUILD)/fuzz/ $(FUZZ_CORPUS) \
+	  test/fuzz/corpus/stream
 
 fuzz-ci: all $(BUILD)/fuzz/fuzz_stream
 	@status=0; \

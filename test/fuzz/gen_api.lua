@@ -317,9 +317,13 @@ function Gen:st_combinator(ctx)
       and "tide.wait_for(" .. r:pick({"nil", self:dur(), self:dur()}) .. ", "
       or "tide.shield("
     if fname == "tide.shield" then
-      -- Shielded waits for tasks only (they end when the run does; a future
-      -- may never be set), and a shielded function gets a deadline.
-      if not fn_at then return self:wrap(pre .. self:slot("t") .. ")") end
+      -- A shielded wait must end by itself: for a task of its own that
+      -- sleeps (a future may never be set; a task of the program may wait
+      -- for the shielding task, a cycle no cancellation breaks), and a
+      -- shielded function gets a deadline.
+      if not fn_at then
+        return self:wrap(pre .. "tide.spawn(tide.sleep, " .. self:dur() .. "))")
+      end
       pre = "tide.shield(tide.move_on_after, 0.05, "
     end
     if not fn_at then return self:wrap(pre .. args[1] .. ")") end
