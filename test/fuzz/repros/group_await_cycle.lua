@@ -7,6 +7,11 @@
 -- returns with both tasks pending. (A direct cycle, a awaits b awaits a,
 -- ends; see await_cycle_cancel.lua.) Found by the API fuzzer on main at
 -- 2d5f6b8 (seed 13, minimized, then reduced by hand).
+-- With a task outside the cycle awaiting t (the root, say), that task
+-- waits for t without bound once cancelled: tide.run hangs (fuzzer seed
+-- 4000581). With tide.shield(t) inside the child instead of t:await(),
+-- nothing can break the cycle at all (seed 2001233, minimized to 6
+-- statements).
 -- Expected: both tasks end cancelled when the run ends; nothing pending.
 local tide = require "tide"
 local t

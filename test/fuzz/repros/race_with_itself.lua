@@ -7,6 +7,12 @@
 -- awaits itself: "a task cannot await itself"; gather and wait, given the
 -- caller, end cancelled.) Found by the API fuzzer on main at 2d5f6b8
 -- (seeds 2000167, 2000254, 2000365, minimized).
+-- Worse when another task awaits it: cancelling that task (a deadline
+-- around t:await(), the run's end, Ctrl-C) cancels t and waits for it
+-- without bound, so tide.timeout(0.1, t.await, t) never times out: the
+-- run ends in "tide.run: deadlock" when nothing else keeps the loop alive,
+-- and hangs for ever when something does (a listening server): the API
+-- fuzzer's hangs on main were all this or group_await_cycle.lua.
 -- Expected: first/race raise "a task cannot await itself" (or leave the
 -- caller out of the losers); nothing pending after the run.
 local tide = require "tide"
