@@ -89,6 +89,7 @@ end
 local function run_one(seed, text)
   io.write(("run %s %d\n"):format(seed, harness.stats.actions))
   local chunk = assert(load(text, "=fuzz-" .. tostring(seed), "t"))
+  harness.seed = seed
   local f = harness.run(chunk(harness))
   if f then
     io.write(("FAIL %s seed=%s: %s\n"):format(f.kind, seed, f.msg))

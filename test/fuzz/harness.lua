@@ -20,7 +20,8 @@
 -- (test/fuzz/run.sh).
 --
 -- The root task gets a watchdog: past X.limit seconds (0.25, or
--- FUZZ_PROGRAM_LIMIT) it is cancelled, then again every 20 ms, so a program that waits for something that never
+-- FUZZ_PROGRAM_LIMIT) it is cancelled, then again every 20 ms (and after
+-- 5 s more the program is a hang: "FAIL hang", with tide.dump()), so a program that waits for something that never
 -- comes (a read nobody answers, while a server keeps the loop alive) ends
 -- instead of hanging: only tide itself can hang a run.
 local lib = dofile((os.getenv("TIDE_FUZZ_DIR") or "test/fuzz") .. "/lib.lua")
@@ -155,12 +156,16 @@ function H.run(fn)
     if root:done() then return end
     H.stats.watchdog = H.stats.watchdog + 1
     barks = barks + 1
-    if barks == 100 then
-      -- Two seconds of cancellations have not ended it: say where the
-      -- tasks wait, for whoever looks at the hang.
+    if barks == 250 then
+      -- Five seconds of cancellations have not ended it: a hang (while the
+      -- loop still turns; one that spins is left to the driver's timeout).
+      -- Say where the tasks wait, and stop here.
       local ok, dump = pcall(tide.dump)
-      io.stderr:write("fuzz watchdog: the root task ignores its cancellation\n",
-        ok and dump or tostring(dump), "\n")
+      io.write(("FAIL hang seed=%s: [the root task ignores its cancellation]" ..
+        " after %g s:\n%s\n"):format(H.seed, X.limit + 5,
+        ok and dump or tostring(dump)))
+      io.stdout:flush()
+      os.exit(3)
     end
     root:cancel("fuzz watchdog")
     dog = tide.call_later(0.02, watchdog)
@@ -229,6 +234,7 @@ end
 -- finding and exits 1 if there is one.
 function H.program(seed, fn)
   if H.embedded then return fn end
+  H.seed = seed
   local f = H.run(fn)
   lib.rmdir_all(X and X.dir)
   if f then
