@@ -22,29 +22,14 @@ local function usage(msg)
   os.exit(2)
 end
 
-local opts = {avoid = {}}
-do
-  local i = 1
-  while i <= #arg do
-    local a = arg[i]
-    local function val()
-      i = i + 1
-      return arg[i] or usage("missing value for " .. a)
-    end
-    if a == "--seed" then opts.seed = math.tointeger(tonumber(val()))
-    elseif a == "--count" then opts.count = math.tointeger(tonumber(val()))
-    elseif a == "--seconds" then opts.seconds = tonumber(val())
-    elseif a == "--print" then opts.print = true
-    elseif a == "--file" then opts.file = val()
-    elseif a == "--minimize" then opts.minimize = true
-    elseif a == "--avoid" then
-      for f in val():gmatch("[^,%s]+") do
-        if not gen.FEATURES[f] then usage("unknown feature " .. f) end
-        opts.avoid[f] = true
-      end
-    else usage("unknown option " .. a) end
-    i = i + 1
-  end
+local opts = lib.options(arg, 1, {
+  ["--seed"] = {"seed", "int"}, ["--count"] = {"count", "int"},
+  ["--seconds"] = {"seconds", "number"}, ["--print"] = {"print", "flag"},
+  ["--file"] = {"file", "string"}, ["--minimize"] = {"minimize", "flag"},
+  ["--avoid"] = {"avoid", "list"},
+}, {avoid = {}}, usage)
+for f in pairs(opts.avoid) do
+  if not gen.FEATURES[f] then usage("unknown feature " .. f) end
 end
 opts.seed = opts.seed or os.time()
 opts.count = opts.count or (opts.seconds and math.maxinteger or 1)

@@ -206,6 +206,38 @@ function M.classify(log, code)
   return nil
 end
 
+-- Reads the command-line options of argv from index first on into opts
+-- (which holds the defaults) and returns it. spec maps "--name" to {key,
+-- kind}: kind "int", "number", "string", "flag" (true when present) or
+-- "list" (comma-separated words, into the set opts[key]). usage(msg) is
+-- called on an unknown option or a missing value, and must not return.
+function M.options(argv, first, spec, opts, usage)
+  local i = first
+  while i <= #argv do
+    local a, s = argv[i], spec[argv[i]]
+    if not s then usage("unknown option " .. a) end
+    local key, kind = s[1], s[2]
+    if kind == "flag" then
+      opts[key] = true
+    else
+      i = i + 1
+      local v = argv[i]
+      if v == nil then usage("missing value for " .. a) end
+      if kind == "int" then v = math.tointeger(tonumber(v))
+      elseif kind == "number" then v = tonumber(v) end
+      if v == nil then usage("bad value for " .. a) end
+      if kind == "list" then
+        opts[key] = opts[key] or {}
+        for w in v:gmatch("[^,%s]+") do opts[key][w] = true end
+      else
+        opts[key] = v
+      end
+    end
+    i = i + 1
+  end
+  return opts
+end
+
 -- A one-line, bounded rendering of any value for reports.
 function M.show(v)
   local s

@@ -23,28 +23,14 @@ local DIR = os.getenv("TIDE_FUZZ_DIR") or "test/fuzz"
 local lib = dofile(DIR .. "/lib.lua")
 local tide = require "tide"
 
-local opts = {avoid = {}}
-do
-  local i = 1
-  while i <= #arg do
-    local a = arg[i]
-    local function val()
-      i = i + 1
-      return arg[i] or error("missing value for " .. a)
-    end
-    if a == "--seed" then opts.seed = math.tointeger(tonumber(val()))
-    elseif a == "--count" then opts.count = math.tointeger(tonumber(val()))
-    elseif a == "--seconds" then opts.seconds = tonumber(val())
-    elseif a == "--verbose" then opts.verbose = true
-    elseif a == "--avoid" then
-      for f in val():gmatch("[^,%s]+") do opts.avoid[f] = true end
-    else
-      io.stderr:write("reader.lua: unknown option " .. a .. "\n")
-      os.exit(2)
-    end
-    i = i + 1
-  end
-end
+local opts = lib.options(arg, 1, {
+  ["--seed"] = {"seed", "int"}, ["--count"] = {"count", "int"},
+  ["--seconds"] = {"seconds", "number"}, ["--verbose"] = {"verbose", "flag"},
+  ["--avoid"] = {"avoid", "list"},
+}, {avoid = {}}, function(msg)
+  io.stderr:write("reader.lua: " .. msg .. "\n")
+  os.exit(2)
+end)
 opts.seed = opts.seed or os.time()
 opts.count = opts.count or (opts.seconds and math.maxinteger or 1)
 io.stdout:setvbuf("line")

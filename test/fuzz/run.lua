@@ -29,27 +29,13 @@ local fuzzer = arg[1]
 if fuzzer ~= "api" and fuzzer ~= "reader" then
   usage("first argument: api or reader")
 end
-local opts = {seconds = 30, per_child = fuzzer == "api" and 25 or 10,
-  jobs = 1, seed = os.time() % 100000000 * 1000}
-do
-  local i = 2
-  while i <= #arg do
-    local a = arg[i]
-    local function val()
-      i = i + 1
-      return arg[i] or usage("missing value for " .. a)
-    end
-    if a == "--seconds" then opts.seconds = tonumber(val())
-    elseif a == "--seed" then opts.seed = math.tointeger(tonumber(val()))
-    elseif a == "--per-child" then opts.per_child = math.tointeger(tonumber(val()))
-    elseif a == "--jobs" then opts.jobs = math.tointeger(tonumber(val()))
-    elseif a == "--out" then opts.out = val()
-    elseif a == "--avoid" then opts.avoid = val()
-    elseif a == "--minimize" then opts.minimize = true
-    else usage("unknown option " .. a) end
-    i = i + 1
-  end
-end
+local opts = lib.options(arg, 2, {
+  ["--seconds"] = {"seconds", "number"}, ["--seed"] = {"seed", "int"},
+  ["--per-child"] = {"per_child", "int"}, ["--jobs"] = {"jobs", "int"},
+  ["--out"] = {"out", "string"}, ["--avoid"] = {"avoid", "string"},
+  ["--minimize"] = {"minimize", "flag"},
+}, {seconds = 30, per_child = fuzzer == "api" and 25 or 10, jobs = 1,
+  seed = os.time() % 100000000 * 1000}, usage)
 
 local build = os.getenv("TIDE_BUILD") or "build"
 local lua = os.getenv("LUA") or "lua5.4"
