@@ -31,3 +31,19 @@ describe("combinators with a bad argument", function()
     end)
   end)
 end)
+
+describe("a combinator given the calling task", function()
+  it("raises instead of waiting for itself", function()
+    local err
+    tide.run(function()
+      local t
+      t = tide.spawn(function()
+        local ok, e = pcall(tide.race, function() end, t)
+        err = e
+      end)
+      t:await()
+    end)
+    assert.equal(0, tide.stats().tasks)
+    assert.matches("bad argument #2 to 'first' %(a task cannot await itself%)", err)
+  end)
+end)

@@ -10,6 +10,7 @@ local core = require "tide.core"
 
 local spawn, future, is_error = core.spawn, core.future, core.is_error
 local call_later, check_options = core.call_later, core.check_options
+local current_task = core.current_task
 local select, type, error, pcall, getmetatable = select, type, error, pcall,
   getmetatable
 
@@ -35,6 +36,11 @@ end
 -- (...)" at level (as error's: 1 is check's caller) unless x can be
 -- awaited; item names the position inside a list argument.
 local function check(x, i, fname, level, item)
+  if x ~= nil and x == current_task() then
+    -- first/race would cancel it as a loser and wait for it: for ever.
+    error(("bad argument #%d to '%s' (%sa task cannot await itself)"):format(i,
+      fname, item and ("item %d: "):format(item) or ""), level + 1)
+  end
   if can_await(x) then return end
   error(("bad argument #%d to '%s' (%sfuture, task, function or awaitable " ..
     "object expected, got %s)"):format(i, fname,
