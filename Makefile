@@ -3,12 +3,14 @@
 #   make              libraries, the Lua module build/tide/core.so, build/bin/tide
 #   make test         C tests and busted specs
 #   make asan         the same tests under AddressSanitizer + UBSan
-#   make valgrind     the C tests and a spec subset under valgrind
-#   make fuzz-ci      the fuzzers for about 30 s; make fuzz: longer (docs/fuzzing.md)
+#   make valgrind     the C tests, the demo, the example host and the TLS
+#                     specs under valgrind
+#   make fuzz-ci      tide's own fuzzers for about 30 s; make fuzz: every
+#                     fuzz target, longer (docs/fuzzing.md)
 #   make install PREFIX=/usr/local    (and make uninstall)
 #   make deps         install the system packages (see deps/install.sh)
 #
-# Lua 5.4 and libuv come from the system through pkg-config.
+# Lua 5.4, libuv and OpenSSL 3 come from the system through pkg-config.
 
 PREFIX     ?= /usr/local
 DESTDIR    ?=
@@ -23,8 +25,9 @@ OPT        ?= -O2 -g
 SAN        ?=
 CFLAGS_ALL  = $(OPT) $(SAN) -std=c99 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter \
               -fPIC -fvisibility=hidden -Iinclude -Isrc \
-              $(shell $(PKG_CONFIG) --cflags $(LUA_PC) libuv) $(CFLAGS)
-UV_LIBS     = $(shell $(PKG_CONFIG) --libs libuv)
+              $(shell $(PKG_CONFIG) --cflags $(LUA_PC) libuv openssl) $(CFLAGS)
+# libuv and OpenSSL (TLS streams) go wherever tide's objects are linked.
+UV_LIBS     = $(shell $(PKG_CONFIG) --libs libuv openssl)
 LUA_LIBS    = $(shell $(PKG_CONFIG) --libs $(LUA_PC))
 LDFLAGS_ALL = $(SAN) $(LDFLAGS)
 
@@ -39,8 +42,9 @@ TEST_SRC = $(wildcard test/test_*.c)
 TEST_BIN = $(patsubst test/%.c,$(BUILD)/test/%,$(TEST_SRC))
 
 .PHONY: all test test-c test-lua asan valgrind helgrind clean install uninstall deps \
+        test-http1 fuzz fuzz-http1 fuzz-core fuzz-ci fuzz-asan \
         examples test-install test-rock rock rock-install \
-        bench bench-peers format demo fuzz fuzz-ci fuzz-asan
+        bench bench-peers format demo
 
 all: $(BUILD)/libtide.a $(BUILD)/libtide.so $(BUILD)/tide/core.so $(BUILD)/bin/tide \
      $(BUILD)/examples/embed_host $(BUILD)/examples/embed_poll_host
@@ -98,9 +102,12 @@ BUSTED ?= busted
 # runtime into the stock lua5.4 interpreter).
 SPEC_ENV ?=
 
-# TEST_FUZZ=1: make test also runs make fuzz-ci (about 30 s).
+# test-http1 runs last, alone: its fuzzing would starve timing-sensitive specs.
+# TEST_FUZZ=1: make fuzz-ci (about 30 s) runs after it, alone too.
 TEST_FUZZ ?=
-test: all test-c test-lua $(if $(TEST_FUZZ),fuzz-ci)
+test: all test-c test-lua
+	@$(MAKE) --no-print-directory test-http1
+	$(if $(TEST_FUZZ),@$(MAKE) --no-print-directory fuzz-ci)
 
 test-c: $(TEST_BIN) $(BUILD)/examples/embed_host $(BUILD)/examples/embed_poll_host
 	@set -e; for t in $(TEST_BIN); do echo "== $$t"; $$t; done
@@ -118,7 +125,12 @@ test-install: all
 test-rock:
 	LUA=$(LUA) sh test/rock_test.sh
 
-test-lua: all
+# The pseudo-terminal the REPL's spec types into (spec/repl_spec.lua).
+$(BUILD)/test/pty_run: test/pty_run.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(LDFLAGS_ALL) -lutil
+
+test-lua: all $(BUILD)/test/pty_run
 	TIDE_BUILD=$(BUILD) $(SPEC_ENV) $(BUSTED) --lua=$(LUA) spec
 
 ASAN_RT = $(shell $(CC) -print-file-name=libasan.so)
@@ -130,6 +142,59 @@ ASAN_ENV = LD_PRELOAD="$(ASAN_RT) $(UBSAN_RT)" ASAN_OPTIONS=detect_leaks=1:abort
 asan:
 	$(ASAN_MAKE) SPEC_ENV='$(ASAN_ENV)' test
 
+# ---------------------------------------------------------------- http1 parser
+# Differential tests of src/http1.c against llhttp 8.1.0, built here from
+# Debian's node-llhttp sources (for these tests only: tide never links it),
+# and against python3-h11 (test/http1/h11_diff.py reads the cases diff.c
+# writes), then a short libFuzzer run (clang). make test runs HTTP1_CASES
+# cases; make fuzz many more and a longer fuzzing run.
+LLHTTP_SRC  ?= /usr/share/llhttp
+LLHTTP_INC  ?= /usr/share/include/llhttp
+PYTHON3     ?= /usr/bin/python3
+FUZZ_CC     ?= clang
+HTTP1_CASES ?= 100000
+HTTP1_FUZZ_SECONDS ?= 5
+HTTP1_FUZZ_LONG ?= 300
+HTTP1_DIFF = $(BUILD)/test/http1_diff
+HTTP1_FUZZ = $(BUILD)/test/http1_fuzz
+LLHTTP_OBJ = $(patsubst %,$(BUILD)/llhttp/%.o,llhttp api http)
+
+$(BUILD)/llhttp/%.o: $(LLHTTP_SRC)/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(OPT) $(SAN) -w -DLLHTTP_STRICT_MODE=1 -I$(LLHTTP_INC) -c $< -o $@
+
+$(HTTP1_DIFF): test/http1/diff.c src/http1.c src/tide_http1.h $(LLHTTP_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(OPT) $(SAN) -std=c99 -D_GNU_SOURCE -Wall -Wextra -Isrc -I$(LLHTTP_INC) \
+	  -o $@ test/http1/diff.c src/http1.c $(LLHTTP_OBJ) $(LDFLAGS_ALL)
+
+$(HTTP1_FUZZ): test/http1/fuzz_http1.c src/http1.c src/tide_http1.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	  -Isrc -o $@ test/http1/fuzz_http1.c src/http1.c
+
+test-http1: $(HTTP1_DIFF) $(HTTP1_FUZZ)
+	$(HTTP1_DIFF) --cases $(HTTP1_CASES) --seed 1 --out $(BUILD)/test/http1_cases.txt
+	$(PYTHON3) test/http1/h11_diff.py $(BUILD)/test/http1_cases.txt
+	@rm -f $(BUILD)/test/http1_cases.txt
+	@mkdir -p $(BUILD)/test/http1_corpus
+	@$(HTTP1_FUZZ) -max_total_time=$(HTTP1_FUZZ_SECONDS) -artifact_prefix=$(BUILD)/test/ \
+	  $(BUILD)/test/http1_corpus test/http1/corpus >$(BUILD)/test/http1_fuzz.log 2>&1 || \
+	  { tail -n 40 $(BUILD)/test/http1_fuzz.log; echo "http1_fuzz: 0 passed, 1 failed"; exit 1; }
+	@grep '^Done' $(BUILD)/test/http1_fuzz.log; echo "http1_fuzz: 1 passed, 0 failed"
+
+# make fuzz: every fuzz target (others may add theirs as fuzz: fuzz-x).
+fuzz: fuzz-http1 fuzz-core
+
+fuzz-http1: $(HTTP1_DIFF) $(HTTP1_FUZZ)
+	@set -e; for seed in 2 3 4 5 6; do \
+	  $(HTTP1_DIFF) --cases 1000000 --seed $$seed --out $(BUILD)/test/http1_cases.txt; \
+	  $(PYTHON3) test/http1/h11_diff.py $(BUILD)/test/http1_cases.txt; done
+	@rm -f $(BUILD)/test/http1_cases.txt
+	@mkdir -p $(BUILD)/test/http1_corpus
+	$(HTTP1_FUZZ) -max_total_time=$(HTTP1_FUZZ_LONG) -artifact_prefix=$(BUILD)/test/ \
+	  $(BUILD)/test/http1_corpus test/http1/corpus
+
 valgrind: all $(TEST_BIN)
 	@set -e; for t in $(TEST_BIN); do echo "== valgrind $$t"; \
 	  valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite $$t; done
@@ -139,11 +204,17 @@ valgrind: all $(TEST_BIN)
 	  $(BUILD)/examples/embed_host examples/embed/script.lua >/dev/null
 	valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
 	  $(BUILD)/examples/embed_poll_host examples/embed_poll/script.lua >/dev/null
+	TIDE_BUILD=$(BUILD) valgrind -q --error-exitcode=99 --leak-check=full \
+	  --errors-for-leak-kinds=definite $(LUA) $$(command -v $(BUSTED)) --ignore-lua \
+	  spec/tls_spec.lua spec/tls_openssl_spec.lua
 
 # The tests that use threads, under helgrind (data races, lock order).
+# test_work: worker pools share queues, flags and jobs between threads
+# through the pool's mutex (the pool from C, and tide.offload from Lua).
 HELGRIND = valgrind -q --tool=helgrind --error-exitcode=99
 helgrind: all $(TEST_BIN)
 	$(HELGRIND) $(BUILD)/test/test_post
+	$(HELGRIND) $(BUILD)/test/test_work
 	$(HELGRIND) $(BUILD)/examples/embed_host examples/embed/script.lua >/dev/null
 	$(HELGRIND) $(BUILD)/examples/embed_poll_host examples/embed_poll/script.lua >/dev/null
 
@@ -155,14 +226,14 @@ helgrind: all $(TEST_BIN)
 # read buffer of src/stream.c.
 #   make fuzz-ci      about 30 s in all: what CI runs (TEST_FUZZ=1 adds it
 #                     to make test)
-#   make fuzz         FUZZ_SECONDS (600) in all, split 50/30/20
+#   make fuzz-core    FUZZ_SECONDS (600) in all, split 50/30/20 (part of
+#                     make fuzz)
 #   make fuzz-asan    the two Lua fuzzers on build-asan, FUZZ_SECONDS
 # Knobs: FUZZ_SEED= (first seed), FUZZ_AVOID=f1,f2 (features that reach
 # known bugs, test/fuzz/gen_api.lua), FUZZ_JOBS=1, FUZZ_MINIMIZE=1,
 # FUZZ_STREAM_CFLAGS= (extra clang flags for fuzz_stream).
 FUZZ_SECONDS ?= 600
 FUZZ_JOBS ?= 1
-CLANG ?= clang-14
 FUZZ_OPTS = --jobs $(FUZZ_JOBS) $(if $(FUZZ_SEED),--seed $(FUZZ_SEED)) \
 	    $(if $(FUZZ_AVOID),--avoid $(FUZZ_AVOID)) $(if $(FUZZ_MINIMIZE),--minimize)
 FUZZ_LUA = TIDE_BUILD=$(BUILD) $(LUA) test/fuzz/run.lua
@@ -173,7 +244,7 @@ FUZZ_SRC = src/future.c src/loop.c src/timer.c src/error.c
 # includes it) to reach its static buffer functions; no test seam in src/.
 $(BUILD)/fuzz/fuzz_stream: test/fuzz/fuzz_stream.c src/stream.c $(FUZZ_SRC) $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	  $(FUZZ_STREAM_CFLAGS) -std=c99 -D_GNU_SOURCE -Iinclude -Isrc $(shell $(PKG_CONFIG) --cflags $(LUA_PC) libuv) \
 	  -o $@ test/fuzz/fuzz_stream.c $(FUZZ_SRC) $(UV_LIBS)
 
@@ -192,7 +263,7 @@ fuzz-ci: all $(BUILD)/fuzz/fuzz_stream
 	$(call fuzz_stream_run,5) || status=1; \
 	exit $$status
 
-fuzz: all $(BUILD)/fuzz/fuzz_stream
+fuzz-core: all $(BUILD)/fuzz/fuzz_stream
 	@status=0; \
 	$(FUZZ_LUA) api --seconds $$(($(FUZZ_SECONDS) / 2)) $(FUZZ_OPTS) || status=1; \
 	$(FUZZ_LUA) reader --seconds $$(($(FUZZ_SECONDS) * 3 / 10)) $(FUZZ_OPTS) || status=1; \
@@ -270,7 +341,8 @@ clean:
 # (results in bench/results/tide-only/); `make bench-peers` installs the
 # peers from Debian (deps/bench-peers.sh) and runs every runtime, writing
 # bench/results/latest.md, one table per workload and chart.svg.
-# Knobs: ROUNDS=3 SECONDS_MEASURED=3 SPAWN_N= PINGPONG_N= SLEEPERS_N=, e.g.
+# Knobs: ROUNDS=3 SECONDS_MEASURED=3 SPAWN_N= PINGPONG_N= SLEEPERS_N= FANOUT_N=
+# PIPELINE_N= CANCEL_N=, e.g.
 #   make bench-peers ROUNDS=3
 bench: all
 	OUT=bench/results/tide-only BENCH_CMD="make bench" TIDE_BUILD=$${TIDE_BUILD:-$(CURDIR)/$(BUILD)} bench/run.sh

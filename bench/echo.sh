@@ -5,14 +5,16 @@
 # Usage:
 #   bench/echo.sh [--rounds N] [--seconds S] [--warmup W] [--conns C]
 #                 [--size B] [--out FILE] [--retries K] [--max-other P]
-#                 [--raw FILE]
+#                 [--raw FILE] [--load PROG]
 #                 -- name1 'cmd1' [name2 'cmd2' ...]
 #
 #   defaults: 5 rounds, 3 s measured + 1 s warmup, 100 connections, 1024 B,
 #             table also written to bench/results/echo-latest.md,
 #             a run disturbed by foreign work (see below) is redone up to
 #             2 times (--retries), "disturbed" meaning more than 15% of a CPU
-#             (--max-other) of other busy time or steal on the pinned CPUs
+#             (--max-other) of other busy time or steal on the pinned CPUs;
+#             the load generator is bench/build/echo_load (--load: another
+#             with its arguments and output, e.g. bench/build/tls_load)
 #
 # Example (the plain libuv C server against itself, to see the noise):
 #   bench/echo.sh -- c bench/build/echo_uv c2 bench/build/echo_uv
@@ -68,12 +70,13 @@ die() {
   exit 1
 }
 usage() {
-  sed -n '4,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '4,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
 while (($#)); do
   case $1 in
+  --load) LOAD=$2; shift 2 ;;
   --rounds) rounds=$2; shift 2 ;;
   --seconds) seconds=$2; shift 2 ;;
   --warmup) warmup=$2; shift 2 ;;

@@ -1,11 +1,14 @@
 -- TCP echo server on tide, for bench/echo.sh (against bench/echo_uv.c).
 --
---   tide bench/echo_tide.lua [port]    (the port is the LAST argument;
---                                       0 or none: the kernel picks one)
+--   tide bench/echo_tide.lua [--tls] [port]   (the port is the LAST
+--                                  argument; 0 or none: the kernel picks one)
 --
 -- Listens on 127.0.0.1, prints "port N" (flushed) once listening, echoes
 -- every byte back with a plain read/write loop per connection, and exits
--- with status 0 on SIGTERM or SIGINT.
+-- with status 0 on SIGTERM or SIGINT. With --tls (the tls and
+-- tls-handshake workloads, against bench/tls/c.c) it speaks TLS, with
+-- $BENCH_TLS_DIR/server.pem and server.key (test/tls_certs.sh) and tide's
+-- server defaults otherwise.
 local tide = require "tide"
 
 -- Every message becomes a short-lived Lua string: the generational
@@ -28,7 +31,15 @@ local function echo(s)
   end
 end
 
-local srv = assert(tide.tcp.listen("127.0.0.1", port, echo, {backlog = 1024}))
+local opts = {backlog = 1024}
+if arg[1] == "--tls" then
+  local dir = assert(os.getenv("BENCH_TLS_DIR"),
+    "set BENCH_TLS_DIR (test/tls_certs.sh DIR)")
+  opts.tls = assert(tide.tls.context{server = true,
+    cert = dir .. "/server.pem", key = dir .. "/server.key"})
+end
+
+local srv = assert(tide.tcp.listen("127.0.0.1", port, echo, opts))
 local _, bound = srv:address()
 io.stdout:write("port ", bound, "\n")
 io.stdout:flush()

@@ -6,7 +6,10 @@
 #   golang-go [1.19]                 Go (standard library only, GOMAXPROCS=1)
 #   lua-luv [1.44]                   libuv bindings for Lua (callbacks)
 #   lua-cqueues [20200726]           cqueues (coroutine controller)
-#   nginx, libnginx-mod-http-lua     nginx + Lua (http workload only)
+#   nginx, libnginx-mod-http-lua     nginx + Lua (http workloads only)
+#   python3-aiohttp [3.8]            aiohttp (http-lib workloads)
+#   libnginx-mod-stream              nginx's stream module with ssl (the TLS
+#                                    echo's peer, in front of the C echo)
 #   wrk [4.1]                        HTTP load generator
 #   gnuplot-nox                      the chart
 #   util-linux (taskset), procps     pinning, process inspection
@@ -16,4 +19,4 @@
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 exec sh "$here/install.sh" python3 python3-uvloop nodejs golang-go lua-luv \
-  lua-cqueues nginx libnginx-mod-http-lua wrk gnuplot-nox util-linux procps "$@"
+  lua-cqueues nginx libnginx-mod-http-lua libnginx-mod-stream python3-aiohttp wrk gnuplot-nox util-linux procps "$@"

@@ -8,13 +8,27 @@
 #   luarocks                3.8     for the rockspec path (no network needed)
 #   gcc, make, pkg-config           the build
 #   valgrind                        the memory checks of `make valgrind`
-#   clang-14, libclang-rt-14-dev    the libFuzzer target of `make fuzz`
+#   node-llhttp             8.1.0   llhttp's C sources: the HTTP parser's
+#                                   differential tests build it (tests only)
+#   python3-h11             0.14    the other reference of those tests
+#   clang, libclang-rt-14-dev       libFuzzer for the parser's fuzz target
+#                                   and the stream buffer's (make fuzz-core)
+#   curl, wrk, python3-websockets   clients tide did not write, for specs
+#   libssl-dev              3.0     OpenSSL 3: TLS streams (tide.tls)
+#   openssl                 3.0     the command: the TLS tests make their
+#                                   certificates and cross-check against
+#                                   openssl s_server / s_client
 #
 # As root it runs apt-get; otherwise it prints the exact command to run.
 # Usage: sh deps/install.sh [extra packages...]
 set -eu
 
-PKGS="gcc make pkg-config lua5.4 liblua5.4-dev libuv1-dev lua-busted luarocks valgrind clang-14 libclang-rt-14-dev $*"
+PKGS="gcc make pkg-config lua5.4 liblua5.4-dev libuv1-dev lua-busted luarocks valgrind"
+# TLS (issue 10): OpenSSL 3, and its command for the specs' certificates.
+PKGS="$PKGS libssl-dev openssl"
+# HTTP (issue 12): parser differential tests, fuzzing, specs against peers.
+PKGS="$PKGS node-llhttp python3-h11 clang libclang-rt-14-dev curl wrk python3-websockets"
+PKGS="$PKGS $*"
 
 missing=""
 for p in $PKGS; do
@@ -44,5 +58,10 @@ fi
 # The libuv that tide builds against must be new enough.
 if ! pkg-config --atleast-version=1.44 libuv; then
   echo "deps: libuv >= 1.44 is required, found $(pkg-config --modversion libuv)" >&2
+  exit 1
+fi
+# ... and OpenSSL 3.
+if ! pkg-config --atleast-version=3.0 openssl; then
+  echo "deps: OpenSSL >= 3.0 is required, found $(pkg-config --modversion openssl)" >&2
   exit 1
 fi

@@ -61,7 +61,10 @@ extern "C" {
   XX(ETHREAD, -30003, "called from the wrong thread")                          \
   XX(ERUNNING, -30004, "loop is already running")                              \
   XX(ESTOPPED, -30005, "loop stopped before the future completed")             \
-  XX(ELUA, -30006, "Lua error")
+  XX(ELUA, -30006, "Lua error")                                                \
+  XX(ETLS, -30020, "TLS error")                                                \
+  XX(ETLSVERIFY, -30021, "TLS certificate verification failed")                \
+  XX(ETLSEOF, -30022, "connection closed without a TLS close_notify")
 
 enum {
 #define TIDE__ERR_ENUM(name, val, msg) TIDE_##name = (val),

@@ -20,7 +20,14 @@ describe("bench scripts", function()
     {"spawn", "50", "check=1275"},
     {"pingpong", "100", "check=100"},
     {"pingpong", "100 future", "check=100"},
+    {"pingpong", "100 event", "check=100"},
+    {"spawn", "50 fanout", "check=1275"},
+    {"pipeline", "100", "check=5350"},
+    {"cancel", "100", "check=100"},
     {"sleepers", "20", "check=20"},
+    {"procs", "5", "check=10"},
+    {"readfile", "20", "check=40"},
+    {"offload", "20", "check=20"},
   }
   for _, c in ipairs(cases) do
     for _, runner in ipairs({"lua5.4", tide_bin}) do
@@ -42,6 +49,9 @@ describe("bench scripts", function()
     local f = assert(io.open(script, "w"))
     f:write(([[
       set -e
+      # The file exists before the server starts: the background job's
+      # redirection may happen after the first sed below.
+      : > /tmp/tide-bench-spec-$$.out
       %s bench/http/tide.lua 0 > /tmp/tide-bench-spec-$$.out &
       pid=$!
       # Whatever happens below, the server does not outlive this script.
@@ -60,5 +70,32 @@ describe("bench scripts", function()
     os.remove(script)
     assert.is_true(ok, out)
     assert.are.equal("2", out:match("(%d+)%s*$"), out)
+  end)
+
+  it("TLS echo server echoes to openssl s_client and stops on SIGTERM", function()
+    local T = require "tls_helper"
+    local script = os.tmpname()
+    local f = assert(io.open(script, "w"))
+    f:write(([[
+      set -e
+      out=/tmp/tide-bench-spec-tls-$$.out
+      BENCH_TLS_DIR=%s %s bench/echo_tide.lua --tls 0 > $out &
+      pid=$!
+      trap 'kill -KILL $pid 2>/dev/null || true; rm -f $out' EXIT
+      for i in $(seq 100); do
+        port=$(sed -n 's/^port //p' $out); [ -n "$port" ] && break; sleep 0.05
+      done
+      resp=$( (echo tls-echo-check; sleep 0.5) | timeout 5 openssl s_client \
+        -connect 127.0.0.1:$port -CAfile %s -verify_return_error -quiet \
+        -no_ign_eof 2>/dev/null || true)
+      kill -TERM $pid; wait $pid
+      printf '%%s' "$resp" | grep -c 'tls-echo-check'
+    ]]):format(T.certs(), tide_bin, T.path("ca.pem")))
+    f:close()
+    local ok, out = run("env -u LD_PRELOAD bash " .. script)
+    os.remove(script)
+    T.cleanup()
+    assert.is_true(ok, out)
+    assert.are.equal("1", out:match("(%d+)%s*$"), out)
   end)
 end)

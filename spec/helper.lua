@@ -1,5 +1,6 @@
 -- Shared spec helpers: run a test body as a tide task and check that it
--- left nothing behind (tasks, timers, libuv handles, file descriptors).
+-- left nothing behind (tasks, timers, libuv handles, file descriptors,
+-- child processes).
 --
 -- A spec that leaks fails alone: the failure names the spec, and the
 -- leftovers are closed (H.reset) before the next spec starts, so one leak
@@ -35,6 +36,22 @@ function H.fds()
   return #names, table.concat(names, " ")
 end
 
+-- Child processes of this process (zombies included), from the children
+-- list of each of its threads, sorted: "pid pid ...".
+function H.children()
+  local pids = {}
+  for tid in lfs.dir("/proc/self/task") do
+    local f = tid ~= "." and tid ~= ".." and
+      io.open("/proc/self/task/" .. tid .. "/children")
+    if f then
+      for pid in f:read("a"):gmatch("%d+") do pids[#pids + 1] = pid end
+      f:close()
+    end
+  end
+  table.sort(pids)
+  return table.concat(pids, " ")
+end
+
 -- The name of the running spec ("describe ... it"), as busted prints it.
 function H.spec_name() return state.spec end
 
@@ -46,6 +63,7 @@ local function snapshot()
   collectgarbage()
   local s = tide.stats()
   s.fds, s.fdlist = H.fds()
+  s.kids = H.children()
   return s
 end
 
@@ -70,7 +88,7 @@ end
 
 -- What is open now and was not at snapshot `since`, as a sentence ("1
 -- libuv handle(s) left open, 1 task(s) left pending"), or nil. Descriptors
--- are compared too, unless since has no listing.
+-- and child processes are compared too, unless since has no listing.
 local function leftovers(since)
   local now, out = snapshot(), {}
   for _, k in ipairs({{"tasks", "task(s) left pending"},
@@ -82,6 +100,10 @@ local function leftovers(since)
   if since.fdlist and now.fds ~= since.fds then
     out[#out + 1] = ("file descriptors: %d before, %d after (%s)")
       :format(since.fds, now.fds, fd_diff(since.fdlist, now.fdlist))
+  end
+  if since.kids and now.kids ~= since.kids then
+    out[#out + 1] = ("child processes: [%s] before, [%s] after")
+      :format(since.kids, now.kids)
   end
   return #out > 0 and table.concat(out, ", ") or nil
 end
@@ -172,6 +194,16 @@ if not state.subscribed then
       return nil, true
     end)
   end
+end
+
+-- In a task: fn(dir) with a fresh temporary directory, removed afterwards
+-- whatever fn did; fn's error is raised again after the removal.
+function H.with_tmpdir(fn, prefix)
+  local dir = assert(tide.fs.mkdtemp("/tmp/" .. (prefix or "tide-spec-")))
+  local r = table.pack(pcall(fn, dir))
+  assert(tide.fs.rmdir(dir, {recursive = true}))
+  if not r[1] then error(r[2], 0) end
+  return table.unpack(r, 2, r.n)
 end
 
 -- Collects what the error handler receives while fn runs.

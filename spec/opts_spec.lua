@@ -1,6 +1,6 @@
 -- Option tables (src/lua/lopts.c): every function that takes one raises on
 -- a key it does not know, so nothing insecure or ineffective passes
--- silently ({tls = true} on a plain connect, {reuseport = true}, ...).
+-- silently ({tsl = true} for {tls = true}, {reuse_port = true}, ...).
 local tide = require "tide"
 local H = require "helper"
 
@@ -15,7 +15,7 @@ describe("option tables", function()
     H.run(function()
       local srv = assert(tide.tcp.listen("127.0.0.1", 0, function() end))
       local host, port = srv:address()
-      raises_unknown("tls", tide.tcp.connect, host, port, {tls = true})
+      raises_unknown("tsl", tide.tcp.connect, host, port, {tsl = true})
       raises_unknown("reuse_port", tide.tcp.listen, "127.0.0.1", 0,
         function() end, {reuse_port = true})
       raises_unknown("daemon", tide.spawn, {daemon = true}, function() end)

@@ -663,3 +663,63 @@ describe("tide.tcp.listen {reuseport}", function()
     end)
   end)
 end)
+
+describe("tide.tcp.connect's happy eyeballs", function()
+  it("finds the one family that listens", function()
+    H.run(function()
+      local srv = assert(tide.tcp.listen("127.0.0.1", 0, function(s)
+        s:write("v4\n")
+      end))
+      local _, port = srv:address()
+      -- ::1 refuses at once; 127.0.0.1 answers.
+      local c = assert(tide.tcp._race({"::1", "127.0.0.1"}, port, nil, nil))
+      assert.equal("v4", c:readline())
+      c:close()
+      srv:close{wait = true}
+    end)
+  end)
+
+  it("starts the next address after 250 ms when the first hangs", function()
+    -- A listener that never accepts, its backlog filled: a connect to it
+    -- hangs, as to an address that drops packets.
+    local out = os.tmpname()
+    local py = io.popen(([[python3 -c '
+import socket, time, sys
+s = socket.socket()
+s.bind(("127.0.0.1", 0)); s.listen(0)
+print(s.getsockname()[1], flush=True)
+fill = []
+for i in range(8):
+    c = socket.socket(); c.setblocking(False)
+    try: c.connect(("127.0.0.1", s.getsockname()[1]))
+    except BlockingIOError: pass
+    fill.append(c)
+time.sleep(20)
+' > %s & echo $!]]):format(out))
+    local pid = py:read("l")
+    py:close()
+    local port
+    for _ = 1, 100 do
+      local f = io.open(out)
+      port = f and tonumber(f:read("l"))
+      if f then f:close() end
+      if port then break end
+      os.execute("sleep 0.05")
+    end
+    H.run(function()
+      local srv = assert(tide.tcp.listen("127.0.0.2", port, function(s)
+        s:write("second\n")
+      end))
+      local t0 = tide.now()
+      local c = assert(tide.tcp._race({"127.0.0.1", "127.0.0.2"}, port,
+        tide.now() + 10, nil))
+      local took = tide.now() - t0
+      assert.equal("second", c:readline())
+      assert.is_true(took >= 0.2 and took < 5, took)
+      c:close()
+      srv:close{wait = true}
+    end)
+    os.execute("kill " .. pid)
+    os.remove(out)
+  end)
+end)

@@ -393,14 +393,6 @@ static void host_done_fire(void *data, uintptr_t arg) {
   free(d);
 }
 
-void tide__hostdone_drop(tide__hostdone_t *d) {
-  tide__link_remove(&d->link);
-  if (!tide__link_empty(&d->waiter.link)) tide__future_unwait(&d->waiter);
-  if (d->hub->rt != NULL && d->hub->rt->L != NULL)
-    luaL_unref(d->hub->rt->L, LUA_REGISTRYINDEX, d->ref);
-  free(d);
-}
-
 /* Registers cb on the awaitable at the top of rt's stack (popped). */
 static int host_add_done(tide_runtime_t *rt, tide_done_cb cb, void *data) {
   lua_State *L = rt->L;

@@ -4,6 +4,12 @@
  * it; a second one ends the process at once, by the signal's default
  * action, as a program that cannot stop cleanly should.
  *
+ * SIGTERM is the way a service manager or tide's supervisor asks a server
+ * to stop, so it drains first: every listening server closes (no new
+ * connection), the connections already accepted get the grace period to
+ * finish (tide.stopping() tells their handlers), and only then is the
+ * task cancelled. Ctrl-C cancels at once.
+ *
  * A signal the script watches itself (tide.on_signal) is left to it.
  *
  * The watchers are libuv signal handles of the runtime's loop, unreferenced
@@ -15,6 +21,7 @@
 #include <string.h>
 
 #include "tide_lua.h"
+#include "tide_net.h"
 
 typedef struct tide__interrupt_s {
   tide__resource_t res;    /* in rt->resources: the runtime's close closes
@@ -24,8 +31,13 @@ typedef struct tide__interrupt_s {
   uv_signal_t *h[2];       /* SIGINT, SIGTERM; freed in their close cb */
   struct sigaction old[2]; /* the dispositions before watching */
   tide__task_t *task;      /* cancelled by the first signal; NULL: none */
+  uv_timer_t *drain;       /* SIGTERM's drain: looks at the connections
+                              left; made on first use, freed in its close
+                              callback */
+  uint64_t drain_end;      /* loop time (ms) the drain ends at the latest */
   int signum;              /* the first signal seen, 0 before */
   int watching;
+  int stopping;            /* a drain began (tide.stopping()) */
 } interrupt_t;
 
 static const int signums[2] = {SIGINT, SIGTERM};
@@ -66,6 +78,63 @@ static int interrupt_watched_elsewhere(tide_runtime_t *rt, int signum) {
   return w.found;
 }
 
+/* Cancels the task the signal is for, if it still runs. */
+static void interrupt_cancel(tide_runtime_t *rt) {
+  interrupt_t *in = rt->intr;
+  if (in->drain != NULL) uv_timer_stop(in->drain);
+  if (in->task != NULL && in->task->aw.fut.state == TIDE__PENDING) {
+    interrupt_call_t c = {in->task, in->signum};
+    tide__runtime_pcall(rt, interrupt_cancel_p, &c);
+  }
+}
+
+/* Every 20 ms of the drain: the task is cancelled once the connections
+ * are all closed or the grace period is over. A count, not a callback per
+ * connection: the drain happens once in a process's life. */
+static void interrupt_drain_cb(uv_timer_t *h) {
+  tide_runtime_t *rt = h->data;
+  if (rt->loop.conns_active <= 0 || uv_now(rt->loop.uv) >= rt->intr->drain_end)
+    interrupt_cancel(rt);
+}
+
+char tide__stopping_hooks_key[1];
+
+/* In protected mode: calls every stopping hook, hooks[owner](owner). */
+static int interrupt_hooks_p(lua_State *L) {
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, tide__stopping_hooks_key) !=
+      LUA_TTABLE)
+    return 0;
+  lua_pushnil(L);
+  while (lua_next(L, -2)) { /* hooks, owner, fn */
+    luaL_checkstack(L, 2, NULL);
+    lua_pushvalue(L, -2);
+    if (lua_pcall(L, 1, 0, 0) != LUA_OK) /* one failing hook, not the rest */
+      tide__runtime_report(tide__runtime_from(L), L, 0);
+  }
+  return 0;
+}
+
+/* Closes the servers, runs the stopping hooks (an HTTP server closes its
+ * idle keep-alive connections there), and starts waiting for the
+ * connections; 0 when there is nothing to wait for (cancel at once). */
+static int interrupt_drain(tide_runtime_t *rt) {
+  interrupt_t *in = rt->intr;
+  in->stopping = 1;
+  tide__server_close_all(rt);
+  tide__runtime_pcall(rt, interrupt_hooks_p, NULL);
+  if (rt->loop.conns_active <= 0 || rt->grace_ns == 0) return 0;
+  if (in->drain == NULL) {
+    in->drain = malloc(sizeof(uv_timer_t));
+    if (in->drain == NULL) return 0;
+    uv_timer_init(rt->loop.uv, in->drain);
+    in->drain->data = rt;
+    tide__loop_handle_open(&rt->loop);
+  }
+  in->drain_end = uv_now(rt->loop.uv) + rt->grace_ns / 1000000;
+  uv_timer_start(in->drain, interrupt_drain_cb, 20, 20);
+  return 1;
+}
+
 static void interrupt_on_signal(uv_signal_t *h, int signum) {
   tide_runtime_t *rt = h->data;
   interrupt_t *in = rt->intr;
@@ -79,10 +148,8 @@ static void interrupt_on_signal(uv_signal_t *h, int signum) {
     return;
   }
   in->signum = signum;
-  if (in->task != NULL && in->task->aw.fut.state == TIDE__PENDING) {
-    interrupt_call_t c = {in->task, signum};
-    tide__runtime_pcall(rt, interrupt_cancel_p, &c);
-  }
+  if (signum == SIGTERM && interrupt_drain(rt)) return;
+  interrupt_cancel(rt);
 }
 
 static void interrupt_res_close(tide__resource_t *res) {
@@ -129,6 +196,7 @@ int tide__interrupt_watch(tide_runtime_t *rt, tide__task_t *t) {
     return 0;
   }
   in->signum = 0;
+  in->stopping = 0;
   if (!in->watching) {
     for (i = 0; i < 2; i++) {
       sigaction(signums[i], NULL, &in->old[i]);
@@ -146,6 +214,15 @@ int tide__interrupt_watch(tide_runtime_t *rt, tide__task_t *t) {
   return 0;
 }
 
+int tide__interrupt_handles(tide_runtime_t *rt) {
+  if (rt->intr == NULL) return 0;
+  return 2 + (rt->intr->drain != NULL);
+}
+
+int tide__interrupt_stopping(tide_runtime_t *rt) {
+  return rt->intr != NULL && rt->intr->stopping;
+}
+
 int tide__interrupt_signal(tide_runtime_t *rt) {
   return rt->intr != NULL ? rt->intr->signum : 0;
 }
@@ -159,6 +236,10 @@ void tide__interrupt_close(tide_runtime_t *rt) {
   for (i = 0; i < 2; i++) {
     in->h[i]->data = &rt->loop;
     uv_close((uv_handle_t *)in->h[i], tide__loop_close_free_cb);
+  }
+  if (in->drain != NULL) {
+    in->drain->data = &rt->loop;
+    uv_close((uv_handle_t *)in->drain, tide__loop_close_free_cb);
   }
   free(in);
   rt->intr = NULL;

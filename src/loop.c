@@ -154,6 +154,7 @@ void tide__loop_drain(tide_loop_t *loop) {
 
 static void loop_on_check(uv_check_t *check) {
   tide_loop_t *loop = check->data;
+  loop->iterations++;
   loop->budget_left = TIDE__DRAIN_BUDGET;
   loop->drain_left = 0;
   if (loop->protect != NULL)

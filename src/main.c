@@ -8,8 +8,20 @@
  *     -h, --help  print the usage
  *     --dump-on SIG  print the task tree (tide.dump()) to stderr whenever
  *               the process receives signal SIG (e.g. SIGUSR1)
+ *     --workers N  run N processes of the script (N = auto: one per CPU)
+ *               under a supervisor (src/supervise.c): they share the ports
+ *               they listen on; SIGTERM/SIGINT stop them gracefully,
+ *               SIGHUP replaces them one by one, a worker that dies is
+ *               restarted
+ *     --grace S  seconds a stopping worker has to drain its connections
+ *               (and as much again for its cleanup); default 5
  *     --        stop handling options
  *     -         run standard input as the script
+ *
+ * With no script (and no -e) and a terminal on stdin it starts an
+ * interactive prompt (lua/tide/repl.lua) whose lines run in tasks, so they
+ * can await while the tasks they spawn run on; stdin that is not a terminal
+ * runs as the script.
  *
  * The global arg is set as lua sets it. The collector runs in generational
  * mode. Exit status: 0 when the script returns, 1 after printing the error
@@ -17,7 +29,9 @@
  * SIGTERM cancels the script's task: its cleanup runs (<close> handlers may
  * await, within the grace period), then the tasks it left behind are
  * cancelled and cleaned up the same way, and the command exits with 130 or
- * 143 after one line on stderr; a second signal ends it at once. */
+ * 143 after one line on stderr; a second signal ends it at once. SIGTERM
+ * first closes the script's servers and lets their connections finish
+ * within the grace period (interrupt.c). */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +42,7 @@
 #include <lualib.h>
 
 #include "tide.h"
+#include "tide_supervise.h"
 
 static const char *progname = "tide";
 
@@ -42,14 +57,49 @@ static void print_usage(FILE *out, const char *badopt) {
           "  -v        show version information\n"
           "  -h, --help  show this help\n"
           "  --dump-on SIG  print the task tree to stderr on signal SIG\n"
+          "  --workers N  run N processes of the script (auto: one per "
+          "CPU),\n"
+          "            sharing its ports; SIGHUP reloads them one by one\n"
+          "  --grace S  seconds a stopping worker has to finish (default 5)\n"
           "  --        stop handling options\n"
-          "  -         execute stdin and stop handling options\n",
+          "  -         execute stdin and stop handling options\n"
+          "With no script, a terminal on stdin gets an interactive prompt\n"
+          "(each line runs in a task); other stdin runs as the script.\n",
           progname);
 }
 
 static void print_version(void) {
   printf("tide %s (%s, libuv %s)\n", tide_version(), LUA_RELEASE,
          uv_version_string());
+}
+
+/* `tide --workers N ...`: runs the command line without the --workers and
+ * --grace options (skip: their indices) in N supervised processes. */
+static int supervise(char **argv, int argc, const int *skip, int nskip,
+                     int nworkers, double grace) {
+  tide_supervise_opts_t o;
+  char **wargv = calloc((size_t)argc + 1, sizeof(*wargv));
+  int i, j, n = 0, status;
+  if (wargv == NULL) return 1;
+  wargv[n++] = argv[0];
+  for (i = 1; i < argc; i++) {
+    for (j = 0; j < nskip && skip[j] != i; j++) {
+    }
+    if (j < nskip) {
+      i++; /* the option's value */
+      continue;
+    }
+    wargv[n++] = argv[i];
+  }
+  wargv[n] = NULL;
+  o.nworkers = nworkers;
+  o.file = "/proc/self/exe"; /* this very program, wherever it lies */
+  o.argv = wargv;
+  o.grace = grace;
+  o.progname = progname;
+  status = tide__supervise(&o);
+  free(wargv);
+  return status;
 }
 
 /* The root task's body: runs the chunks in order; the last one (the
@@ -91,6 +141,8 @@ int main(int argc, char **argv) {
   tide_runtime_t *rt;
   lua_State *L;
   int i, script = 0, status = 0, err, nchunks = 0, nargs = 0, signum;
+  int nworkers = 0, worker_opts[4], nworker_opts = 0;
+  double grace = 5;
 
   if (argv[0] && argv[0][0]) progname = argv[0];
   signal(SIGPIPE, SIG_IGN); /* a closed socket is an error, not a death */
@@ -119,8 +171,45 @@ int main(int argc, char **argv) {
       }
       continue;
     }
+    if (strcmp(a, "--workers") == 0 || strcmp(a, "--grace") == 0) {
+      char *end;
+      if (++i >= argc || nworker_opts == 4) {
+        print_usage(stderr, NULL);
+        return 1;
+      }
+      if (a[2] == 'w') {
+        long n = strcmp(argv[i], "auto") == 0
+                     ? (long)uv_available_parallelism()
+                     : strtol(argv[i], &end, 10);
+        if (strcmp(argv[i], "auto") != 0 && (*end != '\0' || n < 1 || n > 1024)) {
+          fprintf(stderr, "%s: --workers: 1..1024 or auto expected, got '%s'\n",
+                  progname, argv[i]);
+          return 1;
+        }
+        nworkers = (int)n;
+      } else {
+        grace = strtod(argv[i], &end);
+        if (*end != '\0' || end == argv[i] || grace < 0 || grace > 86400) {
+          fprintf(stderr, "%s: --grace: seconds (0..86400) expected, got '%s'\n",
+                  progname, argv[i]);
+          return 1;
+        }
+      }
+      worker_opts[nworker_opts++] = i - 1;
+      continue;
+    }
     print_usage(stderr, a);
     return 1;
+  }
+
+  if (nworkers > 0 || nworker_opts > 0) {
+    if (script == 0 || strcmp(argv[script], "-") == 0 || nworkers == 0 ||
+        nworker_opts > 2) {
+      fprintf(stderr, "%s: --workers N takes a script file (and --grace goes "
+                      "with it)\n", progname);
+      return 1;
+    }
+    return supervise(argv, argc, worker_opts, nworker_opts, nworkers, grace);
   }
 
   err = tide_runtime_new(&rt, NULL, NULL);
@@ -191,12 +280,14 @@ int main(int argc, char **argv) {
     lua_setfield(L, -2, "args");
   } else if (nchunks == 0) {
     if (argc > 1) goto done; /* just -v */
-    if (isatty(0)) {
-      print_usage(stderr, NULL);
-      goto done;
-    }
     lua_newtable(L);
-    if (report(L, luaL_loadfile(L, NULL), NULL)) goto fail;
+    if (isatty(0)) {
+      /* The interactive prompt (lua/tide/repl.lua): each line runs in a
+       * task; Ctrl-C cancels the line, Ctrl-D ends the prompt. */
+      luaL_loadstring(L, "return require('tide.repl').run()");
+    } else if (report(L, luaL_loadfile(L, NULL), NULL)) {
+      goto fail;
+    }
     lua_setfield(L, -2, "fn");
     lua_rawseti(L, -2, ++nchunks);
   } else {

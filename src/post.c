@@ -403,6 +403,14 @@ static void hub_forget_modules(tide__hub_t *hub, lua_State *L) {
   lua_pop(L, 1);
 }
 
+void tide__hostdone_drop(tide__hostdone_t *d) {
+  tide__link_remove(&d->link);
+  if (!tide__link_empty(&d->waiter.link)) tide__future_unwait(&d->waiter);
+  if (d->hub->rt != NULL && d->hub->rt->L != NULL)
+    luaL_unref(d->hub->rt->L, LUA_REGISTRYINDEX, d->ref);
+  free(d);
+}
+
 /* The runtime is closing (its tasks are already finished): apply what was
  * posted, detach every host future, close the async handle. */
 static void hub_close(tide__resource_t *res) {

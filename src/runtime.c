@@ -16,6 +16,7 @@
 #include <lualib.h>
 
 #include "tide_lua.h"
+#include "tide_supervise.h"
 
 static char runtime_key[1]; /* registry[&runtime_key] = box */
 
@@ -211,11 +212,30 @@ static int runtime_drain_p(lua_State *L) {
   return 0;
 }
 
+/* In protected mode: reports the slow steps task.c noted. */
+static int runtime_report_slow_p(lua_State *L) {
+  tide_runtime_t *rt = lua_touserdata(L, 1);
+  lua_Integer i, n;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->slow_ref);
+  n = (lua_Integer)luaL_len(L, -1);
+  lua_newtable(L);
+  lua_rawseti(L, LUA_REGISTRYINDEX, rt->slow_ref); /* a fresh list */
+  for (i = 1; i <= n; i++) {
+    lua_rawgeti(L, 2, i);
+    tide__runtime_report(rt, L, 0);
+  }
+  return 0;
+}
+
 static void runtime_protect_drain(tide_loop_t *loop) {
   tide_runtime_t *rt = (tide_runtime_t *)loop;
   if (rt->heap_check_queued) runtime_heap_check(rt);
   while (tide__runtime_pcall(rt, runtime_drain_p, loop) != LUA_OK)
     ;
+  if (rt->slow_ref != LUA_NOREF && rt->slow_steps > rt->slow_reported) {
+    rt->slow_reported = rt->slow_steps;
+    tide__runtime_pcall(rt, runtime_report_slow_p, rt);
+  }
 }
 
 static void runtime_on_loop_closed(tide_loop_t *loop) {
@@ -250,6 +270,11 @@ int tide__runtime_create(lua_State *L, uv_loop_t *uv, int owned,
   rt->errh = runtime_default_errh;
   rt->errh_ref = LUA_NOREF;
   rt->grace_ns = TIDE__GRACE_NS;
+  /* A worker of `tide --workers` takes the supervisor's grace period, so
+   * that its drain and cleanup fit in the time before SIGKILL. */
+  if (tide__worker_grace() >= 0)
+    rt->grace_ns = (uint64_t)(tide__worker_grace() * 1e9);
+  rt->slow_ref = LUA_NOREF;
   rt->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   tide__link_init(&rt->tasks);
   tide__link_init(&rt->failed);
@@ -400,6 +425,7 @@ int tide_runtime_close(tide_runtime_t *rt) {
     luaL_unref(L, LUA_REGISTRYINDEX, rt->failed_ref);
     luaL_unref(L, LUA_REGISTRYINDEX, rt->copool_ref);
     luaL_unref(L, LUA_REGISTRYINDEX, rt->pins_ref);
+    luaL_unref(L, LUA_REGISTRYINDEX, rt->slow_ref);
     luaL_unref(L, LUA_REGISTRYINDEX, rt->body_ref);
     luaL_unref(L, LUA_REGISTRYINDEX, rt->errh_ref);
   } else {

@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tide_net.h"
+#include "tide_tls.h"
 
 #define TIDE__RBUF_ROOM 4096 /* least free space offered to a read */
 
@@ -107,27 +107,50 @@ static int stream_satisfied(tide__stream_t *s) {
   switch (s->rmode) {
   case TIDE__RANY: return n > 0;
   case TIDE__REXACT: return n >= s->rwant;
+  case TIDE__RHANDSHAKE: return tide__stream_tls_ready(s);
   default:
     /* Found, or past the limit: either way the reader acts now. */
     return n >= s->max_line + s->rseplen || stream_find_waiting(s) >= 0;
   }
 }
 
-/* Should the stream be reading now? */
+/* The read side is over (end, error or close): tells the listener once. */
+static void stream_read_over(tide__stream_t *s) {
+  void (*fn)(tide__stream_t *, void *) = s->on_rend;
+  if (fn == NULL) return;
+  s->on_rend = NULL;
+  fn(s, s->rend_data);
+}
+
+/* Should more bytes come into the buffer? */
 static int stream_wants_data(tide__stream_t *s) {
   if (s->rerr != 0 || s->closing) return 0;
   if (tide__stream_buffered(s) < s->rlimit) return 1;
   return s->rfut.state == TIDE__PENDING && !stream_satisfied(s);
 }
 
-/* Starts or stops reading to match stream_wants_data. */
-static void stream_update_reading(tide__stream_t *s) {
-  int want = stream_wants_data(s);
+int tide__stream_wants_data(tide__stream_t *s) {
+  return stream_wants_data(s);
+}
+
+void tide__stream_wake_reader(tide__stream_t *s) {
+  if (s->rfut.state == TIDE__PENDING && stream_satisfied(s)) {
+    tide__timer_stop(s->loop, &s->rtimer);
+    tide__future_complete(&s->rfut, TIDE__DONE);
+  }
+}
+
+/* Starts or stops reading to match stream_wants_data. A TLS stream first
+ * decrypts what it already holds, and reads only when that is not
+ * enough. */
+void tide__stream_update_reading(tide__stream_t *s) {
+  int want = s->tls != NULL ? tide__stream_tls_pump(s) : stream_wants_data(s);
   if (want == (int)s->reading) return;
   if (want) {
     int err = uv_read_start(&s->u.stream, stream_on_alloc, stream_on_read);
     if (err != 0) {
       s->rerr = err;
+      stream_read_over(s);
       if (s->rfut.state == TIDE__PENDING) {
         tide__timer_stop(s->loop, &s->rtimer);
         tide__future_complete(&s->rfut, TIDE__DONE);
@@ -144,18 +167,15 @@ static void stream_update_reading(tide__stream_t *s) {
  * request/response protocols must not wait for delayed ACKs. */
 int tide__stream_start(tide__stream_t *s) {
   if (s->kind == TIDE__TCP) uv_tcp_nodelay(&s->u.tcp, 1);
-  stream_update_reading(s);
+  tide__stream_update_reading(s);
   return s->rerr == UV_EOF ? 0 : s->rerr;
 }
 
-/* Offers the free end of the buffer, compacting or growing it so that at
- * least TIDE__RBUF_ROOM bytes are free (or what the reader waits for
- * fits). On allocation failure offers nothing: libuv then reports
- * UV_ENOBUFS to the read callback. */
-static void stream_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-  tide__stream_t *s = (tide__stream_t *)h;
+/* Makes the free end of the buffer at least TIDE__RBUF_ROOM bytes (or
+ * what the reader waits for fit), compacting or growing it; returns its
+ * size, 0 when out of memory. */
+size_t tide__stream_reserve(tide__stream_t *s) {
   size_t n = tide__stream_buffered(s);
-  (void)suggested;
   if (n == 0) s->rstart = s->rend = 0;
   if (s->rcap - s->rend < TIDE__RBUF_ROOM) {
     size_t cap = s->rcap ? s->rcap : TIDE__RBUF_INIT;
@@ -172,42 +192,48 @@ static void stream_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
            (s->rmode == TIDE__REXACT && s->rfut.state == TIDE__PENDING &&
             cap < s->rwant && cap < s->rwant + TIDE__RBUF_ROOM &&
             cap < 2 * n)) {
-      if (cap > SIZE_MAX / 2) {
-        buf->base = NULL;
-        buf->len = 0;
-        return;
-      }
+      if (cap > SIZE_MAX / 2) return 0;
       cap *= 2;
     }
     if (cap != s->rcap) {
       char *p = realloc(s->rbuf, cap);
-      if (p == NULL) {
-        buf->base = NULL;
-        buf->len = 0;
-        return;
-      }
+      if (p == NULL) return 0;
       s->rbuf = p;
       s->rcap = cap;
     }
   }
-  buf->base = s->rbuf + s->rend;
-  buf->len = s->rcap - s->rend;
+  return s->rcap - s->rend;
+}
+
+/* Offers the free end of the buffer (a TLS stream: of its ciphertext
+ * buffer). On allocation failure offers nothing: libuv then reports
+ * UV_ENOBUFS to the read callback. */
+static void stream_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  tide__stream_t *s = (tide__stream_t *)h;
+  size_t room;
+  (void)suggested;
+  if (s->tls != NULL) {
+    tide__stream_tls_alloc(s, buf);
+    return;
+  }
+  room = tide__stream_reserve(s);
+  buf->base = room ? s->rbuf + s->rend : NULL;
+  buf->len = room;
 }
 
 static void stream_on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf) {
   tide__stream_t *s = (tide__stream_t *)h;
-  (void)buf;
   if (nread > 0) {
-    s->rend += (size_t)nread;
+    s->loop->bytes_in += (uint64_t)nread; /* a TLS stream's: ciphertext */
   } else if (nread < 0) {
-    s->rerr = (int)nread;
     uv_read_stop(h);
     s->reading = 0;
   }
-  if (s->rfut.state == TIDE__PENDING && stream_satisfied(s)) {
-    tide__timer_stop(s->loop, &s->rtimer);
-    tide__future_complete(&s->rfut, TIDE__DONE);
-  }
+  if (s->tls != NULL) tide__stream_tls_input(s, nread, buf);
+  else if (nread > 0) s->rend += (size_t)nread;
+  else if (nread < 0) s->rerr = (int)nread;
+  if (nread < 0) stream_read_over(s); /* after rerr is set */
+  tide__stream_wake_reader(s);
   if (s->reading && !stream_wants_data(s)) {
     uv_read_stop(h);
     s->reading = 0;
@@ -226,7 +252,7 @@ void tide__stream_consume(tide__stream_t *s, size_t n) {
       s->rcap = 0;
     }
   }
-  if (!s->reading) stream_update_reading(s);
+  if (!s->reading) tide__stream_update_reading(s);
 }
 
 long tide__stream_find(tide__stream_t *s, const char *sep, size_t seplen) {
@@ -267,7 +293,7 @@ void tide__stream_wait_read(tide__stream_t *s, int mode, size_t n,
   if (s->rtimeout != 0)
     tide__timer_start(s->loop, &s->rtimer,
                       tide__loop_now(s->loop) + s->rtimeout);
-  if (!s->reading) stream_update_reading(s);
+  if (!s->reading) tide__stream_update_reading(s);
 }
 
 void tide__stream_set_rtimeout(tide__stream_t *s, uint64_t ns) {
@@ -301,11 +327,14 @@ static void stream_on_write(uv_write_t *req, int status) {
   }
 }
 
-int tide__stream_write(tide__stream_t *s, const char *p, size_t len) {
+/* Sends p now as far as the socket takes it, and queues (copies) the
+ * rest. */
+static int stream_send(tide__stream_t *s, const char *p, size_t len) {
   stream_wreq_t *w;
   uv_buf_t buf;
   int err;
   if (len == 0) return 0;
+  s->loop->bytes_out += len;
   if (s->wqueued == 0) {
     buf = uv_buf_init((char *)p, (unsigned)len);
     err = uv_try_write(&s->u.stream, &buf, 1);
@@ -330,6 +359,15 @@ int tide__stream_write(tide__stream_t *s, const char *p, size_t len) {
   return 0;
 }
 
+int tide__stream_send(tide__stream_t *s, const char *p, size_t len) {
+  return stream_send(s, p, len);
+}
+
+int tide__stream_write(tide__stream_t *s, const char *p, size_t len) {
+  if (s->tls != NULL) return tide__stream_tls_write(s, p, len);
+  return stream_send(s, p, len);
+}
+
 uintptr_t tide__stream_wait_write(tide__stream_t *s, size_t threshold) {
   if (s->wfut.state != TIDE__PENDING) {
     tide__future_reset(&s->wfut);
@@ -351,8 +389,12 @@ static void stream_on_shutdown(uv_shutdown_t *req, int status) {
   tide__future_complete(&s->sfut, TIDE__DONE);
 }
 
+/* A TLS stream sends its close_notify first: the peer's TLS sees a clean
+ * end before the TCP FIN (TLS 1.3 allows the reverse direction to go on). */
 int tide__stream_shutdown(tide__stream_t *s) {
-  int err = uv_shutdown(&s->sreq, &s->u.stream, stream_on_shutdown);
+  int err;
+  if (s->tls != NULL) tide__stream_tls_close_notify(s);
+  err = uv_shutdown(&s->sreq, &s->u.stream, stream_on_shutdown);
   if (err != 0) return err;
   s->shut = 1;
   tide__future_reset(&s->sfut);
@@ -364,6 +406,8 @@ int tide__stream_shutdown(tide__stream_t *s) {
 static void stream_free(void *data, uintptr_t arg) {
   tide__stream_t *s = data;
   (void)arg;
+  if (s->tls != NULL) tide__tls_free(s->tls);
+  if (s->accepted) s->loop->conns_active--;
   free(s->rbuf);
   free(s);
 }
@@ -399,9 +443,11 @@ static void stream_finish(tide__stream_t *s) {
  * tasks wake at once, but bytes already queued still go out, as they would
  * from a socket's kernel buffer: the handle closes when the last write
  * completes (or fails), or after TIDE__LINGER_NS at most. With nothing
- * queued it closes at once. */
+ * queued it closes at once. A TLS stream sends its close_notify first, and
+ * does not wait for the peer's (TLS 1.3 peers often never send theirs). */
 void tide__stream_close_flush(tide__stream_t *s) {
   if (s->closing || s->lingering) return;
+  if (s->tls != NULL) tide__stream_tls_close_notify(s);
   if (s->wqueued == 0 || s->werr != 0) {
     tide__stream_close(s);
     return;
@@ -410,6 +456,7 @@ void tide__stream_close_flush(tide__stream_t *s) {
     *s->slot = NULL;
     s->slot = NULL;
   }
+  stream_read_over(s);
   tide__timer_stop(s->loop, &s->rtimer);
   stream_wake(s, &s->rfut);
   stream_wake(s, &s->wfut);
@@ -432,6 +479,7 @@ void tide__stream_close(tide__stream_t *s) {
     *s->slot = NULL;
     s->slot = NULL;
   }
+  stream_read_over(s);
   /* Every waiter wakes; its continuation finds the Lua object detached and
    * reports the stream as closed. */
   tide__timer_stop(s->loop, &s->rtimer);

@@ -11,6 +11,7 @@
  * Lifetime: a pending task is pinned by a registry reference; finishing
  * unpins it, and from then on it lives as long as Lua references it. Its
  * coroutine is taken at its first step and given back when it finishes. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -388,6 +389,7 @@ static void task_finish(lua_State *L, tide__task_t *t, int state, int nres) {
   tide__link_remove(&t->link);
   rt->ntasks--;
   if (state == TIDE__FAILED) {
+    rt->tasks_failed++;
     /* Until someone sees the error, the task is on the failed list and in
      * the weak failed table (so a report can find its userdata; the weak
      * value lets it be collected, and its __gc reports it). */
@@ -531,6 +533,32 @@ static lua_State *task_start(lua_State *L, tide__task_t *t) {
   return co;
 }
 
+/* tide.debug{slow_callback=}: a step that held the loop for dt ns (no
+ * await in between) is noted for the runtime to report after the drain,
+ * naming the task and the line it has reached (asyncio's debug mode). */
+static void task_note_slow(lua_State *L, tide__task_t *t, uint64_t dt) {
+  tide_runtime_t *rt = t->rt;
+  int top = lua_gettop(L);
+  char secs[32];
+  if (!lua_checkstack(L, 8)) return;
+  rt->slow_steps++;
+  snprintf(secs, sizeof(secs), "%.3f", (double)dt / 1e9);
+  tide__task_push(L, t);
+  tide__task_pushlabel(L, t, -1);
+  if (!tide__task_pushwhere(L, t)) lua_pushliteral(L, "its end");
+  lua_pushfstring(L, "tide: slow step: %s ran %s s without awaiting (the "
+                     "loop waited), up to %s",
+                  lua_tostring(L, -2), secs, lua_tostring(L, -1));
+  if (rt->slow_ref == LUA_NOREF) {
+    lua_newtable(L);
+    rt->slow_ref = luaL_ref(L, LUA_REGISTRYINDEX); /* released at close */
+  }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, rt->slow_ref);
+  lua_insert(L, -2);
+  lua_rawseti(L, -2, (lua_Integer)luaL_len(L, -2) + 1);
+  lua_settop(L, top);
+}
+
 /* One step: resume the coroutine and act on how it stopped. Runs inside
  * the loop's protected batch (tide__runtime_pcall around the drain). */
 static void task_step(tide__task_t *t) {
@@ -563,7 +591,15 @@ static void task_step(tide__task_t *t) {
   }
   prev = rt->current;
   rt->current = t;
-  status = lua_resume(co, L, nargs, &nres);
+  if (rt->slow_ns == 0) {
+    status = lua_resume(co, L, nargs, &nres);
+  } else {
+    uint64_t t0 = uv_hrtime(), dt, limit = rt->slow_ns;
+    status = lua_resume(co, L, nargs, &nres);
+    dt = uv_hrtime() - t0;
+    if (dt > rt->slowest_ns) rt->slowest_ns = dt;
+    if (dt >= limit) task_note_slow(L, t, dt);
+  }
   rt->current = prev;
 
   if (status == LUA_YIELD) {
@@ -654,6 +690,12 @@ static void task_wake_cancel(tide__task_t *t) {
      * awaits) is not asked again: we wake now instead of waiting for it. */
     int cycle = f->cancel == task_cancel_hook &&
                 ((tide__task_t *)f)->in_cancel;
+    /* Nor is a task someone else cancelled already: its end is not ours to
+     * wait for, and it may be waiting for us in turn through something no
+     * flag on the way sees (a group whose child awaits the group's task). */
+    if (f->cancel == task_cancel_hook &&
+        ((tide__task_t *)f)->cs.root_cancelled)
+      cycle = 1;
     if (f->cancel != NULL && !cycle) {
       int took;
       t->in_cancel = 1;
@@ -689,6 +731,21 @@ static void task_interrupt(tide__cstack_t *cs) {
   task_wake_cancel(t);
 }
 
+/* A second cancellation of t (its root scope was cancelled before): it ends
+ * the grace period of the cleanup t may be waiting in, and it stops t
+ * waiting for a task it passed its first cancellation on to (that task
+ * goes on ending; t raises now). */
+static void task_cancel_again(tide__task_t *t) {
+  if (t->cleanup) {
+    task_interrupt(&t->cs);
+  } else if (t->propagated) {
+    t->propagated = 0;
+    if (!tide__link_empty(&t->waiter.link)) tide__future_unwait(&t->waiter);
+    t->cancel_wake = 1;
+    task_schedule(t);
+  }
+}
+
 void tide__task_cancel(tide__task_t *t, lua_State *L, int msg_idx) {
   if (t->aw.fut.state != TIDE__PENDING) return;
   if (msg_idx != 0 && L != NULL) {
@@ -699,17 +756,14 @@ void tide__task_cancel(tide__task_t *t, lua_State *L, int msg_idx) {
     lua_setfield(L, -2, "cancel_message");
     lua_pop(L, 2);
   }
-  /* Cancelling a task already cancelled is a second cancellation: it ends
-   * the grace period of the cleanup it may be waiting in. */
-  if (!tide__cstack_cancel_root(&t->cs) && t->cleanup) task_interrupt(&t->cs);
+  if (!tide__cstack_cancel_root(&t->cs)) task_cancel_again(t);
 }
 
 /* The cancel hook of a task's own future: someone awaiting the task is
  * cancelled (or cancels the future): the task is cancelled, and completes
- * later, once it has unwound. */
+ * later, once it has unwound; the awaiter waits for that. */
 static int task_cancel_hook(tide__future_t *f) {
-  tide__task_t *t = (tide__task_t *)f;
-  tide__task_cancel(t, NULL, 0);
+  tide__task_cancel((tide__task_t *)f, NULL, 0);
   return 1;
 }
 

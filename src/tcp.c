@@ -149,6 +149,7 @@ tide__server_t *tide__server_new(tide_runtime_t *rt, int kind, int *err) {
   srv->kind = kind;
   srv->ref = LUA_NOREF;
   srv->res.close = server_res_close;
+  srv->res.server = 1;
   tide__link_insert_tail(&rt->resources, &srv->res.link);
   *err = 0;
   return srv;
@@ -174,6 +175,17 @@ int tide__server_bind(tide__server_t *srv, const struct sockaddr *sa,
       return uv_translate_sys_error(errno);
   }
   if (bind(fd, sa, len) != 0) return uv_translate_sys_error(errno);
+  return 0;
+}
+
+int tide__server_open(tide__server_t *srv, int fd) {
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0) {
+    int err = uv_translate_sys_error(errno);
+    close(fd);
+    return err;
+  }
+  srv->fd = fd;
   return 0;
 }
 
@@ -258,6 +270,7 @@ static void server_on_poll(uv_poll_t *h, int status, int events) {
       if (errno == EMFILE || errno == ENFILE) {
         int n = server_refuse_all(srv);
         srv->accept_errors += n;
+        srv->rt->loop.conns_refused += (uint64_t)n;
         while (n-- > 0 && !srv->closing) srv->on_conn(srv, NULL, err);
         return;
       }
@@ -271,6 +284,9 @@ static void server_on_poll(uv_poll_t *h, int status, int events) {
       srv->on_conn(srv, NULL, err);
       continue;
     }
+    s->accepted = 1;
+    s->loop->conns_accepted++;
+    s->loop->conns_active++;
     srv->on_conn(srv, s, 0);
   }
 }
@@ -298,6 +314,20 @@ static void server_on_close(uv_handle_t *h) {
   tide_loop_t *loop = &srv->rt->loop;
   server_free(srv);
   tide__loop_handle_closed(loop);
+}
+
+int tide__server_close_all(tide_runtime_t *rt) {
+  tide__link_t *l = rt->resources.next, *next;
+  int n = 0;
+  for (; l != &rt->resources; l = next) {
+    tide__resource_t *res = TIDE__CONTAINER_OF(l, tide__resource_t, link);
+    next = l->next; /* closing unlinks it */
+    if (res->server) {
+      res->close(res);
+      n++;
+    }
+  }
+  return n;
 }
 
 void tide__server_close(tide__server_t *srv) {

@@ -89,6 +89,13 @@ struct tide_loop_s {
   uv_prepare_t *prepare;/* autojump's hook before each poll */
   int handles;          /* tide handles not yet closed, for leak checks */
   uint64_t scope_seq;   /* the id the next cancel scope gets */
+  /* Counters an operator watches (tide.stats()). */
+  uint64_t iterations;      /* loop iterations (drains) */
+  uint64_t bytes_in;        /* read by streams */
+  uint64_t bytes_out;       /* written to streams */
+  uint64_t conns_accepted;  /* connections servers accepted */
+  uint64_t conns_refused;   /* ... refused for want of descriptors */
+  int64_t conns_active;     /* accepted connections still open */
   /* Called once the loop is closing and its last handle has closed: the
    * owner may free the memory that holds the loop. */
   void (*on_closed)(tide_loop_t *loop);
@@ -228,5 +235,15 @@ void tide__scope_close(tide__scope_t *s);
 /* Sets s's deadline to due (loop time, ns; UINT64_MAX: none): when it
  * passes, s is cancelled. s must be open. Returns 0 or TIDE_ENOMEM. */
 int tide__scope_set_deadline(tide__scope_t *s, uint64_t due);
+
+/* ---------------------------------------------------------------- signals */
+
+/* signal.c: the signal of a name ("SIGTERM"), or 0; *watchable (may be
+ * NULL) says whether a watcher may wait for it. */
+int tide__signal_number(const char *name, int *watchable);
+/* The name of a signal number, or NULL. */
+const char *tide__signal_name(int num);
+/* The i-th known signal's name (NULL past the end), for listings. */
+const char *tide__signal_list(int i, int *watchable);
 
 #endif

@@ -46,6 +46,7 @@ struct tide__resource_s {
                               closed by its user but still flushing, a
                               call_later not yet due (asyncio.run closes
                               its loop, and all of them with it) */
+  unsigned server : 1;     /* a listening server (tide__server_close_all) */
 };
 
 struct tide_runtime_s {
@@ -59,6 +60,9 @@ struct tide_runtime_s {
   tide__link_t failed;       /* failed tasks whose error nobody has seen */
   tide__link_t resources;    /* tide__resource_t still open */
   int ntasks;                /* length of tasks */
+  int quiet_handles;         /* handles of tide's own made on demand (the
+                                worker pools' wake-ups): tide.stats() leaves
+                                them out */
   int copool_ref;            /* registry: array of coroutines to reuse */
   int pins_ref;              /* registry: table pinning pending tasks */
   int npinned, pins_peak;    /* pins held, and the most since its making */
@@ -79,6 +83,14 @@ struct tide_runtime_s {
                                 since the last trim (runtime.c) */
   int heap_check_queued;     /* the next drain looks at the heap */
   int eager_depth;           /* eager first steps running, nested */
+  uint64_t tasks_failed;     /* tasks that ended with an error */
+  uint64_t slow_ns;          /* tide.debug{slow_callback=}: steps longer
+                                than this are reported; 0: off */
+  uint64_t slowest_ns;       /* the longest step seen while it is on */
+  uint64_t slow_steps;       /* steps noted as slow */
+  uint64_t slow_reported;    /* ... of which reported */
+  int slow_ref;              /* registry: slow-step reports to send (task.c
+                                fills it, runtime.c reports after a drain) */
   uint64_t grace_ns;         /* cleanup grace period after a cancellation
                                 (tide.cleanup_grace; default 5 s) */
   /* The host's error handler (default: print to stderr). */
@@ -239,6 +251,14 @@ int tide__interrupt_watch(tide_runtime_t *rt, tide__task_t *t);
 /* The signal that interrupted the watched task (0: none), reset by the
  * next watch. */
 int tide__interrupt_signal(tide_runtime_t *rt);
+/* The registry key of the stopping hooks: a table owner -> function (weak
+ * keys), each called with its owner when SIGTERM's drain begins
+ * (core._on_stopping in lworkers.c fills it). */
+extern char tide__stopping_hooks_key[1];
+/* Has a SIGTERM's drain begun (servers closed, connections finishing)? */
+int tide__interrupt_stopping(tide_runtime_t *rt);
+/* How many libuv handles interrupt.c holds (tide.stats() leaves them out). */
+int tide__interrupt_handles(tide_runtime_t *rt);
 /* Closes the watchers (the runtime's close). */
 void tide__interrupt_close(tide_runtime_t *rt);
 
@@ -328,12 +348,25 @@ extern char tide__ctx_root_key[1];
 void tide__lua_check_options(lua_State *L, int idx, const char *fname,
                              const char *const known[]);
 /* The networking bindings, each into the _net table at the top of L (the
- * runtime box at top - 1): lstream.c, ltcp.c, lpipe.c, ludp.c, ldns.c. */
+ * runtime box at top - 1): lstream.c, ltcp.c, lpipe.c, ludp.c, ldns.c,
+ * ltls.c (which also adds starttls and tlsinfo to the stream methods). */
 void tide__lua_open_stream(lua_State *L, tide_runtime_t *rt);
 void tide__lua_open_tcp(lua_State *L, tide_runtime_t *rt);
 void tide__lua_open_pipe(lua_State *L, tide_runtime_t *rt);
 void tide__lua_open_udp(lua_State *L, tide_runtime_t *rt);
 void tide__lua_open_dns(lua_State *L, tide_runtime_t *rt);
+void tide__lua_open_fs(lua_State *L, tide_runtime_t *rt);  /* lfs.c */
+void tide__lua_open_file(lua_State *L, tide_runtime_t *rt); /* lfile.c */
+void tide__lua_open_watch(lua_State *L, tide_runtime_t *rt); /* lwatch.c */
+void tide__lua_open_work(lua_State *L, tide_runtime_t *rt); /* lwork.c */
+void tide__lua_open_process(lua_State *L, tide_runtime_t *rt); /* lprocess.c */
+void tide__lua_open_workers(lua_State *L, tide_runtime_t *rt); /* lworkers.c */
+/* HTTP/1.1 and WebSocket: core._http (lhttp.c) and core._ws (lws.c), into
+ * the module table at the top of L (the runtime box at top - 1). */
+void tide__lua_open_http(lua_State *L, tide_runtime_t *rt);
+void tide__lua_open_ws(lua_State *L, tide_runtime_t *rt);
+void tide__lua_open_tls(lua_State *L, tide_runtime_t *rt);
+void tide__lua_open_repl(lua_State *L, tide_runtime_t *rt); /* lrepl.c */
 tide__awaitable_t *tide__lua_toawaitable(lua_State *L, int idx);
 /* Pushes a new pending Lua future of rt. */
 tide__lfuture_t *tide__lua_newfuture(lua_State *L, tide_runtime_t *rt);

@@ -27,8 +27,9 @@
 /* Kinds of stream handle. */
 enum { TIDE__TCP = 1, TIDE__PIPE, TIDE__TTY };
 
-/* What the waiting reader needs before it is woken. */
-enum { TIDE__RANY = 0, TIDE__REXACT, TIDE__RSEP };
+/* What the waiting reader needs before it is woken (RHANDSHAKE: the end of
+ * a TLS handshake). */
+enum { TIDE__RANY = 0, TIDE__REXACT, TIDE__RSEP, TIDE__RHANDSHAKE };
 
 typedef struct tide__stream_s tide__stream_t;
 struct tide__stream_s {
@@ -75,6 +76,7 @@ struct tide__stream_s {
   tide__future_t sfut;      /* pending while shutdown() waits */
   int serr;
   uv_connect_t creq;
+  struct tide__tls_s *tls;  /* TLS (tide_tls.h), or NULL: a plain stream */
   unsigned reading : 1;     /* uv_read_start is in effect */
   unsigned rtimedout : 1;   /* the reader's timer fired */
   unsigned shut : 1;        /* shutdown() was called */
@@ -82,6 +84,13 @@ struct tide__stream_s {
   unsigned closing : 1;     /* uv_close has been called */
   unsigned woke : 1;        /* the close woke a waiting task */
   unsigned lingering : 1;   /* closed by its user, flushing queued bytes */
+  unsigned accepted : 1;    /* made by a server's accept (counted active) */
+  /* Told once that the read side is over: the end of the stream or a read
+   * error (rerr says which) has arrived, or the stream is closing. A child
+   * process's output pipe tells its process this way that it is drained.
+   * NULL: nobody listens. */
+  void (*on_rend)(tide__stream_t *s, void *data);
+  void *rend_data;
 };
 
 /* How long a closed stream may take to flush the bytes still queued. */
@@ -95,6 +104,17 @@ tide__stream_t *tide__stream_new(tide_runtime_t *rt, int kind, int fd,
                                  int *err);
 /* Starts reading ahead (connected and accepted streams). */
 int tide__stream_start(tide__stream_t *s);
+/* For TLS (tlsstream.c): free room at the end of the read buffer, made as
+ * for a socket read (0: out of memory); should more bytes come into the
+ * buffer; wakes the reader if it has what it waits for; sends bytes as
+ * they are (tide__stream_write minus TLS). */
+size_t tide__stream_reserve(tide__stream_t *s);
+int tide__stream_wants_data(tide__stream_t *s);
+void tide__stream_wake_reader(tide__stream_t *s);
+/* Starts or stops reading from the socket as the buffer and the reader
+ * need (a TLS stream decrypts what it holds first). */
+void tide__stream_update_reading(tide__stream_t *s);
+int tide__stream_send(tide__stream_t *s, const char *p, size_t len);
 static inline size_t tide__stream_buffered(const tide__stream_t *s) {
   return s->rend - s->rstart;
 }
@@ -189,6 +209,13 @@ tide__server_t *tide__server_new(tide_runtime_t *rt, int kind, int *err);
 int tide__server_bind(tide__server_t *srv, const struct sockaddr *sa,
                       int flags);
 int tide__server_listen(tide__server_t *srv, int backlog);
+/* Takes fd, a socket bound (and perhaps listening) elsewhere, as the
+ * server's (a worker's socket from its supervisor): made non-blocking;
+ * closed on failure. tide__server_listen follows. */
+int tide__server_open(tide__server_t *srv, int fd);
+/* Closes every server of the runtime (their owners' close, so a binding
+ * lets go of its references): SIGTERM's drain. Returns how many. */
+int tide__server_close_all(tide_runtime_t *rt);
 /* The address the server listens on. */
 int tide__server_sockname(tide__server_t *srv, struct sockaddr_storage *ss);
 /* Stops accepting and closes the handle (idempotent). The binding releases
@@ -262,6 +289,14 @@ int tide__addr_name(const struct sockaddr *sa, char *buf, size_t len);
 #define TIDE__MT_STREAM "tide.stream"
 #define TIDE__MT_SERVER "tide.server"
 void tide__lua_pushstream(lua_State *L, tide__stream_t *s);
+/* The C stream of the stream object at idx (raises if it is not one), or
+ * NULL once it is closed: for child processes' stdio (lprocess.c) and
+ * protocol bindings that parse straight from the read buffer (lhttp.c). */
+tide__stream_t *tide__lua_checkstream(lua_State *L, int idx);
+/* Where the stream object at idx keeps its C stream (NULL once closed):
+ * valid as long as the object is (a binding that anchors the object reads
+ * it without a type check per call). */
+tide__stream_t **tide__lua_streamslot(lua_State *L, int idx);
 /* Applies the stream options of the table at idx (0: none). */
 void tide__lua_stream_options(lua_State *L, int idx, tide__stream_t *s);
 /* Pushes nil, "NAME: message", "NAME"; returns 3. msg NULL: strerror. */

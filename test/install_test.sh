@@ -42,7 +42,7 @@ echo "ok example host built with pkg-config --cflags --libs tide: $out"
 # shellcheck disable=SC2046
 $CC -std=c99 -o "$OUT.static" examples/embed_poll/host.c \
   $($PKG_CONFIG --cflags tide) "$PREFIX/lib/libtide.a" \
-  $($PKG_CONFIG --static --libs libuv lua5.4) -lm -lpthread
+  $($PKG_CONFIG --static --libs libuv lua5.4 openssl) -lm -lpthread
 ldd "$OUT.static" | grep -q libtide && fail "static host links libtide.so"
 out=$("$OUT.static" examples/embed_poll/script.lua) || fail "static poll host: $out"
 echo "ok static poll-driven host: $out"

@@ -2,15 +2,20 @@
 # http, nginx + Lua (libnginx-mod-http-lua): one worker, content_by_lua_block.
 #   bench/http/nginx.sh PORT    (0: pick a free port)   prints "port N"
 # nginx cannot report a kernel-chosen port, so with 0 this picks a free one
-# from the ephemeral range that nothing listens on.
+# below the ephemeral range (client sockets take those: a port nothing
+# listens on may still be bound), and picks again if nginx cannot bind it.
 set -euo pipefail
-port=${!#:-0}
-if [[ $port == 0 ]]; then
+want=${!#:-0}
+pick() {
+  local p
   for _ in $(seq 50); do
-    p=$((20000 + RANDOM % 20000))
-    ss -Htln "sport = :$p" | grep -q . || { port=$p; break; }
+    p=$((10000 + RANDOM % 20000))
+    ss -Htan "sport = :$p" | grep -q . || { echo "$p"; return; }
   done
-fi
+  echo 0
+}
+port=$want
+[[ $port == 0 ]] && port=$(pick)
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 mods=/usr/lib/nginx/modules
@@ -37,12 +42,23 @@ http {
 }
 CONF
 nginx -t -q -p "$dir" -c "$dir/nginx.conf"
-nginx -p "$dir" -c "$dir/nginx.conf" &
-pid=$!
-trap 'kill -QUIT $pid 2>/dev/null; wait $pid; rm -rf "$dir"' TERM INT
-for _ in $(seq 100); do
-  ss -Htln "sport = :$port" | grep -q . && break
-  sleep 0.05
+for attempt in 1 2 3 4 5; do
+  nginx -p "$dir" -c "$dir/nginx.conf" &
+  pid=$!
+  trap 'kill -QUIT $pid 2>/dev/null; wait $pid; rm -rf "$dir"' TERM INT
+  up=0
+  for _ in $(seq 100); do
+    ss -Htln "sport = :$port" | grep -q . && { up=1; break; }
+    kill -0 $pid 2>/dev/null || break # it could not bind: pick again
+    sleep 0.05
+  done
+  ((up)) && break
+  kill -QUIT $pid 2>/dev/null || true
+  wait $pid 2>/dev/null || true
+  [[ $want == 0 ]] || break
+  old=$port
+  port=$(pick)
+  sed -i "s/listen 127.0.0.1:$old /listen 127.0.0.1:$port /" "$dir/nginx.conf"
 done
 echo "port $port"
 wait $pid || true

@@ -32,6 +32,19 @@ function tide.run(fn, ...)
   return core_run(fn, ...)
 end
 
+-- tide.await(x): the values of a future or task (core.await), or of an
+-- awaitable object: one whose metatable has __await, a function that waits
+-- for it (a process waits for its exit).
+-- (The upvalue is named await so that misuse reads "bad argument #1 to
+-- 'await'".)
+local await, getmetatable = core.await, getmetatable
+function tide.await(x)
+  local mt = getmetatable(x)
+  local own = type(mt) == "table" and mt.__await
+  if own then return own(x) end
+  return await(x)
+end
+
 -- Errors: tide's own errors are tables {kind = ..., message = ...} whose
 -- tostring is the message. Kinds: "cancelled", "timeout".
 function tide.is_cancelled(err) return is_error(err, "cancelled") end
@@ -104,13 +117,23 @@ function tide._extend(name, mod)
   return mod
 end
 
--- Networking (sockets, pipes, DNS): lua/tide/{tcp,unix,udp,dns,pipe}.lua.
+-- Networking (sockets, pipes, DNS, TLS):
+-- lua/tide/{tcp,unix,udp,dns,pipe,tls}.lua.
 tide.tcp = require "tide.tcp"
+tide.tls = require "tide.tls"
 tide.unix = require "tide.unix"
 tide.dns = require "tide.dns"
 tide.pipe = require "tide.pipe"
 tide.udp = require "tide.udp"
 tide.stdin, tide.stdout, tide.stderr =
   tide.pipe.stdin, tide.pipe.stdout, tide.pipe.stderr
+-- Files and directories: lua/tide/fs.lua.
+tide.fs = require "tide.fs"
+-- Child processes: lua/tide/process.lua.
+tide.process = require "tide.process"
+-- HTTP/1.1 server and client, WebSocket: lua/tide/http.lua (docs/http.md).
+tide.http = require "tide.http"
+require "tide.http_client" -- adds tide.http.request, get, close_pool
+require "tide.websocket"   -- adds tide.http.websocket, res:upgrade_websocket
 
 return tide

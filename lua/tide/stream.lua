@@ -25,7 +25,8 @@ function M.known(...)
   return set
 end
 
--- Per server: n running handlers, their tasks, a future for close{wait}.
+-- Per server: n running handlers, their tasks, a future for close{wait},
+-- the count of failed TLS handshakes.
 local states = setmetatable({}, {__mode = "k"})
 
 local function handler_msgh(err)
@@ -33,17 +34,35 @@ local function handler_msgh(err)
   return err
 end
 
+-- A TLS server's connection: the handshake runs in the connection's task
+-- first; a failed one never reaches the handler (it is counted, and given
+-- to on_handshake_error if the server has one).
+local function serve_tls(handler, stream, tls, st)
+  local ok, err, name = stream:starttls(tls.ctx, tls.opts)
+  if not ok then
+    st.handshake_errors = st.handshake_errors + 1
+    if tls.on_error then tls.on_error(err, name) end
+    return
+  end
+  return handler(stream)
+end
+
 -- The function each connection's task runs: handler(stream) in protected
 -- mode; the stream is closed afterwards whatever happened (after what the
 -- handler wrote has been delivered, when it returned normally). An error
 -- is reported (it concerns this connection only: the server goes on); a
 -- cancellation is not, and ends the task as cancelled.
-local function runner(handler, st, what)
+local function runner(handler, st, what, tls)
   return function(stream)
     local task = current_task()
     st.n = st.n + 1
     st.tasks[task] = true
-    local ok, err = xpcall(handler, handler_msgh, stream)
+    local ok, err
+    if tls then
+      ok, err = xpcall(serve_tls, handler_msgh, handler, stream, tls, st)
+    else
+      ok, err = xpcall(handler, handler_msgh, stream)
+    end
     if ok then ok, err = pcall(stream.drain, stream) end
     stream:close()
     st.tasks[task] = nil
@@ -62,13 +81,14 @@ local function runner(handler, st, what)
 end
 
 -- Starts a server: listen(runner) makes it (nil, err, name on failure).
-function M.serve(handler, what, listen)
+-- tls: {ctx =, opts =, on_error =} for a TLS server (tide.tls.server).
+function M.serve(handler, what, listen, tls)
   if type(handler) ~= "function" then
     error("bad argument #3 to 'listen' (function expected, got " ..
       type(handler) .. ")", 3)
   end
-  local st = {n = 0, tasks = {}}
-  local srv, err, name = listen(runner(handler, st, what))
+  local st = {n = 0, tasks = {}, handshake_errors = 0}
+  local srv, err, name = listen(runner(handler, st, what, tls))
   if not srv then return nil, err, name end
   states[srv] = st
   return srv
@@ -107,6 +127,12 @@ end
 function SM.connections(self)
   local st = states[self]
   return st and st.n or 0
+end
+
+-- server:handshake_errors() -> how many TLS handshakes have failed.
+function SM.handshake_errors(self)
+  local st = states[self]
+  return st and st.handshake_errors or 0
 end
 
 return M

@@ -94,7 +94,7 @@ static int l_run(lua_State *L) {
   static const char *const known[] = {"signals", NULL};
   tide_runtime_t *rt = tide__runtime_from(L);
   tide__task_t *t;
-  int deadlock = 0, signals = 1, signum;
+  int deadlock = 0, signals = 1, signum, round;
   if (lua_type(L, 1) == LUA_TTABLE) {
     tide__lua_check_options(L, 1, "tide.run", known);
     if (lua_getfield(L, 1, "signals") != LUA_TNIL)
@@ -125,10 +125,16 @@ static int l_run(lua_State *L) {
   if (signals) tide__interrupt_watch(rt, NULL);
   /* What belonged to this run ends with it (as asyncio.run closes its
    * loop): streams still flushing after their close(), callbacks not yet
-   * due. */
-  if (tide__runtime_close_run_scoped(rt) > 0)
-    tide__loop_run_once(&rt->loop, 1); /* their close callbacks */
-  tide__task_report_unobserved(rt);
+   * due. The last loop turns (close callbacks, a connection accepted
+   * meanwhile) and the error handler the reports call may start tasks
+   * again: they end with this run too, a few rounds at most. */
+  for (round = 0; round < 8; round++) {
+    if (tide__runtime_close_run_scoped(rt) > 0)
+      tide__loop_run_once(&rt->loop, 1); /* their close callbacks */
+    tide__task_report_unobserved(rt);
+    if (rt->ntasks == 0) break;
+    tide__runtime_cancel_all(rt);
+  }
   if (deadlock)
     return luaL_error(L, "tide.run: deadlock: the main task waits for "
                          "something that can never happen (no task is "
@@ -158,13 +164,15 @@ static int l_set_error_handler(lua_State *L) {
   return 1;
 }
 
-/* tide.stats() -> {tasks=, ready=, timers=, handles=, accept_errors=}:
- * counts for specs and introspection; handles counts libuv handles tide has
- * open; accept_errors the connections servers failed to accept (EMFILE and
- * others). */
+/* tide.stats() -> counts for specs, introspection and operators: tasks
+ * (pending), ready, timers, handles (libuv handles tide has open),
+ * accept_errors (accepts that failed: EMFILE and others), conns_accepted,
+ * conns_active, conns_refused (for want of descriptors), bytes_in,
+ * bytes_out, tasks_spawned, tasks_failed, iterations (of the loop),
+ * slow_steps and slowest_step (seconds; tide.debug{slow_callback=}). */
 static int l_stats(lua_State *L) {
   tide_runtime_t *rt = tide__runtime_from(L);
-  lua_createtable(L, 0, 5);
+  lua_createtable(L, 0, 16);
   lua_pushinteger(L, rt->ntasks);
   lua_setfield(L, -2, "tasks");
   lua_pushinteger(L, (lua_Integer)rt->loop.ready_count);
@@ -173,13 +181,61 @@ static int l_stats(lua_State *L) {
   lua_setfield(L, -2, "timers");
   /* Less the runtime's own: the loop's check, idle and timer handles, the
    * virtual clock's prepare handle, the embedding hub's async handle, the
-   * two signal watchers of interrupt.c. */
+   * two signal watchers of interrupt.c and its drain timer, the worker
+   * pools' async handles (quiet_handles). */
   lua_pushinteger(L, rt->loop.handles - 3 - (rt->loop.prepare != NULL) -
                          (rt->hub != NULL && rt->hub->async != NULL) -
-                         (rt->intr != NULL ? 2 : 0));
+                         tide__interrupt_handles(rt) - rt->quiet_handles);
   lua_setfield(L, -2, "handles");
   lua_pushinteger(L, (lua_Integer)rt->accept_errors);
   lua_setfield(L, -2, "accept_errors");
+  /* What an operator watches. */
+  lua_pushinteger(L, (lua_Integer)rt->loop.conns_accepted);
+  lua_setfield(L, -2, "conns_accepted");
+  lua_pushinteger(L, (lua_Integer)rt->loop.conns_active);
+  lua_setfield(L, -2, "conns_active");
+  lua_pushinteger(L, (lua_Integer)rt->loop.conns_refused);
+  lua_setfield(L, -2, "conns_refused");
+  lua_pushinteger(L, (lua_Integer)rt->loop.bytes_in);
+  lua_setfield(L, -2, "bytes_in");
+  lua_pushinteger(L, (lua_Integer)rt->loop.bytes_out);
+  lua_setfield(L, -2, "bytes_out");
+  lua_pushinteger(L, (lua_Integer)rt->next_task_id);
+  lua_setfield(L, -2, "tasks_spawned");
+  lua_pushinteger(L, (lua_Integer)rt->tasks_failed);
+  lua_setfield(L, -2, "tasks_failed");
+  lua_pushinteger(L, (lua_Integer)rt->loop.iterations);
+  lua_setfield(L, -2, "iterations");
+  lua_pushinteger(L, (lua_Integer)rt->slow_steps);
+  lua_setfield(L, -2, "slow_steps");
+  lua_pushnumber(L, (lua_Number)rt->slowest_ns / 1e9);
+  lua_setfield(L, -2, "slowest_step");
+  return 1;
+}
+
+/* tide.debug{slow_callback = seconds | false}: with a number, every task
+ * step that holds the loop longer than that (no await in between) is
+ * reported to the error handler, naming the task and the line it reached,
+ * and tide.stats() keeps the slowest (asyncio's debug mode); false turns
+ * it off. Returns the previous setting. */
+static int l_debug(lua_State *L) {
+  static const char *const known[] = {"slow_callback", NULL};
+  tide_runtime_t *rt = tide__runtime_from(L);
+  luaL_checktype(L, 1, LUA_TTABLE);
+  tide__lua_check_options(L, 1, "tide.debug", known);
+  if (rt->slow_ns) lua_pushnumber(L, (lua_Number)rt->slow_ns / 1e9);
+  else lua_pushboolean(L, 0);
+  if (lua_getfield(L, 1, "slow_callback") == LUA_TNUMBER) {
+    lua_Number s = lua_tonumber(L, -1);
+    luaL_argcheck(L, s > 0, 1, "slow_callback must be > 0 seconds");
+    rt->slow_ns = s >= 1e9 ? UINT64_MAX : (uint64_t)(s * 1e9);
+    if (rt->slow_ns == 0) rt->slow_ns = 1;
+  } else if (lua_isboolean(L, -1) && !lua_toboolean(L, -1)) {
+    rt->slow_ns = 0;
+  } else if (!lua_isnil(L, -1)) {
+    return luaL_argerror(L, 1, "slow_callback: seconds or false expected");
+  }
+  lua_pop(L, 1);
   return 1;
 }
 
@@ -204,6 +260,7 @@ static const luaL_Reg funcs[] = {
     {"run", l_run},
     {"set_error_handler", l_set_error_handler},
     {"stats", l_stats},
+    {"debug", l_debug},
     {NULL, NULL}};
 
 /* Adds module._net (the networking functions, for the Lua facades) to the
@@ -216,7 +273,21 @@ static void open_net(lua_State *L, tide_runtime_t *rt) {
   tide__lua_open_pipe(L, rt);
   tide__lua_open_udp(L, rt);
   tide__lua_open_dns(L, rt);
+  tide__lua_open_tls(L, rt);
   lua_setfield(L, -3, "_net");
+  lua_pop(L, 1);
+}
+
+/* Adds module._fs (files, directories, watchers: lfs.c, lfile.c,
+ * lwatch.c; for lua/tide/fs.lua) to the module table at the top of L; the
+ * runtime box is at the top - 1. */
+static void open_fs(lua_State *L, tide_runtime_t *rt) {
+  lua_pushvalue(L, -2); /* box */
+  lua_newtable(L);      /* _fs */
+  tide__lua_open_fs(L, rt);
+  tide__lua_open_file(L, rt);
+  tide__lua_open_watch(L, rt);
+  lua_setfield(L, -3, "_fs");
   lua_pop(L, 1);
 }
 
@@ -248,7 +319,14 @@ int luaopen_tide_core(lua_State *L) {
   tide__lua_open_sync(L, rt);
   tide__lua_open_queue(L, rt);
   tide__lua_open_context(L, rt);
-  open_net(L, rt); /* streams, tcp, unix, pipes, udp, dns */
+  open_net(L, rt); /* streams, tcp, unix, pipes, udp, dns, tls */
+  open_fs(L, rt);            /* files, directories, watchers */
+  tide__lua_open_work(L, rt); /* tide.offload, worker pools: lwork.c */
+  tide__lua_open_process(L, rt); /* child processes: lprocess.c */
+  tide__lua_open_workers(L, rt); /* tide.workers, worker_id: lworkers.c */
+  tide__lua_open_http(L, rt); /* core._http: lhttp.c */
+  tide__lua_open_ws(L, rt);   /* core._ws: lws.c */
+  tide__lua_open_repl(L, rt); /* the REPL's Ctrl-C hook: lrepl.c */
   lua_pushvalue(L, -2);
   luaL_setfuncs(L, funcs, 1);
   lua_pushliteral(L, TIDE_VERSION_STRING);

@@ -1,12 +1,12 @@
 /* Option tables: every tide function that takes a table of options raises
  * on a key it does not know, so that a misspelt or not-yet-supported
- * option ({tls = true} on a plain connect, {reuseport = true}) never passes
+ * option ({tsl = true} for {tls = true}, {reuse_port = true}) never passes
  * silently as if it had taken effect.
  *
  * C bindings call tide__lua_check_options with a NULL-terminated list of
  * names; the Lua facades call core.check_options(opts, fname, known) with
  * a set of names. Both raise the same message:
- *   tide.tcp.connect: unknown option 'tls' (known: family, timeout, ...) */
+ *   tide.tcp.connect: unknown option 'tsl' (known: family, timeout, ...) */
 #include <stdlib.h>
 #include <string.h>
 

@@ -16,7 +16,7 @@
  * write paths allocate nothing but the Lua strings they return. */
 #include <string.h>
 
-#include "../tide_net.h"
+#include "../tide_tls.h"
 
 typedef struct {
   tide__stream_t *s; /* NULL once closed */
@@ -37,6 +37,11 @@ int tide__lua_fail(lua_State *L, int err, const char *msg) {
 
 static int stream_closed(lua_State *L) {
   return tide__lua_fail(L, TIDE_ECLOSED, "stream is closed");
+}
+
+/* A failure of s: a TLS error carries the engine's reason. */
+static int stream_fail(lua_State *L, tide__stream_t *s, int err) {
+  return tide__lua_fail(L, err, tide__stream_errmsg(s, err));
 }
 
 /* The stream at argument 1. Methods carry the metatable as upvalue 2:
@@ -109,11 +114,21 @@ void tide__lua_stream_options(lua_State *L, int idx, tide__stream_t *s) {
   if (s->rlimit < s->max_line + 64) s->rlimit = s->max_line + 64;
 }
 
+tide__stream_t *tide__lua_checkstream(lua_State *L, int idx) {
+  lstream_t *box = luaL_checkudata(L, idx, TIDE__MT_STREAM);
+  return box->s;
+}
+
 void tide__lua_pushstream(lua_State *L, tide__stream_t *s) {
   lstream_t *box = lua_newuserdatauv(L, sizeof(*box), 0);
   box->s = s;
   s->slot = &box->s;
   luaL_setmetatable(L, TIDE__MT_STREAM);
+}
+
+tide__stream_t **tide__lua_streamslot(lua_State *L, int idx) {
+  lstream_t *box = luaL_checkudata(L, idx, TIDE__MT_STREAM);
+  return &box->s;
 }
 
 /* Can the running code wait (a task, not across a C boundary)? */
@@ -128,7 +143,7 @@ static int stream_can_wait(lua_State *L) {
  * (consumed). */
 static int read_fail_partial(lua_State *L, tide__stream_t *s, int err) {
   size_t n = tide__stream_buffered(s);
-  tide__lua_fail(L, err, NULL);
+  stream_fail(L, s, err);
   lua_pushlstring(L, s->rbuf + s->rstart, n);
   tide__stream_consume(s, n);
   return 4;
@@ -159,7 +174,7 @@ static int read_try(lua_State *L, tide__stream_t *s, int op) {
       lua_pushnil(L);
       return 1;
     }
-    if (s->rerr != 0) return tide__lua_fail(L, s->rerr, NULL);
+    if (s->rerr != 0) return stream_fail(L, s, s->rerr);
     return -1;
   case OP_EXACT:
     len = (size_t)lua_tointeger(L, 2);
@@ -301,7 +316,7 @@ static int write_k(lua_State *L, int status, lua_KContext epoch) {
   tide__lua_check_wake(L);
   s = box->s;
   if (s == NULL) return stream_closed(L);
-  if (s->werr != 0) return tide__lua_fail(L, s->werr, NULL);
+  if (s->werr != 0) return stream_fail(L, s, s->werr);
   if (s->wtimedout == (uintptr_t)epoch && s->wqueued > s->wwake)
     return tide__lua_fail(L, UV_ETIMEDOUT, NULL);
   lua_pushboolean(L, 1);
@@ -324,10 +339,12 @@ static int l_stream_write(lua_State *L) {
   tide__stream_t *s = box->s;
   int err;
   if (s == NULL) return stream_closed(L);
-  if (s->werr != 0) return tide__lua_fail(L, s->werr, NULL);
+  if (s->werr != 0) return stream_fail(L, s, s->werr);
   if (s->shut) return tide__lua_fail(L, UV_EPIPE, "stream was shut down");
+  if (s->tls != NULL && !tide__stream_tls_ready(s))
+    return luaL_error(L, "tide: write during the TLS handshake");
   err = tide__stream_write(s, p, len);
-  if (err != 0) return tide__lua_fail(L, err, NULL);
+  if (err != 0) return stream_fail(L, s, err);
   if (s->wqueued > s->high && stream_can_wait(L)) {
     lua_settop(L, 1);
     return write_wait(L, s, s->low);
@@ -342,7 +359,7 @@ static int l_stream_drain(lua_State *L) {
   lstream_t *box = stream_check(L);
   tide__stream_t *s = box->s;
   if (s == NULL) return stream_closed(L);
-  if (s->werr != 0) return tide__lua_fail(L, s->werr, NULL);
+  if (s->werr != 0) return stream_fail(L, s, s->werr);
   if (s->wqueued == 0) {
     lua_pushboolean(L, 1);
     return 1;
@@ -494,8 +511,8 @@ static int l_stream_tostring(lua_State *L) {
   if (box->s == NULL)
     lua_pushfstring(L, "tide.stream: %p (closed)", (void *)box);
   else
-    lua_pushfstring(L, "tide.stream (%s): %p", kinds[box->s->kind],
-                    (void *)box);
+    lua_pushfstring(L, "tide.stream (%s%s): %p", kinds[box->s->kind],
+                    box->s->tls ? ", tls" : "", (void *)box);
   return 1;
 }
 

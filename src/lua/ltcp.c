@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "../tide_net.h"
+#include "../tide_supervise.h"
 
 typedef struct {
   tide__server_t *srv; /* NULL once closed */
@@ -204,7 +205,17 @@ static int l_tcp_listen(lua_State *L) {
   }
   srv = tide__server_new(rt, TIDE__TCP, &err);
   if (srv == NULL) return tide__lua_fail(L, err, NULL);
-  err = tide__server_bind(srv, (struct sockaddr *)&ss, flags);
+  if (tide__worker_id() > 0) {
+    /* In a worker every listen gets its slot's socket from the supervisor
+     * (src/supervise.c): the workers share the port, and a restarted or
+     * reloaded worker takes over the queue of connections waiting. */
+    int fd, actual;
+    err = tide__worker_listen(host, (int)port, (int)backlog,
+                              (flags & TIDE__BIND_IPV6ONLY) != 0, &fd, &actual);
+    if (err == 0) err = tide__server_open(srv, fd);
+  } else {
+    err = tide__server_bind(srv, (struct sockaddr *)&ss, flags);
+  }
   if (err == 0) err = tide__server_listen(srv, (int)backlog);
   if (err != 0) {
     tide__server_close(srv);
