@@ -37,6 +37,27 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+/* The stream here is plain (s->tls is NULL): stream.c reaches the TLS
+ * layer (src/tls.c) only for TLS streams, so these stand in for it at link
+ * time and must never run. */
+int tide__stream_tls_ready(const tide__stream_t *s) { (void)s; abort(); }
+void tide__stream_tls_alloc(tide__stream_t *s, uv_buf_t *buf) {
+  (void)s, (void)buf;
+  abort();
+}
+void tide__stream_tls_input(tide__stream_t *s, ssize_t nread,
+                            const uv_buf_t *buf) {
+  (void)s, (void)nread, (void)buf;
+  abort();
+}
+int tide__stream_tls_pump(tide__stream_t *s) { (void)s; abort(); }
+int tide__stream_tls_write(tide__stream_t *s, const char *p, size_t len) {
+  (void)s, (void)p, (void)len;
+  abort();
+}
+void tide__stream_tls_close_notify(tide__stream_t *s) { (void)s; abort(); }
+void tide__tls_free(tide__tls_t *t) { (void)t; abort(); }
+
 #define MODEL_MAX (256u << 10) /* the model never holds more than this */
 
 static tide_runtime_t rt;
