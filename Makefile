@@ -103,8 +103,8 @@ BUSTED ?= busted
 SPEC_ENV ?=
 
 # test-http1 runs last, alone: its fuzzing would starve timing-sensitive specs.
-# TEST_FUZZ=1: make fuzz-ci (about 30 s) runs after it, alone too.
-TEST_FUZZ ?=
+# Then make fuzz-ci (about 30 s), alone too (TEST_FUZZ= leaves it out).
+TEST_FUZZ ?= 1
 test: all test-c test-lua
 	@$(MAKE) --no-print-directory test-http1
 	$(if $(TEST_FUZZ),@$(MAKE) --no-print-directory fuzz-ci)
@@ -224,8 +224,8 @@ helgrind: all $(TEST_BIN)
 # in many child processes for a budget of seconds (test/fuzz/run.lua); the
 # libFuzzer target $(BUILD)/fuzz/fuzz_stream (Debian's clang) runs over the
 # read buffer of src/stream.c.
-#   make fuzz-ci      about 30 s in all: what CI runs (TEST_FUZZ=1 adds it
-#                     to make test)
+#   make fuzz-ci      about 30 s in all: make test ends with it (and make
+#                     asan, on the sanitizer build)
 #   make fuzz-core    FUZZ_SECONDS (600) in all, split 50/30/20 (part of
 #                     make fuzz)
 #   make fuzz-asan    the two Lua fuzzers on build-asan, FUZZ_SECONDS
@@ -236,7 +236,9 @@ FUZZ_SECONDS ?= 600
 FUZZ_JOBS ?= 1
 FUZZ_OPTS = --jobs $(FUZZ_JOBS) $(if $(FUZZ_SEED),--seed $(FUZZ_SEED)) \
 	    $(if $(FUZZ_AVOID),--avoid $(FUZZ_AVOID)) $(if $(FUZZ_MINIMIZE),--minimize)
-FUZZ_LUA = TIDE_BUILD=$(BUILD) $(LUA) test/fuzz/run.lua
+# The Lua fuzzers' children run lua5.4 as the specs do (SPEC_ENV: under
+# make asan, with the sanitizer preloaded).
+FUZZ_LUA = env $(SPEC_ENV) TIDE_BUILD=$(BUILD) $(LUA) test/fuzz/run.lua
 FUZZ_CORPUS = $(BUILD)/fuzz/corpus
 FUZZ_SRC = src/future.c src/loop.c src/timer.c src/error.c
 
