@@ -5,6 +5,8 @@
 #   make asan         the same tests under AddressSanitizer + UBSan
 #   make valgrind     the C tests, the demo, the example host and the TLS
 #                     specs under valgrind
+#   make fuzz-ci      tide's own fuzzers for about 30 s; make fuzz: every
+#                     fuzz target, longer (docs/fuzzing.md)
 #   make install PREFIX=/usr/local    (and make uninstall; the LuaLS type
 #                     stubs go to $(PREFIX)/share/tide/types)
 #   make deps         install the system packages (see deps/install.sh)
@@ -45,7 +47,7 @@ TEST_SRC = $(wildcard test/test_*.c)
 TEST_BIN = $(patsubst test/%.c,$(BUILD)/test/%,$(TEST_SRC))
 
 .PHONY: all test test-c test-lua asan valgrind helgrind clean install uninstall deps \
-        test-http1 fuzz fuzz-http1 \
+        test-http1 fuzz fuzz-http1 fuzz-core fuzz-ci fuzz-asan \
         examples test-install test-rock rock rock-install \
         bench bench-peers format demo
 
@@ -106,8 +108,11 @@ BUSTED ?= busted
 SPEC_ENV ?=
 
 # test-http1 runs last, alone: its fuzzing would starve timing-sensitive specs.
+# Then make fuzz-ci (about 30 s), alone too (TEST_FUZZ= leaves it out).
+TEST_FUZZ ?= 1
 test: all test-c test-lua
 	@$(MAKE) --no-print-directory test-http1
+	$(if $(TEST_FUZZ),@$(MAKE) --no-print-directory fuzz-ci)
 
 test-c: $(TEST_BIN) $(BUILD)/examples/embed_host $(BUILD)/examples/embed_poll_host
 	@set -e; for t in $(TEST_BIN); do echo "== $$t"; $$t; done
@@ -135,11 +140,12 @@ test-lua: all $(BUILD)/test/pty_run
 
 ASAN_RT = $(shell $(CC) -print-file-name=libasan.so)
 UBSAN_RT = $(shell $(CC) -print-file-name=libubsan.so)
+# The sanitizer build, and the environment that runs the stock lua5.4 on it.
+ASAN_MAKE = $(MAKE) BUILD=build-asan OPT='-O1 -g -fno-omit-frame-pointer' \
+	  SAN='-fsanitize=address,undefined -fno-sanitize-recover=undefined'
+ASAN_ENV = LD_PRELOAD="$(ASAN_RT) $(UBSAN_RT)" ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 asan:
-	$(MAKE) BUILD=build-asan OPT='-O1 -g -fno-omit-frame-pointer' \
-	  SAN='-fsanitize=address,undefined -fno-sanitize-recover=undefined' \
-	  SPEC_ENV='LD_PRELOAD="$(ASAN_RT) $(UBSAN_RT)" ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1' \
-	  test
+	$(ASAN_MAKE) SPEC_ENV='$(ASAN_ENV)' test
 
 # ---------------------------------------------------------------- http1 parser
 # Differential tests of src/http1.c against llhttp 8.1.0, built here from
@@ -183,7 +189,7 @@ test-http1: $(HTTP1_DIFF) $(HTTP1_FUZZ)
 	@grep '^Done' $(BUILD)/test/http1_fuzz.log; echo "http1_fuzz: 1 passed, 0 failed"
 
 # make fuzz: every fuzz target (others may add theirs as fuzz: fuzz-x).
-fuzz: fuzz-http1
+fuzz: fuzz-http1 fuzz-core
 
 fuzz-http1: $(HTTP1_DIFF) $(HTTP1_FUZZ)
 	@set -e; for seed in 2 3 4 5 6; do \
@@ -216,6 +222,69 @@ helgrind: all $(TEST_BIN)
 	$(HELGRIND) $(BUILD)/test/test_work
 	$(HELGRIND) $(BUILD)/examples/embed_host examples/embed/script.lua >/dev/null
 	$(HELGRIND) $(BUILD)/examples/embed_poll_host examples/embed_poll/script.lua >/dev/null
+
+# ---------------------------------------------------------------- fuzzing
+# test/fuzz/ and docs/fuzzing.md: the API fuzzer (random programs over the
+# whole Lua API) and the reader fuzzer (stream reads against a model) run
+# in many child processes for a budget of seconds (test/fuzz/run.lua); the
+# libFuzzer target $(BUILD)/fuzz/fuzz_stream (Debian's clang) runs over the
+# read buffer of src/stream.c.
+#   make fuzz-ci      about 30 s in all: make test ends with it (and make
+#                     asan, on the sanitizer build)
+#   make fuzz-core    FUZZ_SECONDS (600) in all, split 50/30/20 (part of
+#                     make fuzz)
+#   make fuzz-asan    the two Lua fuzzers on build-asan, FUZZ_SECONDS
+# Knobs: FUZZ_SEED= (first seed), FUZZ_AVOID=f1,f2 (features that reach
+# known bugs, test/fuzz/gen_api.lua), FUZZ_JOBS=1, FUZZ_MINIMIZE=1,
+# FUZZ_STREAM_CFLAGS= (extra clang flags for fuzz_stream).
+FUZZ_SECONDS ?= 600
+FUZZ_JOBS ?= 1
+FUZZ_OPTS = --jobs $(FUZZ_JOBS) $(if $(FUZZ_SEED),--seed $(FUZZ_SEED)) \
+	    $(if $(FUZZ_AVOID),--avoid $(FUZZ_AVOID)) $(if $(FUZZ_MINIMIZE),--minimize)
+# The Lua fuzzers' children run lua5.4 as the specs do (SPEC_ENV: under
+# make asan, with the sanitizer preloaded).
+FUZZ_LUA = env $(SPEC_ENV) TIDE_BUILD=$(BUILD) $(LUA) test/fuzz/run.lua
+FUZZ_CORPUS = $(BUILD)/fuzz/corpus
+FUZZ_SRC = src/future.c src/loop.c src/timer.c src/error.c
+
+# The libFuzzer target compiles src/stream.c into itself (test/fuzz/fuzz_stream.c
+# includes it) to reach its static buffer functions; no test seam in src/.
+$(BUILD)/fuzz/fuzz_stream: test/fuzz/fuzz_stream.c src/stream.c $(FUZZ_SRC) $(HDRS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	  $(FUZZ_STREAM_CFLAGS) -std=c99 -D_GNU_SOURCE -Iinclude -Isrc $(shell $(PKG_CONFIG) --cflags $(LUA_PC) libuv) \
+	  -o $@ test/fuzz/fuzz_stream.c $(FUZZ_SRC) $(UV_LIBS)
+
+# Runs the libFuzzer target for $(1) seconds over its corpus (new inputs
+# go to the first directory; test/fuzz/corpus/stream holds the inputs of
+# the bugs it found, run first).
+fuzz_stream_run = mkdir -p $(FUZZ_CORPUS) && \
+	$(BUILD)/fuzz/fuzz_stream -max_total_time=$(1) -print_final_stats=1 \
+	  -malloc_limit_mb=512 -artifact_prefix=$(BUILD)/fuzz/ $(FUZZ_CORPUS) \
+	  test/fuzz/corpus/stream
+
+fuzz-ci: all $(BUILD)/fuzz/fuzz_stream
+	@status=0; \
+	$(FUZZ_LUA) api --seconds 15 $(FUZZ_OPTS) || status=1; \
+	$(FUZZ_LUA) reader --seconds 10 $(FUZZ_OPTS) || status=1; \
+	$(call fuzz_stream_run,5) || status=1; \
+	exit $$status
+
+fuzz-core: all $(BUILD)/fuzz/fuzz_stream
+	@status=0; \
+	$(FUZZ_LUA) api --seconds $$(($(FUZZ_SECONDS) / 2)) $(FUZZ_OPTS) || status=1; \
+	$(FUZZ_LUA) reader --seconds $$(($(FUZZ_SECONDS) * 3 / 10)) $(FUZZ_OPTS) || status=1; \
+	$(call fuzz_stream_run,$$(($(FUZZ_SECONDS) / 5))) || status=1; \
+	exit $$status
+
+fuzz-asan:
+	$(ASAN_MAKE) all
+	@status=0; \
+	env $(ASAN_ENV) TIDE_BUILD=build-asan $(LUA) test/fuzz/run.lua api \
+	  --seconds $$(($(FUZZ_SECONDS) * 2 / 3)) --out build-asan/fuzz-out/api $(FUZZ_OPTS) || status=1; \
+	env $(ASAN_ENV) TIDE_BUILD=build-asan $(LUA) test/fuzz/run.lua reader \
+	  --seconds $$(($(FUZZ_SECONDS) / 3)) --out build-asan/fuzz-out/reader $(FUZZ_OPTS) || status=1; \
+	exit $$status
 
 demo: all
 	$(BUILD)/bin/tide examples/demo.lua

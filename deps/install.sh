@@ -12,6 +12,7 @@
 #                                   differential tests build it (tests only)
 #   python3-h11             0.14    the other reference of those tests
 #   clang, libclang-rt-14-dev       libFuzzer for the parser's fuzz target
+#                                   and the stream buffer's (make fuzz-core)
 #   curl, wrk, python3-websockets   clients tide did not write, for specs
 #   libssl-dev              3.0     OpenSSL 3: TLS streams (tide.tls)
 #   openssl                 3.0     the command: the TLS tests make their

@@ -127,7 +127,7 @@ describe("tide.timeout", function()
   it("checks its arguments", function()
     H.run(function()
       assert.has_error(function() tide.timeout(-1, function() end) end,
-        "bad argument #1 to 'timeout' (seconds must be a number >= 0, got -1)")
+        "bad argument #1 to 'timeout' (number of seconds >= 0 expected, got -1)")
       assert.has_error(function() tide.timeout(1, 2) end,
         "bad argument #2 to 'timeout' (function expected, got number)")
     end)

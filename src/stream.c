@@ -257,9 +257,10 @@ void tide__stream_consume(tide__stream_t *s, size_t n) {
 
 long tide__stream_find(tide__stream_t *s, const char *sep, size_t seplen) {
   size_t n = tide__stream_buffered(s);
-  const char *base = s->rbuf + s->rstart, *hit;
+  const char *base, *hit;
   if (seplen == 0) return 0;
-  if (n < seplen) return -1;
+  if (n < seplen) return -1; /* also: no buffer at all (rbuf NULL) */
+  base = s->rbuf + s->rstart;
   hit = memmem(base, n, sep, seplen);
   return hit != NULL ? (long)(hit - base) : -1;
 }
@@ -271,9 +272,10 @@ long tide__stream_find(tide__stream_t *s, const char *sep, size_t seplen) {
  * consuming, ever starts past bytes it has not searched. */
 static long stream_find_waiting(tide__stream_t *s) {
   size_t n = tide__stream_buffered(s), seplen = s->rseplen;
-  const char *base = s->rbuf + s->rstart, *hit;
+  const char *base, *hit;
   if (seplen == 0) return 0;
-  if (n < seplen) return -1;
+  if (n < seplen) return -1; /* also: no buffer at all (rbuf NULL) */
+  base = s->rbuf + s->rstart;
   if (s->rscan > n - seplen) s->rscan = 0; /* defensive: never past */
   hit = memmem(base + s->rscan, n - s->rscan, s->rsep, seplen);
   if (hit != NULL) return (long)(hit - base);

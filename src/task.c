@@ -690,6 +690,12 @@ static void task_wake_cancel(tide__task_t *t) {
      * awaits) is not asked again: we wake now instead of waiting for it. */
     int cycle = f->cancel == task_cancel_hook &&
                 ((tide__task_t *)f)->in_cancel;
+    /* Nor is a task someone else cancelled already: its end is not ours to
+     * wait for, and it may be waiting for us in turn through something no
+     * flag on the way sees (a group whose child awaits the group's task). */
+    if (f->cancel == task_cancel_hook &&
+        ((tide__task_t *)f)->cs.root_cancelled)
+      cycle = 1;
     if (f->cancel != NULL && !cycle) {
       int took;
       t->in_cancel = 1;
@@ -725,6 +731,21 @@ static void task_interrupt(tide__cstack_t *cs) {
   task_wake_cancel(t);
 }
 
+/* A second cancellation of t (its root scope was cancelled before): it ends
+ * the grace period of the cleanup t may be waiting in, and it stops t
+ * waiting for a task it passed its first cancellation on to (that task
+ * goes on ending; t raises now). */
+static void task_cancel_again(tide__task_t *t) {
+  if (t->cleanup) {
+    task_interrupt(&t->cs);
+  } else if (t->propagated) {
+    t->propagated = 0;
+    if (!tide__link_empty(&t->waiter.link)) tide__future_unwait(&t->waiter);
+    t->cancel_wake = 1;
+    task_schedule(t);
+  }
+}
+
 void tide__task_cancel(tide__task_t *t, lua_State *L, int msg_idx) {
   if (t->aw.fut.state != TIDE__PENDING) return;
   if (msg_idx != 0 && L != NULL) {
@@ -735,17 +756,14 @@ void tide__task_cancel(tide__task_t *t, lua_State *L, int msg_idx) {
     lua_setfield(L, -2, "cancel_message");
     lua_pop(L, 2);
   }
-  /* Cancelling a task already cancelled is a second cancellation: it ends
-   * the grace period of the cleanup it may be waiting in. */
-  if (!tide__cstack_cancel_root(&t->cs) && t->cleanup) task_interrupt(&t->cs);
+  if (!tide__cstack_cancel_root(&t->cs)) task_cancel_again(t);
 }
 
 /* The cancel hook of a task's own future: someone awaiting the task is
  * cancelled (or cancels the future): the task is cancelled, and completes
- * later, once it has unwound. */
+ * later, once it has unwound; the awaiter waits for that. */
 static int task_cancel_hook(tide__future_t *f) {
-  tide__task_t *t = (tide__task_t *)f;
-  tide__task_cancel(t, NULL, 0);
+  tide__task_cancel((tide__task_t *)f, NULL, 0);
   return 1;
 }
 

@@ -10,6 +10,7 @@ local core = require "tide.core"
 
 local spawn, future, is_error = core.spawn, core.future, core.is_error
 local call_later, check_options = core.call_later, core.check_options
+local current_task = core.current_task
 local select, type, error, pcall, getmetatable = select, type, error, pcall,
   getmetatable
 
@@ -23,36 +24,58 @@ local function is_awaitable(x)
 end
 M.is_awaitable = is_awaitable
 
--- M.awaitable(x, i) -> x if it is a future or task; a new task running x if
--- it is a function, or awaiting x if x is an awaitable object (its
--- metatable has __await, a function that waits for it: a process); raises
--- a bad-argument error (argument i) otherwise.
-function M.awaitable(x, i)
+-- Can x be awaited by a combinator (a future, a task, a function, or an
+-- object whose metatable has __await)?
+local function can_await(x)
+  if type(x) == "function" or is_awaitable(x) then return true end
+  local mt = getmetatable(x)
+  return type(mt) == "table" and mt.__await ~= nil
+end
+
+-- M.check(x, i, fname, level [, item]): raises "bad argument #i to 'fname'
+-- (...)" at level (as error's: 1 is check's caller) unless x can be
+-- awaited; item names the position inside a list argument.
+local function check(x, i, fname, level, item)
+  if x ~= nil and x == current_task() then
+    -- first/race would cancel it as a loser and wait for it: for ever.
+    error(("bad argument #%d to '%s' (%sa task cannot await itself)"):format(i,
+      fname, item and ("item %d: "):format(item) or ""), level + 1)
+  end
+  if can_await(x) then return end
+  error(("bad argument #%d to '%s' (%sfuture, task, function or awaitable " ..
+    "object expected, got %s)"):format(i, fname,
+    item and ("item %d: "):format(item) or "", type(x)), level + 1)
+end
+M.check = check
+
+-- M.awaitable(x) -> x if it is a future or task; a new task running x if it
+-- is a function, or awaiting x if x is an awaitable object (its metatable
+-- has __await, a function that waits for it: a process). x must have
+-- passed check: every argument is checked before any task is spawned, so
+-- a bad one leaves nothing running.
+function M.awaitable(x)
   if type(x) == "function" then return spawn(x) end
   if is_awaitable(x) then return x end
-  local mt = getmetatable(x)
-  local await = type(mt) == "table" and mt.__await
-  if await then return spawn(await, x) end
-  error(("bad argument #%d (future, task, function or awaitable object " ..
-    "expected, got %s)"):format(i, type(x)), 3)
+  return spawn(getmetatable(x).__await, x)
 end
 local awaitable = M.awaitable
 
--- Turns the arguments into awaitables; returns the list, its length, and
--- owned[i] = true for the tasks spawned here (from functions and
--- awaitable objects). A plain table as the last argument is returned as
--- options.
-local function collect(...)
+-- Turns the arguments of the combinator fname into awaitables; returns the
+-- list, its length, and owned[i] = true for the tasks spawned here (from
+-- functions and awaitable objects). A plain table as the last argument is
+-- returned as options.
+local function collect(fname, ...)
   local n = select("#", ...)
   local opts
-  if n > 0 and type((select(n, ...))) == "table" then
+  if n > 0 and type((select(n, ...))) == "table" and not can_await((select(n, ...))) then
     opts = (select(n, ...))
     n = n - 1
   end
+  for i = 1, n do check((select(i, ...)), i, fname, 3) end
   local list, owned = {}, {}
   for i = 1, n do
     local x = (select(i, ...))
-    list[i] = awaitable(x, i)
+    list[i] = awaitable(x)
     owned[i] = list[i] ~= x
   end
   return list, n, owned, opts
@@ -64,9 +87,10 @@ local function collect_list(t, fname)
     error(("bad argument #1 to '%s' (table expected, got %s)")
       :format(fname, type(t)), 3)
   end
+  for i = 1, #t do check(t[i], 1, fname, 3, i) end
   local list, owned = {}, {}
   for i = 1, #t do
-    list[i] = awaitable(t[i], i)
+    list[i] = awaitable(t[i])
     owned[i] = list[i] ~= t[i]
   end
   return list, #t, owned
@@ -128,7 +152,7 @@ end
 -- the error of argument i (nil if it succeeded; errors.count how many
 -- failed, cancellations included).
 function M.gather(...)
-  local list, n, _, opts = collect(...)
+  local list, n, _, opts = collect("gather", ...)
   check_options(opts, "tide.gather", {return_errors = true})
   local collect_errors = opts and opts.return_errors
   if n == 0 then
@@ -168,7 +192,7 @@ end
 -- to finish failed, its error is raised. Cancelling the caller cancels
 -- them all. tide.race is the same function.
 function M.first(...)
-  local list, n = collect(...)
+  local list, n = collect("first", ...)
   if n == 0 then error("bad argument #1 to 'first' (no awaitables)", 2) end
   local winner
   for i = 1, n do
@@ -223,13 +247,14 @@ function M.wait(t, opts)
   opts = opts or {}
   local when = opts.return_when or "all"
   if not RETURN_WHEN[when] then
-    error(("bad option return_when '%s' (all, first or first_error)")
+    error(("tide.wait: option 'return_when': \"all\", \"first\" or \"first_error\" expected, got %s")
       :format(tostring(when)), 2)
   end
   local timeout = opts.timeout
   if timeout ~= nil and (type(timeout) ~= "number" or timeout ~= timeout
       or timeout < 0) then
-    error("bad option timeout (seconds must be a number >= 0)", 2)
+    error(("tide.wait: option 'timeout': number of seconds >= 0 expected, got %s")
+      :format(tostring(timeout)), 2)
   end
   local remaining = 0
   local met = false

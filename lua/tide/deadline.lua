@@ -16,14 +16,14 @@ local combinators = require "tide.combinators"
 
 local open_scope = core.open_scope
 local pcall, error, type = pcall, error, type
-local awaitable = combinators.awaitable
+local awaitable, check_awaitable = combinators.awaitable, combinators.check
 
 local M = {}
 
 local function check_seconds(seconds, fname, level)
   if type(seconds) ~= "number" or seconds ~= seconds or seconds < 0 then
-    error(("bad argument #1 to '%s' (seconds must be a number >= 0, got %s)")
-      :format(fname, tostring(seconds)), level + 1)
+    error(("bad argument #1 to '%s' (number of seconds >= 0 expected, got %s)")
+      :format(fname, type(seconds) == "number" and tostring(seconds) or type(seconds)), level + 1)
   end
 end
 
@@ -98,9 +98,10 @@ M.remaining = core.remaining
 -- (a task through the await, asyncio's rule; a future here) and a timeout
 -- error is raised. seconds = nil waits without a deadline.
 function M.wait_for(seconds, x)
-  local aw = awaitable(x, 2)
+  if seconds ~= nil then check_seconds(seconds, "wait_for", 2) end
+  check_awaitable(x, 2, "wait_for", 2)
+  local aw = awaitable(x)
   if seconds == nil then return aw:await() end
-  check_seconds(seconds, "wait_for", 2)
   local s = open_scope("deadline", seconds, "wait_for")
   local ok, err = pcall(aw.await, aw)
   if ok then
@@ -128,7 +129,8 @@ function M.shield(x, ...)
     return finish_shield(open_scope("shield", nil, "shield"),
       pcall(x, ...))
   end
-  local aw = awaitable(x, 1)
+  check_awaitable(x, 1, "shield", 2)
+  local aw = awaitable(x)
   local s = open_scope("shield", nil, "shield")
   local ok, err = pcall(aw.await, aw)
   s:close()

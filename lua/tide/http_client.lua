@@ -392,7 +392,9 @@ function client.request(opts)
     error("bad argument #1 to 'request' (table expected, got " .. type(opts) .. ")", 2)
   end
   check_options(opts, "tide.http.request", REQUEST_OPTS)
-  if type(opts.url) ~= "string" then error("tide.http.request: 'url' (string) expected", 2) end
+  if type(opts.url) ~= "string" then
+    error(("tide.http.request: option 'url' (string) expected, got %s"):format(type(opts.url)), 2)
+  end
   if opts.method ~= nil and (type(opts.method) ~= "string" or
     not opts.method:find("^[%w!#$%%&'*+%-.^_`|~]+$")) then
     error("tide.http.request: 'method' must be a token", 2)
@@ -413,6 +415,9 @@ function client.request(opts)
 end
 
 function client.get(url, opts)
+  if type(url) ~= "string" then
+    error("bad argument #1 to 'get' (URL string expected, got " .. type(url) .. ")", 2)
+  end
   local o = {url = url}
   if opts ~= nil then
     if type(opts) ~= "table" then error("bad argument #2 to 'get' (table expected)", 2) end

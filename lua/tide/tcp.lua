@@ -193,11 +193,13 @@ function tcp.listen(host, port, handler, opts)
   check_args(host, port, opts, "listen")
   check_options(opts, "tide.tcp.listen", LISTEN)
   local server_tls = tls.server(opts, "tide.tcp.listen")
-  return stream.serve(handler, "tide.tcp", function(runner)
+  -- Not a tail call: serve's bad-argument error names our caller's line.
+  local srv, err, name = stream.serve(handler, "tide.tcp", function(runner)
     local list, err, name = addresses(host, family(opts))
     if not list then return nil, err, name end
     return net.tcp_listen(list[1], port, runner, opts)
   end, server_tls)
+  return srv, err, name
 end
 
 return tcp

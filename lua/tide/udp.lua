@@ -32,10 +32,11 @@ end
 
 local function check(host, port, opts, fname)
   if type(host) ~= "string" then
-    error(("bad argument #1 to '%s' (host string expected)"):format(fname), 3)
+    error(("bad argument #1 to '%s' (host string expected, got %s)"):format(fname, type(host)), 3)
   end
   if math.type(port) ~= "integer" or port < 0 or port > 65535 then
-    error(("bad argument #2 to '%s' (port 0-65535 expected)"):format(fname), 3)
+    error(("bad argument #2 to '%s' (port 0-65535 expected, got %s)")
+      :format(fname, math.type(port) == "integer" and tostring(port) or type(port)), 3)
   end
   if opts ~= nil and type(opts) ~= "table" then
     error(("bad argument #3 to '%s' (options table expected)"):format(fname), 3)

@@ -44,9 +44,11 @@ function unix.listen(path, handler, opts)
   check_path(path, opts, "listen")
   check_options(opts, "tide.unix.listen", LISTEN)
   local server_tls = tls.server(opts, "tide.unix.listen")
-  return stream.serve(handler, "tide.unix", function(runner)
+  -- Not a tail call: serve's bad-argument error names our caller's line.
+  local srv, err, name = stream.serve(handler, "tide.unix", function(runner)
     return net.unix_listen(path, runner, opts)
   end, server_tls)
+  return srv, err, name
 end
 
 return unix

@@ -94,7 +94,7 @@ static int l_run(lua_State *L) {
   static const char *const known[] = {"signals", NULL};
   tide_runtime_t *rt = tide__runtime_from(L);
   tide__task_t *t;
-  int deadlock = 0, signals = 1, signum;
+  int deadlock = 0, signals = 1, signum, round;
   if (lua_type(L, 1) == LUA_TTABLE) {
     tide__lua_check_options(L, 1, "tide.run", known);
     if (lua_getfield(L, 1, "signals") != LUA_TNIL)
@@ -125,10 +125,16 @@ static int l_run(lua_State *L) {
   if (signals) tide__interrupt_watch(rt, NULL);
   /* What belonged to this run ends with it (as asyncio.run closes its
    * loop): streams still flushing after their close(), callbacks not yet
-   * due. */
-  if (tide__runtime_close_run_scoped(rt) > 0)
-    tide__loop_run_once(&rt->loop, 1); /* their close callbacks */
-  tide__task_report_unobserved(rt);
+   * due. The last loop turns (close callbacks, a connection accepted
+   * meanwhile) and the error handler the reports call may start tasks
+   * again: they end with this run too, a few rounds at most. */
+  for (round = 0; round < 8; round++) {
+    if (tide__runtime_close_run_scoped(rt) > 0)
+      tide__loop_run_once(&rt->loop, 1); /* their close callbacks */
+    tide__task_report_unobserved(rt);
+    if (rt->ntasks == 0) break;
+    tide__runtime_cancel_all(rt);
+  }
   if (deadlock)
     return luaL_error(L, "tide.run: deadlock: the main task waits for "
                          "something that can never happen (no task is "

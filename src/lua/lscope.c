@@ -56,7 +56,7 @@ static void scope_arm(lua_State *L, lscope_t *ls, lua_Number seconds) {
 
 static lua_Number check_seconds(lua_State *L, int idx) {
   lua_Number s = luaL_checknumber(L, idx);
-  luaL_argcheck(L, s == s && s >= 0, idx, "seconds must be a number >= 0");
+  luaL_argcheck(L, s == s && s >= 0, idx, "number of seconds >= 0 expected");
   return s;
 }
 

@@ -159,7 +159,8 @@ static int read_too_long(lua_State *L, tide__stream_t *s) {
  * pushed, or -1 when the reader must wait. Arguments are at 2 and 3. */
 static int read_try(lua_State *L, tide__stream_t *s, int op) {
   size_t n = tide__stream_buffered(s), len, seplen;
-  const char *base = s->rbuf + s->rstart, *sep;
+  /* No buffer at all when nothing is buffered: never NULL + offset. */
+  const char *base = n > 0 ? s->rbuf + s->rstart : "", *sep;
   long pos;
   switch (op) {
   case OP_READ:

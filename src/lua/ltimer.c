@@ -76,11 +76,17 @@ static void handle_on_ready(void *data, uintptr_t arg) {
   lhandle_t *h = data;
   (void)arg;
   h->queued = 0;
-  handle_run(h);
-  if (h->cancelled && h->ref != LUA_NOREF) {
-    luaL_unref(h->rt->L, LUA_REGISTRYINDEX, h->ref);
-    h->ref = LUA_NOREF;
+  if (h->cancelled) {
+    /* Cancelled while queued: its pin was kept for this entry. */
+    if (h->ref != LUA_NOREF) {
+      luaL_unref(h->rt->L, LUA_REGISTRYINDEX, h->ref);
+      h->ref = LUA_NOREF;
+    }
+    return;
   }
+  /* Not touched after the call: the call releases the pin, and reporting
+   * its error runs Lua (the error handler) that may collect the handle. */
+  handle_run(h);
 }
 
 /* Makes a handle for fn (at index first) and the arguments after it. */
