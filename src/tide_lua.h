@@ -337,6 +337,12 @@ void tide__lua_open_coro(lua_State *L, tide_runtime_t *rt);
 void tide__lua_open_timer(lua_State *L, tide_runtime_t *rt);
 void tide__lua_open_signal(lua_State *L, tide_runtime_t *rt);
 void tide__lua_open_opts(lua_State *L, tide_runtime_t *rt); /* lopts.c */
+/* Option key of the table at idx (if it is one) as an integer in min..max,
+ * dflt when absent; raises "fname: option 'key': integer min..max
+ * expected, got ..." otherwise (lopts.c). */
+lua_Integer tide__lua_opt_integer(lua_State *L, int idx, const char *key,
+                                  const char *fname, lua_Integer min,
+                                  lua_Integer max, lua_Integer dflt);
 void tide__lua_open_scope(lua_State *L, tide_runtime_t *rt); /* lscope.c */
 void tide__lua_open_sync(lua_State *L, tide_runtime_t *rt);  /* lsync.c */
 void tide__lua_open_queue(lua_State *L, tide_runtime_t *rt); /* lqueue.c */

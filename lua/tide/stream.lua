@@ -101,14 +101,15 @@ local SM = net.server_methods
 -- with opts.wait or opts.cancel (or opts == true) the call returns once
 -- every connection's handler has finished. Idempotent.
 function SM.close(self, opts)
-  self:_close()
-  local st = states[self]
-  if not st then return true end
+  -- The options are checked first: a bad one stops nothing.
   if opts == true then opts = {wait = true} end
   if opts ~= nil and type(opts) ~= "table" then
     error("bad argument #1 to 'close' (table or true expected)", 2)
   end
   core.check_options(opts, "server:close", {wait = true, cancel = true})
+  self:_close()
+  local st = states[self]
+  if not st then return true end
   if opts and opts.cancel then
     for task in pairs(st.tasks) do task:cancel("server closed") end
   end

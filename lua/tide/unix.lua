@@ -34,6 +34,10 @@ function unix.connect(path, opts)
   check_options(opts, "tide.unix.connect", CONNECT)
   local ctx, servername = tls.client(opts, nil, "tide.unix.connect")
   local timeout = opts and opts.timeout
+  if timeout ~= nil and (type(timeout) ~= "number" or timeout ~= timeout or timeout < 0) then
+    error("tide.unix.connect: option 'timeout': number of seconds >= 0 expected, got " ..
+      tostring(timeout), 2)
+  end
   local deadline = timeout and now() + timeout
   local s, err, name = net.unix_connect(path, timeout, opts)
   if not s or not ctx then return s, err, name end

@@ -20,8 +20,9 @@ static int error_tostring(lua_State *L) {
 
 /* tide.error(kind, message): makes an error object. */
 static int l_error_new(lua_State *L) {
+  int has_msg = !lua_isnoneornil(L, 2); /* before pushing anything */
   tide__lua_pusherror(L, luaL_checkstring(L, 1), luaL_optstring(L, 2, ""));
-  if (lua_isnoneornil(L, 2)) {
+  if (!has_msg) {
     lua_pushfstring(L, "tide: %s", lua_tostring(L, 1));
     lua_setfield(L, -2, "message");
   }

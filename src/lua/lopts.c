@@ -56,6 +56,27 @@ void tide__lua_check_options(lua_State *L, int idx, const char *fname,
   }
 }
 
+lua_Integer tide__lua_opt_integer(lua_State *L, int idx, const char *key,
+                                  const char *fname, lua_Integer min,
+                                  lua_Integer max, lua_Integer dflt) {
+  lua_Integer v = dflt;
+  int isint;
+  if (!lua_istable(L, idx)) return dflt;
+  if (lua_getfield(L, idx, key) != LUA_TNIL) {
+    v = lua_tointegerx(L, -1, &isint);
+    if (!isint || v < min || v > max) {
+      /* No position: it would name tide's facade, not the caller. */
+      lua_pushfstring(L, "%s: option '%s': integer %I..%I expected, got %s",
+                      fname, key, min, max,
+                      lua_type(L, -1) == LUA_TNUMBER ? lua_tostring(L, -1)
+                                                     : luaL_typename(L, -1));
+      lua_error(L);
+    }
+  }
+  lua_pop(L, 1);
+  return v;
+}
+
 static int opts_cmp(const void *a, const void *b) {
   return strcmp(*(const char *const *)a, *(const char *const *)b);
 }

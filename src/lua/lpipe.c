@@ -22,18 +22,13 @@ static int l_unix_connect(lua_State *L) {
 static int l_unix_listen(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   tide_runtime_t *rt = tide__runtime_from(L);
-  lua_Integer backlog = 511;
+  lua_Integer backlog;
   tide__server_t *srv;
   int err;
   luaL_checktype(L, 2, LUA_TFUNCTION);
-  if (!lua_isnoneornil(L, 3)) {
-    luaL_checktype(L, 3, LUA_TTABLE);
-    if (lua_getfield(L, 3, "backlog") != LUA_TNIL)
-      backlog = luaL_checkinteger(L, -1);
-    lua_pop(L, 1);
-    luaL_argcheck(L, backlog >= 1 && backlog <= 65535, 3,
-                  "backlog out of range");
-  }
+  if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
+  backlog = tide__lua_opt_integer(L, 3, "backlog", "tide.unix.listen", 1,
+                                  65535, 511);
   lua_settop(L, 3);
   srv = tide__server_new(rt, TIDE__PIPE, &err);
   if (srv == NULL) return tide__lua_fail(L, err, NULL);

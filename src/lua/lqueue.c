@@ -76,6 +76,34 @@ static void fifo_grow(lua_State *L, lqueue_t *q, int t) {
  * comparisons alone, and only then moves items, so an error leaves the
  * heap as it was. */
 
+static int pq_compare_p(lua_State *L) {
+  lua_pushboolean(L, lua_compare(L, 1, 2, LUA_OPLT));
+  return 1;
+}
+
+/* a < b for the heap (absolute or negative indices). Numbers with numbers
+ * and strings with strings compare directly; anything else goes through
+ * a protected call, so that items `<` cannot order raise an error that
+ * says which queue and why, not Lua's bare message. */
+static int pq_less(lua_State *L, int a, int b) {
+  int ta = lua_type(L, a), tb = lua_type(L, b), less;
+  if (ta == tb && (ta == LUA_TNUMBER || ta == LUA_TSTRING))
+    return lua_compare(L, a, b, LUA_OPLT);
+  a = lua_absindex(L, a);
+  b = lua_absindex(L, b);
+  luaL_checkstack(L, 3, NULL);
+  lua_pushcfunction(L, pq_compare_p);
+  lua_pushvalue(L, a);
+  lua_pushvalue(L, b);
+  if (lua_pcall(L, 2, 1, 0) != LUA_OK)
+    luaL_error(L, "tide.PriorityQueue: cannot order the items (%s vs %s): %s",
+               luaL_typename(L, a), luaL_typename(L, b),
+               lua_tostring(L, -1) ? lua_tostring(L, -1) : "error object");
+  less = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  return less;
+}
+
 /* Places the item at the top of L's stack (popped) at slot i (1-based) of
  * the heap in the table at t, sifting up. */
 static void heap_up(lua_State *L, int t, lua_Integer i) {
@@ -83,7 +111,7 @@ static void heap_up(lua_State *L, int t, lua_Integer i) {
   while (j > 1) {
     int less;
     lua_rawgeti(L, t, j / 2);
-    less = lua_compare(L, -2, -1, LUA_OPLT);
+    less = pq_less(L, -2, -1);
     lua_pop(L, 1);
     if (!less) break;
     j /= 2;
@@ -106,14 +134,14 @@ static void heap_down(lua_State *L, int t, lua_Integer i, lua_Integer n) {
     lua_rawgeti(L, t, child);
     if (child + 1 <= n) {
       lua_rawgeti(L, t, child + 1);
-      if (lua_compare(L, -1, -2, LUA_OPLT)) {
+      if (pq_less(L, -1, -2)) {
         lua_remove(L, -2);
         child++;
       } else {
         lua_pop(L, 1);
       }
     }
-    less = lua_compare(L, -1, -2, LUA_OPLT); /* child < item */
+    less = pq_less(L, -1, -2); /* child < item */
     lua_pop(L, 1);
     if (!less) break;
     path[len++] = child;

@@ -83,9 +83,9 @@ static const char *task_activity(tide__task_t *t) {
 }
 
 /* tide.tasks() -> list of the pending tasks, oldest first, each a table
- * {task=, id=, parent=, name=, state=, where=, spawned=}: state is
+ * {task=, id=, parent=, name=, state=, where=, label=}: state is
  * "running", "ready", "sleeping" or "waiting"; where is the file:line of
- * the await it is suspended in; spawned the label with the spawn site. */
+ * the await it is suspended in; label names the task and its spawn site. */
 static int l_tasks(lua_State *L) {
   tide_runtime_t *rt = tide__runtime_from(L);
   tide__link_t *l;

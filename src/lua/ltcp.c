@@ -167,14 +167,8 @@ int tide__lua_server_new(lua_State *L, tide__server_t *srv, int runner) {
 }
 
 static lua_Integer opt_backlog(lua_State *L, int opts) {
-  lua_Integer backlog = 511;
-  if (lua_istable(L, opts) && lua_getfield(L, opts, "backlog") != LUA_TNIL) {
-    backlog = luaL_checkinteger(L, -1);
-    lua_pop(L, 1);
-  }
-  if (backlog < 1 || backlog > 65535)
-    luaL_error(L, "option 'backlog': out of range");
-  return backlog;
+  return tide__lua_opt_integer(L, opts, "backlog", "tide.tcp.listen", 1, 65535,
+                               511);
 }
 
 /* _net.tcp_listen(ip, port, runner [, opts]) -> server | nil, err */
