@@ -371,6 +371,13 @@ static void runtime_drop_all(tide_runtime_t *rt) {
   }
 }
 
+int tide__runtime_has_run_scoped(const tide_runtime_t *rt) {
+  const tide__link_t *l;
+  for (l = rt->resources.next; l != &rt->resources; l = l->next)
+    if (TIDE__CONTAINER_OF(l, tide__resource_t, link)->run_scoped) return 1;
+  return 0;
+}
+
 int tide__runtime_close_run_scoped(tide_runtime_t *rt) {
   tide__link_t *l = rt->resources.next;
   int n = 0;

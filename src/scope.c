@@ -60,6 +60,17 @@ int tide__cstack_cancelled(const tide__cstack_t *cs, tide__scope_t **owner) {
   return 1;
 }
 
+int tide__cstack_cancel_cleanup(tide__cstack_t *cs) {
+  tide__link_t *l = cs->scopes.next;
+  int n = 0;
+  while (l != &cs->scopes) {
+    tide__scope_t *s = TIDE__CONTAINER_OF(l, tide__scope_t, link);
+    l = l->next; /* cancelling never closes a scope */
+    if (s->cleanup) n += tide__scope_cancel(s);
+  }
+  return n;
+}
+
 void tide__cstack_clear(tide__cstack_t *cs) {
   while (!tide__link_empty(&cs->scopes))
     tide__scope_close(TIDE__CONTAINER_OF(cs->scopes.next, tide__scope_t,
@@ -90,6 +101,7 @@ void tide__scope_init(tide__scope_t *s, const char *reason, int shield) {
   tide__timer_init(&s->timer, scope_on_timer);
   s->cancelled = 0;
   s->shield = shield != 0;
+  s->cleanup = 0;
 }
 
 void tide__scope_open(tide__cstack_t *cs, tide__scope_t *s) {

@@ -732,10 +732,13 @@ static void task_interrupt(tide__cstack_t *cs) {
 }
 
 /* A second cancellation of t (its root scope was cancelled before): it ends
- * the grace period of the cleanup t may be waiting in, and it stops t
+ * the grace period of the cleanup t may be waiting in (a <close> handler's
+ * or tide.cleanup's), and it stops t
  * waiting for a task it passed its first cancellation on to (that task
  * goes on ending; t raises now). */
 static void task_cancel_again(tide__task_t *t) {
+  /* Cleanup in tide.cleanup() shields ends too, as <close> cleanup does. */
+  if (tide__cstack_cancel_cleanup(&t->cs) > 0) return;
   if (t->cleanup) {
     task_interrupt(&t->cs);
   } else if (t->propagated) {

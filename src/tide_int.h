@@ -198,6 +198,8 @@ struct tide__scope_s {
   tide__timer_t timer;   /* armed while the deadline is ahead */
   unsigned cancelled : 1;
   unsigned shield : 1;   /* cancellations outside it do not reach inside */
+  unsigned cleanup : 1;  /* tide.cleanup's shield: a second cancellation of
+                            the task ends it (as it ends <close> cleanup) */
 };
 
 struct tide__cstack_s {
@@ -219,6 +221,10 @@ int tide__cstack_cancel_root(tide__cstack_t *cs);
  * *owner to the scope that owns it (the outermost cancelled scope met
  * before a shield; NULL: the task itself), or returns 0. */
 int tide__cstack_cancelled(const tide__cstack_t *cs, tide__scope_t **owner);
+/* Cancels every open cleanup scope (tide.cleanup's shields) not cancelled
+ * yet: a second cancellation of the task ends its cleanup's grace period.
+ * Returns how many it cancelled. */
+int tide__cstack_cancel_cleanup(tide__cstack_t *cs);
 /* Closes every scope still open (the task has finished). */
 void tide__cstack_clear(tide__cstack_t *cs);
 /* The nearest deadline of the scopes around the innermost point (up to and

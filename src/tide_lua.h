@@ -230,6 +230,8 @@ tide_runtime_t *tide__runtime_from(lua_State *L);
 /* Closes the run-scoped resources (at the end of tide.run); returns how
  * many. */
 int tide__runtime_close_run_scoped(tide_runtime_t *rt);
+/* Is a resource scoped to the run still open? */
+int tide__runtime_has_run_scoped(const tide_runtime_t *rt);
 /* The one protected path from the loop into Lua: calls fn(L) with ud as its
  * only argument under lua_pcall with a traceback; a Lua error goes to the
  * runtime's error handler and never further. Returns the pcall status. */

@@ -132,7 +132,9 @@ static int l_run(lua_State *L) {
     if (tide__runtime_close_run_scoped(rt) > 0)
       tide__loop_run_once(&rt->loop, 1); /* their close callbacks */
     tide__task_report_unobserved(rt);
-    if (rt->ntasks == 0) break;
+    /* The error handler may also have made callbacks (call_later): the
+     * next round closes them. */
+    if (rt->ntasks == 0 && !tide__runtime_has_run_scoped(rt)) break;
     tide__runtime_cancel_all(rt);
   }
   if (deadlock)

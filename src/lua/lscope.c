@@ -85,6 +85,7 @@ static int l_open_scope(lua_State *L) {
   ls->rt = rt;
   ls->kind = kind;
   tide__scope_init(&ls->scope, kinds[kind].reason, kinds[kind].shield);
+  ls->scope.cleanup = kind == KIND_CLEANUP;
   lua_pushvalue(L, lua_upvalueindex(2));
   lua_setmetatable(L, -2);
   tide__scope_open(&rt->current->cs, &ls->scope);
