@@ -37,7 +37,9 @@ static uv_loop_t *loop;
 static uv_tcp_t server;
 static uv_signal_t sigterm, sigint;
 
-static void on_conn_closed(uv_handle_t *h) { free(h); }
+static void on_conn_closed(uv_handle_t *h) {
+  free(h);
+}
 
 static void close_conn(uv_stream_t *s) {
   if (!uv_is_closing((uv_handle_t *)s))

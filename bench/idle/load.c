@@ -29,7 +29,7 @@
 
 #define MAX_RETRIES 20
 #define RETRY_MS 50
-#define LINE_MAX 32 /* "hello " + up to 10 digits + "\n", with room */
+#define LINE_SIZE 32 /* "hello " + up to 10 digits + "\n", with room */
 
 typedef struct {
   uv_tcp_t tcp;
@@ -40,7 +40,7 @@ typedef struct {
   int tries;       /* connects attempted */
   int echoed;      /* the whole line came back */
   size_t len, got; /* the line's length, bytes of its echo received */
-  char line[LINE_MAX];
+  char line[LINE_SIZE];
 } conn_t;
 
 static uv_loop_t *loop;
@@ -105,7 +105,9 @@ static void on_write(uv_write_t *req, int status) {
   if (status < 0) die(req->data, "write", status);
 }
 
-static void on_retry(uv_timer_t *t) { start_connect(t->data); }
+static void on_retry(uv_timer_t *t) {
+  start_connect(t->data);
+}
 
 static void on_retry_closed(uv_handle_t *h) {
   conn_t *c = h->data;
@@ -147,9 +149,13 @@ static void start_connect(conn_t *c) {
   if (r < 0) die(c, "connect", r);
 }
 
-static void on_deadline(uv_timer_t *t) { die(NULL, "not ready in time", 0); }
+static void on_deadline(uv_timer_t *t) {
+  die(NULL, "not ready in time", 0);
+}
 
-static void on_signal(uv_signal_t *h, int signum) { exit(0); }
+static void on_signal(uv_signal_t *h, int signum) {
+  exit(0);
+}
 
 static void in_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   static char b[256];
@@ -161,9 +167,11 @@ static void on_stdin(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   if (nread < 0) exit(0);
 }
 
-static void watch_stdin(void) {
+/* type: what fd 0 was before the loop opened descriptors of its own (with
+ * stdin closed, one of them could become fd 0). */
+static void watch_stdin(uv_handle_type type) {
   uv_stream_t *s = NULL;
-  switch (uv_guess_handle(0)) {
+  switch (type) {
   case UV_NAMED_PIPE:
     if (uv_pipe_init(loop, &in_pipe, 0) == 0 && uv_pipe_open(&in_pipe, 0) == 0)
       s = (uv_stream_t *)&in_pipe;
@@ -179,7 +187,8 @@ static void watch_stdin(void) {
 
 int main(int argc, char **argv) {
   if (argc < 4) {
-    fprintf(stderr, "usage: idle_load host port n [window] [timeout_seconds]\n");
+    fprintf(stderr,
+            "usage: idle_load host port n [window] [timeout_seconds]\n");
     return 2;
   }
   n = atoi(argv[3]);
@@ -190,6 +199,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   signal(SIGPIPE, SIG_IGN);
+  uv_handle_type in_type = uv_guess_handle(0);
   loop = uv_default_loop();
   int r = uv_ip4_addr(argv[1], atoi(argv[2]), (struct sockaddr_in *)&addr);
   if (r < 0) die(NULL, "address", r);
@@ -208,7 +218,7 @@ int main(int argc, char **argv) {
   uv_signal_start(&sigint, on_signal, SIGINT);
   uv_timer_init(loop, &deadline);
   uv_timer_start(&deadline, on_deadline, (uint64_t)(timeout * 1000), 0);
-  watch_stdin();
+  watch_stdin(in_type);
   fill_window();
   uv_run(loop, UV_RUN_DEFAULT);
   return 0;
