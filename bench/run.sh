@@ -436,6 +436,9 @@ run_idle() { # name cmd n
   start_server "$cmd"
   sleep 0.5
   before=$(rss_kb "$server_pid")
+  # Emptied first: the load's own redirection may come after the first
+  # grep below, which would otherwise read the last run's `ready`.
+  : >"$tmp/load.out"
   setsid taskset -c 1 bench/build/idle_load 127.0.0.1 "$port" "$n" </dev/null >"$tmp/load.out" 2>&1 &
   load_pid=$!
   for ((i = 0; i < 1200; i++)); do # the load gives up itself after 120 s
