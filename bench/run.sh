@@ -5,12 +5,12 @@
 #   bench/run.sh [--peers] [workload ...]
 #   workloads: echo http http-lib http-lib-pipe http-client spawn pingpong
 #     sleepers fanout pipeline cancel procs readfile offload workers tls
-#     tls-handshake
+#     tls-handshake idle
 #
 # Knobs (environment): ROUNDS (default 5), SECONDS_MEASURED (echo/http
 # window, default 3), SPAWN_N (200000), PINGPONG_N (1000000), SLEEPERS_N
 # (100000), FANOUT_N (100000), PIPELINE_N (1000000), CANCEL_N (1000000),
-# PROCS_N (2000), READFILE_N (10000), OFFLOAD_N (20000),
+# PROCS_N (2000), READFILE_N (10000), OFFLOAD_N (20000), IDLE_N (10000),
 # TIDE_ROOT (checkout with lua/ and build/, default this one), TIDE_BUILD
 # (default $TIDE_ROOT/build), OUT (default bench/results).
 #
@@ -25,6 +25,9 @@
 # process tree; then Jain's index of 10,000 connections over 2 workers.
 # tls and tls-handshake: servers for bench/echo.sh with bench/tls/load.c
 # as the load; certificates made by test/tls_certs.sh (BENCH_TLS_DIR).
+# idle: line echo servers (CPU 0) and bench/idle/load.c (CPU 1), which
+# leaves IDLE_N connections open and idle once each has echoed a line; the
+# server's VmRSS before and after, per connection.
 # Each program is checked once for correct output before any timing.
 # Rows go to $OUT/raw.txt; bench/report.lua makes the tables and the chart.
 set -euo pipefail
@@ -45,13 +48,14 @@ CANCEL_N=${CANCEL_N:-1000000}
 PROCS_N=${PROCS_N:-2000}
 READFILE_N=${READFILE_N:-10000}
 OFFLOAD_N=${OFFLOAD_N:-20000}
+IDLE_N=${IDLE_N:-10000}
 OUT=${OUT:-$BENCH/results}
 PY=${PYTHON:-/usr/bin/python3} # Debian's python3, where python3-uvloop lives
 
 peers=0
 if [[ ${1:-} == --peers ]]; then peers=1; shift; fi
 workloads=("$@")
-((${#workloads[@]})) || workloads=(echo http http-lib http-lib-pipe http-client spawn pingpong sleepers fanout pipeline cancel procs readfile offload workers tls tls-handshake)
+((${#workloads[@]})) || workloads=(echo http http-lib http-lib-pipe http-client spawn pingpong sleepers fanout pipeline cancel procs readfile offload workers tls tls-handshake idle)
 HTTP_CLIENT_N=${HTTP_CLIENT_N:-100000}
 
 die() { echo "run.sh: $*" >&2; exit 1; }
@@ -98,6 +102,16 @@ runtimes() {
     echo "c|$b/tls_c"
     echo "tide|$TIDE bench/echo_tide.lua --tls"
     ((peers)) && echo "nginx|bench/tls/nginx.sh"
+    return 0 ;;
+  idle) # line echo servers; c keeps a read buffer per connection
+    echo "c|$b/idle_c"
+    echo "tide|$TIDE bench/idle/tide.lua"
+    if ((peers)); then
+      echo "luv|lua5.4 bench/idle/luv.lua"
+      echo "luv-coroutine|lua5.4 bench/idle/luv_co.lua"
+      echo "node|node bench/idle/node.js"
+      echo "go|env GOMAXPROCS=1 $b/idle_go"
+    fi
     return 0 ;;
   *)
     echo "c|$b/${d}_c$m"
@@ -155,8 +169,9 @@ mkdir -p "$OUT"
 RAW="$OUT/raw.txt"
 : >"$RAW"
 tmp=$(mktemp -d)
-server_pid=''
+server_pid='' load_pid=''
 cleanup() {
+  [[ -n $load_pid ]] && kill -KILL -- "-$load_pid" 2>/dev/null
   [[ -n $server_pid ]] && kill -KILL -- "-$server_pid" 2>/dev/null
   rm -rf "$tmp"
 }
@@ -409,6 +424,67 @@ bench_tls() {
     "$tmp/$w.raw" >>"$RAW"
 }
 
+# idle: the server's VmRSS (kB) before and after n connections have each
+# echoed a line and sit idle (bench/idle/load.c on CPU 1; 0.5 s for the
+# server to settle either side; no collection forced: a runtime's RSS with
+# its garbage is what it costs). Sets idle_line to the raw row's key=value
+# part (not printed: a subshell would lose server_pid and load_pid, which
+# the exit trap needs).
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+run_idle() { # name cmd n
+  local name=$1 cmd=$2 n=$3 before after i
+  start_server "$cmd"
+  sleep 0.5
+  before=$(rss_kb "$server_pid")
+  # Emptied first: the load's own redirection may come after the first
+  # grep below, which would otherwise read the last run's `ready`.
+  : >"$tmp/load.out"
+  setsid taskset -c 1 bench/build/idle_load 127.0.0.1 "$port" "$n" </dev/null >"$tmp/load.out" 2>&1 &
+  load_pid=$!
+  for ((i = 0; i < 1200; i++)); do # the load gives up itself after 120 s
+    grep -q '^ready ' "$tmp/load.out" && break
+    kill -0 "$load_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if ! grep -q "^ready n=$n\$" "$tmp/load.out"; then
+    cat "$tmp/load.out" "$tmp/server.err" >&2
+    stop_server
+    die "idle/$name: the load did not get $n echoes"
+  fi
+  sleep 0.5
+  after=$(rss_kb "$server_pid")
+  # Both still there: the server kept every connection, the load saw no error.
+  if ! kill -0 "$load_pid" 2>/dev/null || ! kill -0 "$server_pid" 2>/dev/null; then
+    cat "$tmp/load.out" "$tmp/server.err" >&2
+    stop_server
+    die "idle/$name: the load or the server ended while the connections were idle"
+  fi
+  kill -TERM "$load_pid"
+  wait "$load_pid" 2>/dev/null || true
+  load_pid=''
+  stop_server
+  idle_line=$(awk -v b="$before" -v a="$after" -v n="$n" \
+    'BEGIN { printf "bytes_per_conn=%.0f rss_before_kb=%d rss_after_kb=%d\n", (a - b) * 1024 / n, b, a }')
+}
+
+bench_idle() {
+  local k r i idle_line
+  local -a names cmds
+  while IFS='|' read -r a b; do names+=("$a") cmds+=("$b"); done < <(runtimes idle)
+  for ((i = 0; i < ${#names[@]}; i++)); do
+    run_idle "${names[i]}" "${cmds[i]}" 100
+    echo "  check idle/${names[i]} ok: $idle_line" >&2
+  done
+  for ((r = 1; r <= ROUNDS; r++)); do
+    for ((k = 0; k < ${#names[@]}; k++)); do
+      i=$(((r - 1 + k) % ${#names[@]}))
+      run_idle "${names[i]}" "${cmds[i]}" "$IDLE_N"
+      echo "  idle round $r/$ROUNDS ${names[i]}: $idle_line" >&2
+      echo "idle $r ${names[i]} $idle_line" >>"$RAW"
+    done
+  done
+}
+
 echo "run.sh: workloads: ${workloads[*]}; $ROUNDS rounds; peers: $peers; tide: $TIDE_ROOT" >&2
 for w in "${workloads[@]}"; do
   echo "== $w" >&2
@@ -421,8 +497,9 @@ for w in "${workloads[@]}"; do
   http-client) bench_http_client ;;
   spawn | pingpong | sleepers | fanout | pipeline | cancel | procs | readfile | offload) bench_inproc "$w" ;;
   tls | tls-handshake) bench_tls "$w" ;;
+  idle) bench_idle ;;
   *) die "unknown workload $w" ;;
   esac
 done
 CMDLINE="${BENCH_CMD:-bench/run.sh $([[ $peers == 1 ]] && echo --peers) ${workloads[*]}}" \
-  ROUNDS="$ROUNDS" lua5.4 bench/report.lua "$RAW" "$OUT"
+  ROUNDS="$ROUNDS" IDLE_N="$IDLE_N" lua5.4 bench/report.lua "$RAW" "$OUT"

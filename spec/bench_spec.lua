@@ -41,61 +41,74 @@ describe("bench scripts", function()
     end
   end
 
-  it("http responder answers two keep-alive requests and stops on SIGTERM", function()
-    -- The script's helpers (bash, sed, ...) run without a preloaded
-    -- sanitizer (the sanitizer build preloads one into lua5.4; those tools
-    -- would report their own leaks); the tide binary links its own.
+  -- Runs a bash script that starts `server` (a command that prints "port
+  -- N"), runs `body` with $port set (body leaves what it got in $resp),
+  -- stops the server with SIGTERM, which must end it with status 0, and
+  -- prints $resp. The script's helpers (bash, sed, ...) run without a
+  -- preloaded sanitizer (the sanitizer build preloads one into lua5.4;
+  -- those tools would report their own leaks); the tide binary links its
+  -- own. Returns ok and the output.
+  local function with_server(server, body)
     local script = os.tmpname()
     local f = assert(io.open(script, "w"))
-    f:write(([[
+    f:write([[
       set -e
+      out=/tmp/tide-bench-spec-$$.out
       # The file exists before the server starts: the background job's
       # redirection may happen after the first sed below.
-      : > /tmp/tide-bench-spec-$$.out
-      %s bench/http/tide.lua 0 > /tmp/tide-bench-spec-$$.out &
+      : > $out
+      ]] .. server .. [[ > $out &
       pid=$!
       # Whatever happens below, the server does not outlive this script.
-      trap 'kill -KILL $pid 2>/dev/null || true; rm -f /tmp/tide-bench-spec-$$.out' EXIT
-      for i in $(seq 100); do
-        port=$(sed -n 's/^port //p' /tmp/tide-bench-spec-$$.out); [ -n "$port" ] && break; sleep 0.05
-      done
-      resp=$(timeout 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port
-        printf 'GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n' >&3
-        timeout 1 cat <&3" || true)
-      kill -TERM $pid; wait $pid
-      printf '%%s' "$resp" | grep -c 'Hello, World!'
-    ]]):format(tide_bin))
-    f:close()
-    local ok, out = run("env -u LD_PRELOAD bash " .. script)
-    os.remove(script)
-    assert.is_true(ok, out)
-    assert.are.equal("2", out:match("(%d+)%s*$"), out)
-  end)
-
-  it("TLS echo server echoes to openssl s_client and stops on SIGTERM", function()
-    local T = require "tls_helper"
-    local script = os.tmpname()
-    local f = assert(io.open(script, "w"))
-    f:write(([[
-      set -e
-      out=/tmp/tide-bench-spec-tls-$$.out
-      BENCH_TLS_DIR=%s %s bench/echo_tide.lua --tls 0 > $out &
-      pid=$!
       trap 'kill -KILL $pid 2>/dev/null || true; rm -f $out' EXIT
       for i in $(seq 100); do
         port=$(sed -n 's/^port //p' $out); [ -n "$port" ] && break; sleep 0.05
       done
-      resp=$( (echo tls-echo-check; sleep 0.5) | timeout 5 openssl s_client \
-        -connect 127.0.0.1:$port -CAfile %s -verify_return_error -quiet \
-        -no_ign_eof 2>/dev/null || true)
+      ]] .. body .. [[
+
       kill -TERM $pid; wait $pid
-      printf '%%s' "$resp" | grep -c 'tls-echo-check'
-    ]]):format(T.certs(), tide_bin, T.path("ca.pem")))
+      printf '%s' "$resp"
+    ]])
     f:close()
     local ok, out = run("env -u LD_PRELOAD bash " .. script)
     os.remove(script)
+    return ok, out
+  end
+
+  local function count(s, plain)
+    return select(2, s:gsub(plain:gsub("%p", "%%%0"), ""))
+  end
+
+  it("http responder answers two keep-alive requests and stops on SIGTERM", function()
+    local ok, out = with_server(tide_bin .. " bench/http/tide.lua 0", [[
+      resp=$(timeout 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port
+        printf 'GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n' >&3
+        timeout 1 cat <&3" || true)]])
+    assert.is_true(ok, out)
+    assert.are.equal(2, count(out, "Hello, World!"), out)
+  end)
+
+  it("TLS echo server echoes to openssl s_client and stops on SIGTERM", function()
+    local T = require "tls_helper"
+    local ok, out = with_server(("BENCH_TLS_DIR=%s %s bench/echo_tide.lua --tls 0"):format(T.certs(), tide_bin), [[
+      resp=$( (echo tls-echo-check; sleep 0.5) | timeout 5 openssl s_client \
+        -connect 127.0.0.1:$port -CAfile ]] .. T.path("ca.pem") .. [[ -verify_return_error -quiet \
+        -no_ign_eof 2>/dev/null || true)]])
     T.cleanup()
     assert.is_true(ok, out)
-    assert.are.equal("1", out:match("(%d+)%s*$"), out)
+    assert.are.equal(1, count(out, "tls-echo-check"), out)
+  end)
+
+  it("idle line echo server answers each connection's lines and stops on SIGTERM", function()
+    -- Three connections open at once, a line each, then a second line on
+    -- the first: each answer must be its own connection's line.
+    local ok, out = with_server(tide_bin .. " bench/idle/tide.lua 0", [[
+      resp=$(timeout 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port 4<>/dev/tcp/127.0.0.1/$port 5<>/dev/tcp/127.0.0.1/$port
+        printf 'one\n' >&3; printf 'two\n' >&4; printf 'three\n' >&5
+        read -r a <&3; read -r b <&4; read -r c <&5
+        printf 'again\n' >&3; read -r d <&3
+        echo \"[\$a \$b \$c \$d]\"" || true)]])
+    assert.is_true(ok, out)
+    assert.is_truthy(out:find("[one two three again]", 1, true), out)
   end)
 end)
