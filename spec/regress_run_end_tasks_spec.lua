@@ -51,12 +51,12 @@ describe("the end of tide.run", function()
 
   it("ends tide.cleanup() awaits with the second cancellation", function()
     local saved = tide.cleanup_grace()
-    local srv, got
+    local srv, c, got
     tide.run(function()
       srv = assert(tide.tcp.listen("127.0.0.1", 0, function(s)
         got = {tide.cleanup(function() s:readline() end)}
       end))
-      local c = assert(tide.tcp.connect(srv:address()))
+      c = assert(tide.tcp.connect(srv:address()))
       tide.yield()
       tide.yield() -- the handler waits in its cleanup, bounded by 5 s
       tide.cleanup_grace(0.05)
@@ -64,6 +64,7 @@ describe("the end of tide.run", function()
     local left = tide.stats().tasks
     tide.cleanup_grace(saved)
     srv:close()
+    c:close()
     tide.run(function() end)
     assert.equal(0, left)
     assert.same({false}, got) -- moved on, as at the end of its own period

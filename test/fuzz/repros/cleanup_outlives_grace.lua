@@ -10,12 +10,12 @@
 -- <close> handler's awaits; nothing is pending when tide.run returns.
 local tide = require "tide"
 local saved = tide.cleanup_grace()
-local srv
+local srv, c
 tide.run(function()
   srv = assert(tide.tcp.listen("127.0.0.1", 0, function(s)
     tide.cleanup(function() s:readline() end) -- nobody writes: waits
   end))
-  local c = assert(tide.tcp.connect(srv:address()))
+  c = assert(tide.tcp.connect(srv:address()))
   tide.yield()
   tide.yield() -- the handler is in its cleanup, bounded by 5 s
   tide.cleanup_grace(0.05)
@@ -23,6 +23,7 @@ end)
 local left = tide.stats().tasks
 tide.cleanup_grace(saved)
 srv:close()
+c:close()
 tide.run(function() end)
 assert(left == 0, left .. " task(s) still pending after tide.run returned")
 print("ok")
