@@ -214,6 +214,13 @@ int tide__loop_close(tide_loop_t *loop) {
   if (loop->prepare != NULL)
     uv_close((uv_handle_t *)loop->prepare, tide__loop_close_free_cb);
   tide__timers_free(loop);
+  /* The read buffer pool: streams closing from now on free theirs. */
+  while (loop->rpool != NULL) {
+    void *next = *(void **)loop->rpool;
+    free(loop->rpool);
+    loop->rpool = next;
+  }
+  loop->rpool_n = 0;
   free(loop->ready);
   loop->ready = NULL;
   loop->ready_count = loop->drain_left = 0;

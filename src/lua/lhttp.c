@@ -351,14 +351,13 @@ static int head_k(lua_State *L, int status, lua_KContext ctx);
  * and bodies. */
 static int conn_wait(lua_State *L, tide__stream_t *s, int mode, size_t need,
                      uint64_t timeout_ns, int nargs, lua_KFunction k) {
-  uint64_t save = s->rtimeout;
   if (s->rfut.state == TIDE__PENDING)
     return luaL_error(L, "tide: another task is already reading from this "
                          "stream");
+  if (timeout_ns != 0 && tide__stream_ext(s) == NULL)
+    return tide__lua_fail(L, TIDE_ENOMEM, NULL);
   tide__lua_await_begin(L);
-  s->rtimeout = timeout_ns;
-  tide__stream_wait_read(s, mode, need, NULL, 0);
-  s->rtimeout = save;
+  tide__stream_wait_read_for(s, mode, need, NULL, 0, timeout_ns);
   lua_settop(L, nargs);
   return tide__lua_await_yield(L, &s->rfut, 0, k);
 }
