@@ -271,7 +271,12 @@ int tide__stream_start(tide__stream_t *s) {
  * what the reader waits for fit), compacting or growing it; returns its
  * size, 0 when out of memory. */
 size_t tide__stream_reserve(tide__stream_t *s) {
-  size_t n = tide__stream_buffered(s);
+  size_t n;
+  /* The usual case: an empty stream (which holds no buffer) takes one
+   * from the pool; nothing buffered, so the first size is the right one
+   * whatever a reader waits for. */
+  if (s->rbuf == NULL) return stream_rbuf_take(s) == 0 ? s->rcap : 0;
+  n = tide__stream_buffered(s);
   if (n == 0) s->rstart = s->rend = 0;
   if (s->rcap - s->rend < TIDE__RBUF_ROOM) {
     size_t cap = s->rcap ? s->rcap : TIDE__RBUF_INIT;
@@ -292,13 +297,8 @@ size_t tide__stream_reserve(tide__stream_t *s) {
       cap *= 2;
     }
     if (cap != s->rcap) {
-      char *p;
-      /* No buffer yet, and the first size will do: one from the pool. */
-      if (s->rbuf == NULL && cap == TIDE__RBUF_INIT)
-        return stream_rbuf_take(s) == 0 ? s->rcap : 0;
-      p = realloc(s->rbuf, cap);
+      char *p = realloc(s->rbuf, cap);
       if (p == NULL) return 0;
-      if (s->rbuf == NULL) s->loop->rbufs++;
       s->rbuf = p;
       s->rcap = cap;
     }
