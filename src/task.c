@@ -283,6 +283,14 @@ tide__task_t *tide__task_new(lua_State *L, tide_runtime_t *rt, int nargs) {
   return t;
 }
 
+tide__task_t *tide__task_new_body(lua_State *L, tide_runtime_t *rt,
+                                  int nargs) {
+  tide__task_t *t = task_create(L, rt, nargs);
+  t->own_body = 1;
+  task_schedule(t);
+  return t;
+}
+
 /* Eager tasks nest (an eager task spawning another eagerly): past this
  * depth they start from the loop instead, so the C stack stays bounded. */
 #define TIDE__EAGER_DEPTH 16
@@ -516,7 +524,7 @@ static lua_State *task_start(lua_State *L, tide__task_t *t) {
   if (!lua_checkstack(co, n + 2)) luaL_error(L, "tide: stack overflow");
   tide__task_push(L, t);                   /* co, task */
   tidx = top + 2;
-  lua_rawgeti(co, LUA_REGISTRYINDEX, t->rt->body_ref);
+  if (!t->own_body) lua_rawgeti(co, LUA_REGISTRYINDEX, t->rt->body_ref);
   lua_getiuservalue(L, tidx, TIDE__UV_VALUES); /* the function */
   for (i = 1; i < n; i++) lua_getiuservalue(L, tidx, TIDE__TASK_NUV + i);
   lua_xmove(L, co, n);
@@ -581,7 +589,7 @@ static void task_step(tide__task_t *t) {
       return;
     }
     co = task_start(L, t);
-    nargs = t->nargs + 1;
+    nargs = t->nargs + !t->own_body; /* the body's: the function too */
   } else {
     if (!lua_checkstack(co, 1)) luaL_error(L, "tide: stack overflow");
     lua_pushlightuserdata(co, t->cancel_wake ? tide__token_cancel

@@ -195,6 +195,9 @@ struct tide__task_s {
   unsigned has_ctx : 1;      /* its info table holds a context (lcontext.c) */
   unsigned ctx_shared : 1;   /* ... shared with its spawner or a child:
                                 copied before a write */
+  unsigned own_body : 1;     /* its function is a body itself (returns
+                                true, results or false, error as
+                                tide__task_body does): no wrapper frame */
   /* tide.sleep's timer and the task's own wait future (a sleep, or a park
    * on a wait queue, with qlink in the queue): a task awaits one thing at a
    * time, so one of each per task is enough, and sleeping or waiting on a
@@ -269,9 +272,18 @@ tide__task_t *tide__task_new(lua_State *L, tide_runtime_t *rt, int nargs);
  * waits for the loop. */
 tide__task_t *tide__task_new_eager(lua_State *L, tide_runtime_t *rt,
                                    int nargs);
+/* The same for a function that is a task body itself (own_body): it
+ * catches its errors and returns true and its results, or false and the
+ * error, as tide__task_body does; the coroutine holds no wrapper frame
+ * (accepted connections, ltcp.c). */
+tide__task_t *tide__task_new_body(lua_State *L, tide_runtime_t *rt,
+                                  int nargs);
 /* The C function at the bottom of every task's coroutine (it runs the
  * task's function under a yieldable pcall). */
 int tide__task_body(lua_State *L);
+/* The body of an accepted connection's task (ltcp.c), at the bottom of its
+ * coroutine in place of tide__task_body. */
+int tide__lua_conn_body(lua_State *L);
 /* Makes the runtime's task body closure (rt->body_ref). */
 void tide__task_setup(lua_State *L, tide_runtime_t *rt);
 tide__task_t *tide__task_check(lua_State *L, int idx);

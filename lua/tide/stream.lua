@@ -6,7 +6,7 @@ local net = core._net
 
 local current_task, future, is_error = core.current_task, core.future,
   core.is_error
-local xpcall, tostring, type, error = xpcall, tostring, type, error
+local tostring, type, error = tostring, type, error
 local traceback = debug.traceback
 
 local M = {}
@@ -47,25 +47,22 @@ local function serve_tls(handler, stream, tls, st)
   return handler(stream)
 end
 
--- The function each connection's task runs: handler(stream) in protected
--- mode; the stream is closed afterwards whatever happened (after what the
--- handler wrote has been delivered, when it returned normally). An error
--- is reported (it concerns this connection only: the server goes on); a
--- cancellation is not, and ends the task as cancelled.
+-- What each connection's task runs: handler(stream) in protected mode; the
+-- stream is closed afterwards whatever happened (after what the handler
+-- wrote has been delivered, when it returned normally). An error is
+-- reported (it concerns this connection only: the server goes on); a
+-- cancellation is not, and ends the task as cancelled. The frame that
+-- wraps the handler is C (net.conn_runner): an idle connection's task
+-- holds nothing but the handler's frame and the call it waits in.
 local function runner(handler, st, what, tls)
-  return function(stream)
-    local task = current_task()
+  local function enter()
     st.n = st.n + 1
-    st.tasks[task] = true
-    local ok, err
-    if tls then
-      ok, err = xpcall(serve_tls, handler_msgh, handler, stream, tls, st)
-    else
-      ok, err = xpcall(handler, handler_msgh, stream)
-    end
+    st.tasks[current_task()] = true
+  end
+  local function leave(ok, err, stream)
     if ok then ok, err = pcall(stream.drain, stream) end
     stream:close()
-    st.tasks[task] = nil
+    st.tasks[current_task()] = nil
     st.n = st.n - 1
     if st.n == 0 and st.idle then
       local idle = st.idle
@@ -78,6 +75,12 @@ local function runner(handler, st, what, tls)
         tostring(err)))
     end
   end
+  local run = handler
+  if tls then
+    -- A tail call: the handler's frame replaces this one.
+    run = function(stream) return serve_tls(handler, stream, tls, st) end
+  end
+  return net.conn_runner(run, handler_msgh, enter, leave)
 end
 
 -- Starts a server: listen(runner) makes it (nil, err, name on failure).
