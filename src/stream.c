@@ -129,6 +129,7 @@ static int stream_rbuf_take(tide__stream_t *s) {
   s->rbuf = p;
   s->rcap = TIDE__RBUF_INIT;
   loop->rbufs++;
+  loop->rbuf_bytes += TIDE__RBUF_INIT;
   return 0;
 }
 
@@ -142,6 +143,7 @@ static void stream_rbuf_release(tide__stream_t *s) {
   if (p == NULL) return;
   s->rbuf = NULL;
   loop->rbufs--;
+  loop->rbuf_bytes -= (int64_t)s->rcap;
   if (s->rcap == TIDE__RBUF_INIT && loop->rpool_n < TIDE__RPOOL_MAX &&
       !loop->closing) {
     *(void **)p = loop->rpool;
@@ -299,6 +301,7 @@ size_t tide__stream_reserve(tide__stream_t *s) {
     if (cap != s->rcap) {
       char *p = realloc(s->rbuf, cap);
       if (p == NULL) return 0;
+      s->loop->rbuf_bytes += (int64_t)(cap - s->rcap);
       s->rbuf = p;
       s->rcap = cap;
     }

@@ -103,6 +103,7 @@ struct tide_loop_s {
                                one), freed by tide__loop_close */
   int rpool_n;              /* its length */
   int64_t rbufs;            /* read buffers streams hold now */
+  int64_t rbuf_bytes;       /* ... and their bytes */
   /* Called once the loop is closing and its last handle has closed: the
    * owner may free the memory that holds the loop. */
   void (*on_closed)(tide_loop_t *loop);

@@ -168,11 +168,13 @@ static int l_set_error_handler(lua_State *L) {
  * (pending), ready, timers, handles (libuv handles tide has open),
  * accept_errors (accepts that failed: EMFILE and others), conns_accepted,
  * conns_active, conns_refused (for want of descriptors), bytes_in,
- * bytes_out, tasks_spawned, tasks_failed, iterations (of the loop),
- * slow_steps and slowest_step (seconds; tide.debug{slow_callback=}). */
+ * bytes_out, read_buffers and read_buffer_bytes (what streams hold of
+ * read buffers now: only a stream with bytes waiting holds one),
+ * tasks_spawned, tasks_failed, iterations (of the loop), slow_steps and
+ * slowest_step (seconds; tide.debug{slow_callback=}). */
 static int l_stats(lua_State *L) {
   tide_runtime_t *rt = tide__runtime_from(L);
-  lua_createtable(L, 0, 16);
+  lua_createtable(L, 0, 18);
   lua_pushinteger(L, rt->ntasks);
   lua_setfield(L, -2, "tasks");
   lua_pushinteger(L, (lua_Integer)rt->loop.ready_count);
@@ -200,6 +202,10 @@ static int l_stats(lua_State *L) {
   lua_setfield(L, -2, "bytes_in");
   lua_pushinteger(L, (lua_Integer)rt->loop.bytes_out);
   lua_setfield(L, -2, "bytes_out");
+  lua_pushinteger(L, (lua_Integer)rt->loop.rbufs);
+  lua_setfield(L, -2, "read_buffers");
+  lua_pushinteger(L, (lua_Integer)rt->loop.rbuf_bytes);
+  lua_setfield(L, -2, "read_buffer_bytes");
   lua_pushinteger(L, (lua_Integer)rt->next_task_id);
   lua_setfield(L, -2, "tasks_spawned");
   lua_pushinteger(L, (lua_Integer)rt->tasks_failed);
