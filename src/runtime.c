@@ -364,8 +364,7 @@ static void runtime_drop_all(tide_runtime_t *rt) {
     tide__link_remove(&t->link);
     if (t->waiting != NULL) tide__future_unwait(&t->waiter);
     t->waiting = NULL;
-    tide__timer_stop(&rt->loop, &t->timer);
-    tide__task_release(t);
+    tide__task_release(t); /* stops its sleep timer */
     tide__task_unpin(rt->L, t);
     rt->ntasks--;
   }

@@ -255,9 +255,6 @@ static tide__task_t *task_create(lua_State *L, tide_runtime_t *rt,
   t->waiter.data = t;
   t->waiter.fn = task_on_wake;
   tide__link_init(&t->waiter.link);
-  tide__timer_init(&t->timer, NULL);
-  tide__future_init(&t->sleep, &rt->loop);
-  tide__link_init(&t->qlink);
   tide__cstack_init(&t->cs, &rt->loop, task_interrupt);
   tide__lua_setmt(L, tide__mt_task);
   task_record_spawner(L, t);
@@ -827,22 +824,38 @@ void tide__waitq_init(tide__waitq_t *q) {
 /* The cancel hook of a parked task's wait: it leaves its queue (the future
  * is then cancelled), in O(1), keeping the others' order. */
 static int task_park_on_cancel(tide__future_t *f) {
-  tide__task_t *t = TIDE__CONTAINER_OF(f, tide__task_t, sleep);
-  if (!tide__link_empty(&t->qlink)) {
-    t->parkq->n--;
-    tide__link_remove(&t->qlink);
+  tide__taskwait_t *w = TIDE__CONTAINER_OF(f, tide__taskwait_t, sleep);
+  if (!tide__link_empty(&w->qlink)) {
+    w->parkq->n--;
+    tide__link_remove(&w->qlink);
   }
-  t->parkq = NULL;
+  w->parkq = NULL;
   return 0;
 }
 
-tide__future_t *tide__task_park(tide__task_t *t, tide__waitq_t *q) {
-  tide__future_reset(&t->sleep);
-  t->sleep.cancel = task_park_on_cancel;
-  tide__link_insert_tail(&q->tasks, &t->qlink);
-  t->parkq = q;
+tide__taskwait_t *tide__task_wait(lua_State *L, tide__task_t *t) {
+  tide__taskwait_t *w = t->w;
+  if (w != NULL) return w;
+  w = malloc(sizeof(*w));
+  if (w == NULL) luaL_error(L, "%s", tide_strerror(TIDE_ENOMEM));
+  tide__timer_init(&w->timer, NULL);
+  tide__future_init(&w->sleep, &t->rt->loop);
+  tide__link_init(&w->qlink);
+  w->parkq = NULL;
+  w->task = t;
+  t->w = w;
+  return w;
+}
+
+tide__future_t *tide__task_park(lua_State *L, tide__task_t *t,
+                                tide__waitq_t *q) {
+  tide__taskwait_t *w = tide__task_wait(L, t);
+  tide__future_reset(&w->sleep);
+  w->sleep.cancel = task_park_on_cancel;
+  tide__link_insert_tail(&q->tasks, &w->qlink);
+  w->parkq = q;
   q->n++;
-  return &t->sleep;
+  return &w->sleep;
 }
 
 /* The cancel hook of an uncancellable park: the task stays parked (it took
@@ -853,22 +866,22 @@ static int task_park_stays(tide__future_t *f) {
   return 1;
 }
 
-tide__future_t *tide__task_park_uncancellable(tide__task_t *t,
+tide__future_t *tide__task_park_uncancellable(lua_State *L, tide__task_t *t,
                                               tide__waitq_t *q) {
-  tide__future_t *f = tide__task_park(t, q);
+  tide__future_t *f = tide__task_park(L, t, q);
   f->cancel = task_park_stays;
   return f;
 }
 
 tide__task_t *tide__waitq_wake_as(tide__waitq_t *q, int state) {
-  tide__task_t *t;
+  tide__taskwait_t *w;
   if (tide__link_empty(&q->tasks)) return NULL;
-  t = TIDE__CONTAINER_OF(q->tasks.next, tide__task_t, qlink);
-  tide__link_remove(&t->qlink);
-  t->parkq = NULL;
+  w = TIDE__CONTAINER_OF(q->tasks.next, tide__taskwait_t, qlink);
+  tide__link_remove(&w->qlink);
+  w->parkq = NULL;
   q->n--;
-  tide__future_complete(&t->sleep, state);
-  return t;
+  tide__future_complete(&w->sleep, state);
+  return w->task;
 }
 
 tide__task_t *tide__waitq_wake(tide__waitq_t *q) {
@@ -877,18 +890,24 @@ tide__task_t *tide__waitq_wake(tide__waitq_t *q) {
 
 void tide__waitq_clear(tide__waitq_t *q) {
   while (!tide__link_empty(&q->tasks)) {
-    tide__task_t *t = TIDE__CONTAINER_OF(q->tasks.next, tide__task_t, qlink);
-    tide__link_remove(&t->qlink);
-    t->parkq = NULL;
+    tide__taskwait_t *w =
+        TIDE__CONTAINER_OF(q->tasks.next, tide__taskwait_t, qlink);
+    tide__link_remove(&w->qlink);
+    w->parkq = NULL;
   }
   q->n = 0;
 }
 
 void tide__task_release(tide__task_t *t) {
-  if (!tide__link_empty(&t->qlink)) { /* dropped while parked */
-    t->parkq->n--;
-    tide__link_remove(&t->qlink);
-    t->parkq = NULL;
+  tide__taskwait_t *w = t->w;
+  if (w != NULL) {
+    if (!tide__link_empty(&w->qlink)) { /* dropped while parked */
+      w->parkq->n--;
+      tide__link_remove(&w->qlink);
+    }
+    tide__timer_stop(&t->rt->loop, &w->timer);
+    t->w = NULL;
+    free(w);
   }
   tide__task_grace_reset(t);
   tide__cstack_clear(&t->cs);

@@ -198,15 +198,27 @@ struct tide__task_s {
   unsigned own_body : 1;     /* its function is a body itself (returns
                                 true, results or false, error as
                                 tide__task_body does): no wrapper frame */
-  /* tide.sleep's timer and the task's own wait future (a sleep, or a park
-   * on a wait queue, with qlink in the queue): a task awaits one thing at a
-   * time, so one of each per task is enough, and sleeping or waiting on a
-   * lock or a queue allocates nothing. */
+  struct tide__taskwait_s *w; /* tide.sleep's timer and its wait future:
+                                made on first need (tide__task_wait) */
+};
+
+/* tide.sleep's timer and a task's own wait future (a sleep, or a park on a
+ * wait queue, with qlink in the queue): a task awaits one thing at a time,
+ * so one of each per task is enough, and sleeping or waiting on a lock or a
+ * queue again allocates nothing. Made on the task's first sleep or park and
+ * freed when it ends: a task that only awaits streams and futures (an idle
+ * connection's) does not carry its 100 bytes. */
+typedef struct tide__taskwait_s {
   tide__timer_t timer;
   tide__future_t sleep;
   tide__link_t qlink;        /* in a wait queue's list while parked */
   struct tide__waitq_s *parkq; /* ... that queue, or NULL */
-};
+  tide__task_t *task;        /* whose */
+} tide__taskwait_t;
+
+/* The wait block of task t (the running task of L), made on first call;
+ * raises a memory error if it cannot be. */
+tide__taskwait_t *tide__task_wait(lua_State *L, tide__task_t *t);
 
 /* A FIFO of parked tasks (Lock, Semaphore, Event, Queue ...): the tasks
  * themselves are the nodes (qlink), so waiting allocates nothing, and a
@@ -296,7 +308,8 @@ void tide__task_release(tide__task_t *t);
 void tide__waitq_init(tide__waitq_t *q);
 /* Parks the running task t on q: returns the future to yield on (its own
  * wait future, reset). A cancellation takes it off q. */
-tide__future_t *tide__task_park(tide__task_t *t, tide__waitq_t *q);
+tide__future_t *tide__task_park(lua_State *L, tide__task_t *t,
+                                tide__waitq_t *q);
 /* Wakes the oldest task parked on q (taken off it); returns it, or NULL if
  * none. Its await completes normally (the wake token), unless a
  * cancellation reaches it before it runs: then its continuation sees the
@@ -308,13 +321,13 @@ tide__task_t *tide__waitq_wake(tide__waitq_t *q);
 tide__task_t *tide__waitq_wake_as(tide__waitq_t *q, int state);
 /* A park that no cancellation ends (Condition taking its lock back): the
  * task waits until it is woken; its cancellation is raised after. */
-tide__future_t *tide__task_park_uncancellable(tide__task_t *t,
+tide__future_t *tide__task_park_uncancellable(lua_State *L, tide__task_t *t,
                                               tide__waitq_t *q);
 /* Lets go of every task parked on q (the queue's owner is collected): they
  * are never woken. */
 void tide__waitq_clear(tide__waitq_t *q);
 static inline int tide__task_was_woken(const tide__task_t *t) {
-  return t->sleep.state == TIDE__DONE;
+  return t->w != NULL && t->w->sleep.state == TIDE__DONE;
 }
 
 /* Starts the grace period of a task's cleanup (if not started); returns 0
