@@ -133,6 +133,12 @@ int tide__stream_send(tide__stream_t *s, const char *p, size_t len);
 static inline size_t tide__stream_buffered(const tide__stream_t *s) {
   return s->rend - s->rstart;
 }
+/* The first buffered byte, or "" when nothing is buffered (the stream then
+ * holds no buffer at all: never NULL + offset). Valid until the next
+ * consume or read. */
+static inline const char *tide__stream_data(const tide__stream_t *s) {
+  return s->rend > s->rstart ? s->rbuf + s->rstart : "";
+}
 /* Lets go of the read buffer if it holds nothing (it goes back to the
  * loop's pool): after a path that may have emptied it without
  * tide__stream_consume. */

@@ -390,7 +390,7 @@ static int head_wait(lua_State *L, hconn_t *c, tide__stream_t *s) {
  * their count, or returns -1 when it must wait. */
 static int head_try(lua_State *L, hconn_t *c, tide__stream_t *s) {
   size_t n = tide__stream_buffered(s);
-  const char *b = s->rbuf + s->rstart;
+  const char *b = tide__stream_data(s);
   int r;
   if (c->body != -1 && c->body != TIDE__H1_BODY_NONE)
     return luaL_error(L, "tide.http: the previous message's body is unread");
@@ -480,7 +480,7 @@ static int body_fail(lua_State *L, hconn_t *c, int err, const char *msg) {
  * values, or -1 to wait. */
 static int body_try(lua_State *L, hconn_t *c, tide__stream_t *s, size_t max) {
   size_t n = tide__stream_buffered(s), take;
-  const char *b = s->rbuf + s->rstart;
+  const char *b = tide__stream_data(s);
   if (c->body == BODY_BROKEN)
     return tide__lua_fail(L, UV_EPROTO, "the body could not be read");
   if (c->body == -1 || c->body == TIDE__H1_BODY_NONE) {
@@ -505,7 +505,7 @@ static int body_try(lua_State *L, hconn_t *c, tide__stream_t *s, size_t max) {
           return 1;
         }
         n = tide__stream_buffered(s);
-        b = s->rbuf + s->rstart;
+        b = tide__stream_data(s);
         continue;
       }
       take = dl;

@@ -148,7 +148,7 @@ static int stream_can_wait(lua_State *L) {
 static int read_fail_partial(lua_State *L, tide__stream_t *s, int err) {
   size_t n = tide__stream_buffered(s);
   stream_fail(L, s, err);
-  lua_pushlstring(L, s->rbuf + s->rstart, n);
+  lua_pushlstring(L, tide__stream_data(s), n);
   tide__stream_consume(s, n);
   return 4;
 }
@@ -163,8 +163,7 @@ static int read_too_long(lua_State *L, tide__stream_t *s) {
  * pushed, or -1 when the reader must wait. Arguments are at 2 and 3. */
 static int read_try(lua_State *L, tide__stream_t *s, int op) {
   size_t n = tide__stream_buffered(s), len, seplen;
-  /* No buffer at all when nothing is buffered: never NULL + offset. */
-  const char *base = n > 0 ? s->rbuf + s->rstart : "", *sep;
+  const char *base = tide__stream_data(s), *sep;
   long pos;
   switch (op) {
   case OP_READ:
