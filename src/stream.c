@@ -117,7 +117,7 @@ static void stream_ext_free(tide__stream_t *s) {
 
 /* Gives the empty stream a read buffer of TIDE__RBUF_INIT bytes, from the
  * loop's pool or new. Returns 0 or TIDE_ENOMEM. */
-static int stream_rbuf_take(tide__stream_t *s) {
+static inline int stream_rbuf_take(tide__stream_t *s) {
   tide_loop_t *loop = s->loop;
   char *p = loop->rpool;
   if (p != NULL) {
@@ -136,7 +136,7 @@ static int stream_rbuf_take(tide__stream_t *s) {
 /* The buffer holds nothing: the stream lets go of it. One of the first
  * size goes back to the pool (unless the pool is full or the loop is
  * closing); a larger one, grown for a large reader, is freed. */
-static void stream_rbuf_release(tide__stream_t *s) {
+static inline void stream_rbuf_release(tide__stream_t *s) {
   tide_loop_t *loop = s->loop;
   char *p = s->rbuf;
   s->rstart = s->rend = 0;
@@ -231,12 +231,16 @@ int tide__stream_wants_data(tide__stream_t *s) {
   return stream_wants_data(s);
 }
 
-void tide__stream_wake_reader(tide__stream_t *s) {
+/* Completes the waiting reader's future if its need is met (inline: the
+ * read callback's path). */
+static inline void stream_wake_reader(tide__stream_t *s) {
   if (s->rfut.state == TIDE__PENDING && stream_satisfied(s)) {
     stream_stop_rtimer(s);
     tide__future_complete(&s->rfut, TIDE__DONE);
   }
 }
+
+void tide__stream_wake_reader(tide__stream_t *s) { stream_wake_reader(s); }
 
 /* Starts or stops reading to match stream_wants_data. A TLS stream first
  * decrypts what it already holds, and reads only when that is not
@@ -337,7 +341,7 @@ static void stream_on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf) {
   else if (nread > 0) s->rend += (size_t)nread;
   else if (nread < 0) s->rerr = (int)nread;
   if (nread < 0) stream_read_over(s); /* after rerr is set */
-  tide__stream_wake_reader(s);
+  stream_wake_reader(s);
   if (s->reading && !stream_wants_data(s)) {
     uv_read_stop(h);
     s->reading = 0;
@@ -382,15 +386,9 @@ static long stream_find_waiting(tide__stream_t *s) {
   return -1;
 }
 
-void tide__stream_wait_read(tide__stream_t *s, int mode, size_t n,
-                            const char *sep, size_t seplen) {
-  tide__stream_wait_read_for(s, mode, n, sep, seplen,
-                             s->x != NULL ? s->x->rtimeout : 0);
-}
-
-void tide__stream_wait_read_for(tide__stream_t *s, int mode, size_t n,
-                                const char *sep, size_t seplen,
-                                uint64_t timeout_ns) {
+static inline void stream_wait_read(tide__stream_t *s, int mode, size_t n,
+                                    const char *sep, size_t seplen,
+                                    uint64_t timeout_ns) {
   tide__future_reset(&s->rfut);
   s->rmode = mode;
   s->rwant = n;
@@ -402,6 +400,18 @@ void tide__stream_wait_read_for(tide__stream_t *s, int mode, size_t n,
     tide__timer_start(s->loop, &s->x->rtimer,
                       tide__loop_now(s->loop) + timeout_ns);
   if (!s->reading) tide__stream_update_reading(s);
+}
+
+void tide__stream_wait_read(tide__stream_t *s, int mode, size_t n,
+                            const char *sep, size_t seplen) {
+  stream_wait_read(s, mode, n, sep, seplen,
+                   s->x != NULL ? s->x->rtimeout : 0);
+}
+
+void tide__stream_wait_read_for(tide__stream_t *s, int mode, size_t n,
+                                const char *sep, size_t seplen,
+                                uint64_t timeout_ns) {
+  stream_wait_read(s, mode, n, sep, seplen, timeout_ns);
 }
 
 int tide__stream_set_rtimeout(tide__stream_t *s, uint64_t ns) {
