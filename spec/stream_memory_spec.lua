@@ -202,6 +202,36 @@ describe("stream read buffers (issue 17)", function()
     end)
   end)
 
+  it("server:close finds its connections' tasks without a set of them",
+    function()
+    H.run(function()
+      local srv
+      local said = tide.future()
+      local started = tide.Event()
+      srv = serve(function(s)
+        if s:readline() == "self" then
+          -- A handler waiting for its own server would wait forever.
+          said:set_result(select(2, pcall(srv.close, srv, {wait = true})))
+          return
+        end
+        started:set()
+        s:read() -- waits until cancelled
+      end)
+      local _, port = srv:address()
+      local a = assert(tcp.connect("127.0.0.1", port))
+      local b = assert(tcp.connect("127.0.0.1", port))
+      assert(a:write("other\n"))
+      started:wait()
+      assert(b:write("self\n"))
+      assert.matches("cannot wait for its own server", said:await())
+      -- The other handler is cancelled, and close returns once it ended.
+      srv:close{cancel = true}
+      assert.equal(0, srv:connections())
+      a:close()
+      b:close()
+    end)
+  end)
+
   it("TLS streams hold none while idle either", function()
     H.run(function()
       local srv, port = serve(T.upper, {tls = T.server_ctx()})

@@ -25,8 +25,9 @@ function M.known(...)
   return set
 end
 
--- Per server: n running handlers, their tasks, a future for close{wait},
--- the count of failed TLS handshakes.
+-- Per server: n running handlers, the runner that starts them (which
+-- finds their tasks, net.conn_tasks), a future for close{wait}, the count
+-- of failed TLS handshakes.
 local states = setmetatable({}, {__mode = "k"})
 
 local function handler_msgh(err)
@@ -57,12 +58,10 @@ end
 local function runner(handler, st, what, tls)
   local function enter()
     st.n = st.n + 1
-    st.tasks[current_task()] = true
   end
   local function leave(ok, err, stream)
     if ok then ok, err = pcall(stream.drain, stream) end
     stream:close()
-    st.tasks[current_task()] = nil
     st.n = st.n - 1
     if st.n == 0 and st.idle then
       local idle = st.idle
@@ -80,7 +79,8 @@ local function runner(handler, st, what, tls)
     -- A tail call: the handler's frame replaces this one.
     run = function(stream) return serve_tls(handler, stream, tls, st) end
   end
-  return net.conn_runner(run, handler_msgh, enter, leave)
+  st.runner = net.conn_runner(run, handler_msgh, enter, leave)
+  return st.runner
 end
 
 -- Starts a server: listen(runner) makes it (nil, err, name on failure).
@@ -90,7 +90,7 @@ function M.serve(handler, what, listen, tls)
     error("bad argument #3 to 'listen' (function expected, got " ..
       type(handler) .. ")", 3)
   end
-  local st = {n = 0, tasks = {}, handshake_errors = 0}
+  local st = {n = 0, handshake_errors = 0}
   local srv, err, name = listen(runner(handler, st, what, tls))
   if not srv then return nil, err, name end
   states[srv] = st
@@ -114,11 +114,13 @@ function SM.close(self, opts)
   local st = states[self]
   if not st then return true end
   if opts and opts.cancel then
-    for task in pairs(st.tasks) do task:cancel("server closed") end
+    for _, task in ipairs(net.conn_tasks(st.runner)) do
+      task:cancel("server closed")
+    end
   end
   if opts and (opts.wait or opts.cancel) and st.n > 0 then
     local me = current_task()
-    if me and st.tasks[me] then
+    if me and net.conn_tasks(st.runner, me) then
       error("tide: a connection handler cannot wait for its own server", 2)
     end
     st.idle = st.idle or future()

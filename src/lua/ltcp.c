@@ -135,6 +135,53 @@ static int l_conn_runner(lua_State *L) {
   return 1;
 }
 
+/* Does task t run a connection of the runner at index runner: an
+ * own_body task that has started (enter() has counted it), with the
+ * runner at the bottom of its coroutine? */
+static int conn_task_of(lua_State *L, tide__task_t *t, int runner) {
+  lua_State *co = t->co;
+  lua_Debug ar;
+  int level = 0, is = 0;
+  if (!t->own_body || !t->started || co == NULL) return 0;
+  if (!lua_getstack(co, 0, &ar)) return 0;
+  while (lua_getstack(co, level + 1, &ar)) level++;
+  if (!lua_getstack(co, level, &ar) || !lua_checkstack(co, 1) ||
+      !lua_getinfo(co, "f", &ar))
+    return 0;
+  if (co != L) lua_xmove(co, L, 1);
+  is = lua_rawequal(L, -1, runner);
+  lua_pop(L, 1);
+  return is;
+}
+
+/* _net.conn_tasks(runner [, task]) -> the pending tasks running
+ * connections of runner (a list, for server:close{cancel}); with task:
+ * whether it is one of them. Found by walking the runtime's pending
+ * tasks: closing is rare, and a set of them kept per server would cost
+ * every idle connection a table slot. */
+static int l_conn_tasks(lua_State *L) {
+  tide_runtime_t *rt = tide__runtime_from(L);
+  tide__link_t *l;
+  lua_Integer n = 0;
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  if (!lua_isnoneornil(L, 2)) {
+    tide__task_t *t = tide__task_check(L, 2);
+    lua_pushboolean(L, t->aw.fut.state == TIDE__PENDING &&
+                           conn_task_of(L, t, 1));
+    return 1;
+  }
+  lua_settop(L, 1);
+  lua_newtable(L); /* 2 */
+  for (l = rt->tasks.next; l != &rt->tasks; l = l->next) {
+    tide__task_t *t = TIDE__CONTAINER_OF(l, tide__task_t, link);
+    if (!conn_task_of(L, t, 1)) continue;
+    luaL_checkstack(L, 2, NULL);
+    tide__task_push(L, t);
+    lua_rawseti(L, 2, ++n);
+  }
+  return 1;
+}
+
 /* In protected mode: runner(stream) as a new task (a runner made by
  * conn_runner is the task's body itself). */
 static int server_spawn(lua_State *L) {
@@ -355,6 +402,7 @@ static const luaL_Reg funcs[] = {
     {"tcp_connect", l_tcp_connect},
     {"tcp_listen", l_tcp_listen},
     {"conn_runner", l_conn_runner},
+    {"conn_tasks", l_conn_tasks},
     {"report", l_report},
     {"is_ip", l_is_ip},
     {NULL, NULL}};
