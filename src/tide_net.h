@@ -61,7 +61,6 @@ struct tide__stream_s {
   tide__stream_t **slot;    /* the Lua object's pointer to us, or NULL */
   tide__stream_ext_t *x;    /* made on first need (tide__stream_ext), or
                                NULL */
-  int kind;                 /* TIDE__TCP ... */
   /* Read side: buffered bytes are rbuf[rstart, rend). A stream holds a
    * buffer only while bytes wait in it (NULL, rcap 0 otherwise): an
    * emptied one goes back to the loop's pool (stream.c). */
@@ -71,6 +70,16 @@ struct tide__stream_s {
   size_t max_line;          /* readline/readuntil limit */
   int rerr;                 /* UV_EOF or the read error, once seen */
   int rmode;                /* TIDE__RANY ...: what the reader waits for */
+  int werr;                 /* the first write error */
+  unsigned kind : 2;        /* TIDE__TCP ... */
+  unsigned reading : 1;     /* uv_read_start is in effect */
+  unsigned rtimedout : 1;   /* the reader's timer fired */
+  unsigned shut : 1;        /* shutdown() was called */
+  unsigned shut_done : 1;   /* ... and has completed */
+  unsigned closing : 1;     /* uv_close has been called */
+  unsigned woke : 1;        /* the close woke a waiting task */
+  unsigned lingering : 1;   /* closed by its user, flushing queued bytes */
+  unsigned accepted : 1;    /* made by a server's accept (counted active) */
   size_t rwant;             /* REXACT: the byte count */
   const char *rsep;         /* RSEP: the separator (anchored on the reader's
                                stack while it waits) */
@@ -81,16 +90,7 @@ struct tide__stream_s {
   /* Write side. */
   size_t wqueued;           /* bytes in uv_write requests not yet done */
   size_t high, low;         /* water marks */
-  int werr;                 /* the first write error */
   struct tide__tls_s *tls;  /* TLS (tide_tls.h), or NULL: a plain stream */
-  unsigned reading : 1;     /* uv_read_start is in effect */
-  unsigned rtimedout : 1;   /* the reader's timer fired */
-  unsigned shut : 1;        /* shutdown() was called */
-  unsigned shut_done : 1;   /* ... and has completed */
-  unsigned closing : 1;     /* uv_close has been called */
-  unsigned woke : 1;        /* the close woke a waiting task */
-  unsigned lingering : 1;   /* closed by its user, flushing queued bytes */
-  unsigned accepted : 1;    /* made by a server's accept (counted active) */
   /* Told once that the read side is over: the end of the stream or a read
    * error (rerr says which) has arrived, or the stream is closing. A child
    * process's output pipe tells its process this way that it is drained.
