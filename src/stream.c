@@ -214,10 +214,10 @@ static int stream_satisfied(tide__stream_t *s) {
 
 /* The read side is over (end, error or close): tells the listener once. */
 static void stream_read_over(tide__stream_t *s) {
-  void (*fn)(tide__stream_t *, void *) = s->on_rend;
-  if (fn == NULL) return;
-  s->on_rend = NULL;
-  fn(s, s->rend_data);
+  void (*fn)(tide__stream_t *, void *);
+  if (s->x == NULL || (fn = s->x->on_rend) == NULL) return;
+  s->x->on_rend = NULL;
+  fn(s, s->x->rend_data);
 }
 
 /* Should more bytes come into the buffer? */

@@ -35,7 +35,8 @@ enum { TIDE__RANY = 0, TIDE__REXACT, TIDE__RSEP, TIDE__RHANDSHAKE };
 typedef struct tide__stream_s tide__stream_t;
 
 /* The parts of a stream most connections never use: the timeouts and
- * their timers, the writers' wait, the half-close and connect requests. A
+ * their timers, the writers' wait, the half-close and connect requests,
+ * the end-of-reading listener (a child process's output pipes). A
  * stream makes it on first need (tide__stream_ext) and frees it with
  * itself, so an idle connection does not carry ~370 bytes of them. */
 typedef struct {
@@ -53,6 +54,12 @@ typedef struct {
   tide__future_t sfut;      /* pending while shutdown() waits */
   int serr;
   uv_connect_t creq;
+  /* Told once that the read side is over: the end of the stream or a read
+   * error (rerr says which) has arrived, or the stream is closing. A child
+   * process's output pipe tells its process this way that it is drained.
+   * NULL: nobody listens. */
+  void (*on_rend)(tide__stream_t *s, void *data);
+  void *rend_data;
 } tide__stream_ext_t;
 
 struct tide__stream_s {
@@ -91,12 +98,6 @@ struct tide__stream_s {
   size_t wqueued;           /* bytes in uv_write requests not yet done */
   size_t high, low;         /* water marks */
   struct tide__tls_s *tls;  /* TLS (tide_tls.h), or NULL: a plain stream */
-  /* Told once that the read side is over: the end of the stream or a read
-   * error (rerr says which) has arrived, or the stream is closing. A child
-   * process's output pipe tells its process this way that it is drained.
-   * NULL: nobody listens. */
-  void (*on_rend)(tide__stream_t *s, void *data);
-  void *rend_data;
   /* Last, and allocated only as large as the kind needs (a TCP handle is
    * 64 bytes smaller than a TTY's); handle.data points back to us. */
   union {
