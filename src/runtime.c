@@ -520,7 +520,7 @@ int tide_task_results(tide_runtime_t *rt, int idx) {
   L = rt->L;
   t = runtime_totask(rt, idx);
   if (t == NULL || t->aw.fut.state == TIDE__PENDING) return TIDE_EINVAL;
-  if (!lua_checkstack(L, t->nres + 2)) return TIDE_ENOMEM;
+  if (!lua_checkstack(L, t->n + 2)) return TIDE_ENOMEM;
   if (t->aw.fut.state == TIDE__DONE) return tide__task_push_results(L, idx, t);
   tide__task_mark_observed(t);
   idx = lua_absindex(L, idx);

@@ -30,6 +30,22 @@ static int task_cancel_hook(tide__future_t *f);
 static void task_interrupt(tide__cstack_t *cs);
 static lua_State *task_take_coroutine(lua_State *L, tide_runtime_t *rt);
 
+/* The task's wait block, made on first call; NULL when out of memory. */
+static tide__taskwait_t *task_wait_make(tide__task_t *t) {
+  tide__taskwait_t *w = t->w;
+  if (w != NULL) return w;
+  w = malloc(sizeof(*w));
+  if (w == NULL) return NULL;
+  tide__timer_init(&w->timer, NULL);
+  tide__future_init(&w->sleep, &t->rt->loop);
+  tide__link_init(&w->qlink);
+  w->parkq = NULL;
+  w->task = t;
+  tide__timer_init(&w->grace, NULL);
+  t->w = w;
+  return w;
+}
+
 /* Pushes a pending task's userdata (through its pin), nil for others. */
 void tide__task_push(lua_State *L, tide__task_t *t) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, t->rt->pins_ref);
@@ -265,7 +281,7 @@ static tide__task_t *task_create(lua_State *L, tide_runtime_t *rt,
   }
   lua_pushvalue(L, base);
   lua_setiuservalue(L, -2, TIDE__UV_VALUES);
-  t->nargs = nargs;
+  t->n = nargs;
   task_pin(L, t); /* while pending; released in task_finish */
   lua_replace(L, base); /* the task where the function was */
   lua_settop(L, base);
@@ -369,7 +385,7 @@ static void task_finish(lua_State *L, tide__task_t *t, int state, int nres) {
   tide_runtime_t *rt = t->rt;
   int tidx = lua_gettop(L) - nres - (state == TIDE__DONE ? 0 : 2);
   if (state == TIDE__DONE) {
-    t->nres = nres;
+    t->n = nres;
     if (nres > 1) {
       int i;
       lua_createtable(L, nres, 0);
@@ -514,7 +530,7 @@ static void task_inherit_context(lua_State *L, tide_runtime_t *rt,
  * pool (or a new one). The coroutine is anchored in the task's user value,
  * where the function was. */
 static lua_State *task_start(lua_State *L, tide__task_t *t) {
-  int top = lua_gettop(L), n = t->nargs + 1, i, tidx;
+  int top = lua_gettop(L), n = t->n + 1, i, tidx;
   lua_State *co;
   luaL_checkstack(L, n + 4, "too many arguments");
   co = task_take_coroutine(L, t->rt);      /* L: co */
@@ -586,7 +602,7 @@ static void task_step(tide__task_t *t) {
       return;
     }
     co = task_start(L, t);
-    nargs = t->nargs + !t->own_body; /* the body's: the function too */
+    nargs = t->n + !t->own_body; /* the body's: the function too */
   } else {
     if (!lua_checkstack(co, 1)) luaL_error(L, "tide: stack overflow");
     lua_pushlightuserdata(co, t->cancel_wake ? tide__token_cancel
@@ -776,40 +792,31 @@ static int task_cancel_hook(tide__future_t *f) {
 
 /* The grace period of a task's cleanup: awaits in <close> handlers that run
  * because of a cancellation go on, shielded, until it ends (or a second
- * cancellation comes); then they fail too. */
-typedef struct tide__grace_s {
-  tide__timer_t timer;
-  tide__task_t *task;
-} task_grace_t;
-
+ * cancellation comes); then they fail too. Its timer is in the task's wait
+ * block (w->grace). */
 static void task_grace_on_timer(tide__timer_t *timer) {
-  task_grace_t *g = (task_grace_t *)timer;
-  tide__task_t *t = g->task;
+  tide__taskwait_t *w = TIDE__CONTAINER_OF(timer, tide__taskwait_t, grace);
+  tide__task_t *t = w->task;
   t->grace_over = 1;
   if (t->cleanup) task_wake_cancel(t);
 }
 
 int tide__task_grace_start(tide__task_t *t) {
-  task_grace_t *g = t->grace;
   tide_loop_t *loop = &t->rt->loop;
-  if (g == NULL) {
-    g = malloc(sizeof(*g));
-    if (g == NULL) return TIDE_ENOMEM;
-    tide__timer_init(&g->timer, task_grace_on_timer);
-    g->task = t;
-    t->grace = g;
-  }
-  if (!tide__timer_armed(&g->timer) && !t->grace_over)
-    return tide__timer_start(loop, &g->timer,
+  tide__taskwait_t *w = task_wait_make(t);
+  if (w == NULL) return TIDE_ENOMEM;
+  t->graced = 1;
+  w->grace.fn = task_grace_on_timer;
+  if (!tide__timer_armed(&w->grace) && !t->grace_over)
+    return tide__timer_start(loop, &w->grace,
                              tide__loop_now(loop) + t->rt->grace_ns);
   return 0;
 }
 
 void tide__task_grace_reset(tide__task_t *t) {
-  if (t->grace != NULL) {
-    tide__timer_stop(&t->rt->loop, &t->grace->timer);
-    free(t->grace);
-    t->grace = NULL;
+  if (t->graced) {
+    tide__timer_stop(&t->rt->loop, &t->w->grace);
+    t->graced = 0;
   }
   t->grace_over = 0;
 }
@@ -834,16 +841,8 @@ static int task_park_on_cancel(tide__future_t *f) {
 }
 
 tide__taskwait_t *tide__task_wait(lua_State *L, tide__task_t *t) {
-  tide__taskwait_t *w = t->w;
-  if (w != NULL) return w;
-  w = malloc(sizeof(*w));
+  tide__taskwait_t *w = task_wait_make(t);
   if (w == NULL) luaL_error(L, "%s", tide_strerror(TIDE_ENOMEM));
-  tide__timer_init(&w->timer, NULL);
-  tide__future_init(&w->sleep, &t->rt->loop);
-  tide__link_init(&w->qlink);
-  w->parkq = NULL;
-  w->task = t;
-  t->w = w;
   return w;
 }
 
@@ -900,6 +899,7 @@ void tide__waitq_clear(tide__waitq_t *q) {
 
 void tide__task_release(tide__task_t *t) {
   tide__taskwait_t *w = t->w;
+  tide__task_grace_reset(t); /* while w, which has its timer, exists */
   if (w != NULL) {
     if (!tide__link_empty(&w->qlink)) { /* dropped while parked */
       w->parkq->n--;
@@ -909,7 +909,6 @@ void tide__task_release(tide__task_t *t) {
     t->w = NULL;
     free(w);
   }
-  tide__task_grace_reset(t);
   tide__cstack_clear(&t->cs);
   t->cleanup = 0;
 }
@@ -917,7 +916,7 @@ void tide__task_release(tide__task_t *t) {
 /* Pushes a done task's results (the task at idx); returns their count.
  * Stack space is checked here. */
 int tide__task_push_results(lua_State *L, int idx, tide__task_t *t) {
-  int i, n = t->nres;
+  int i, n = t->n;
   idx = lua_absindex(L, idx);
   if (n == 0) return 0;
   luaL_checkstack(L, n + 1, "too many results");

@@ -169,12 +169,10 @@ struct tide__task_s {
   tide__link_t link;         /* in rt->tasks while pending, rt->failed while
                                 failed and unobserved */
   tide__cstack_t cs;         /* its cancel scopes; the task is the root */
-  struct tide__grace_s *grace; /* the cleanup grace period's timer, made
-                                on first need (task.c) */
-  int nres;                  /* done: how many results (UV 1: the value, or
-                                a table of them) */
-  int nargs;                 /* before the first step: how many arguments
-                                (UV 1: the function, or {fn, args...}) */
+  int n;                     /* before the first step: how many arguments
+                                (the slots after TIDE__TASK_NUV); done: how
+                                many results (UV 1: the value, or a table of
+                                them); one field, as the two never overlap */
   int ref;                   /* rt->pins: pins the task while it is pending
                                 (owner: the task; released by task_finish) */
   uint64_t id;               /* 1, 2, ...: names the task in reports */
@@ -195,6 +193,8 @@ struct tide__task_s {
   unsigned has_ctx : 1;      /* its info table holds a context (lcontext.c) */
   unsigned ctx_shared : 1;   /* ... shared with its spawner or a child:
                                 copied before a write */
+  unsigned graced : 1;       /* a cleanup grace period has begun (its timer
+                                is w->grace): tide__task_grace_reset ends it */
   unsigned own_body : 1;     /* its function is a body itself (returns
                                 true, results or false, error as
                                 tide__task_body does): no wrapper frame */
@@ -205,15 +205,17 @@ struct tide__task_s {
 /* tide.sleep's timer and a task's own wait future (a sleep, or a park on a
  * wait queue, with qlink in the queue): a task awaits one thing at a time,
  * so one of each per task is enough, and sleeping or waiting on a lock or a
- * queue again allocates nothing. Made on the task's first sleep or park and
- * freed when it ends: a task that only awaits streams and futures (an idle
- * connection's) does not carry its 100 bytes. */
+ * queue again allocates nothing. With them, the timer of the grace period
+ * of a cleanup after a cancellation. Made on the task's first sleep, park
+ * or grace period and freed when it ends: a task that only awaits streams
+ * and futures (an idle connection's) does not carry its 136 bytes. */
 typedef struct tide__taskwait_s {
   tide__timer_t timer;
   tide__future_t sleep;
   tide__link_t qlink;        /* in a wait queue's list while parked */
   struct tide__waitq_s *parkq; /* ... that queue, or NULL */
   tide__task_t *task;        /* whose */
+  tide__timer_t grace;       /* the cleanup grace period (graced) */
 } tide__taskwait_t;
 
 /* The wait block of task t (the running task of L), made on first call;
