@@ -134,8 +134,9 @@ static inline int stream_rbuf_take(tide__stream_t *s) {
 }
 
 /* The buffer holds nothing: the stream lets go of it. One of the first
- * size goes back to the pool (unless the pool is full or the loop is
- * closing); a larger one, grown for a large reader, is freed. */
+ * size goes back to the pool (unless the pool is full, as it says it is
+ * once the loop has closed it); a larger one, grown for a large reader, is
+ * freed. */
 static inline void stream_rbuf_release(tide__stream_t *s) {
   tide_loop_t *loop = s->loop;
   char *p = s->rbuf;
@@ -144,8 +145,7 @@ static inline void stream_rbuf_release(tide__stream_t *s) {
   s->rbuf = NULL;
   loop->rbufs--;
   loop->rbuf_bytes -= (int64_t)s->rcap;
-  if (s->rcap == TIDE__RBUF_INIT && loop->rpool_n < TIDE__RPOOL_MAX &&
-      !loop->closing) {
+  if (s->rcap == TIDE__RBUF_INIT && loop->rpool_n < TIDE__RPOOL_MAX) {
     *(void **)p = loop->rpool;
     loop->rpool = p;
     loop->rpool_n++;
@@ -347,8 +347,9 @@ static void stream_on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf) {
     s->reading = 0;
   }
   /* A read that brought nothing (EAGAIN, the end) leaves the buffer it
-   * took empty: back to the pool. */
-  tide__stream_settle(s);
+   * took empty: back to the pool. (One that brought bytes leaves them
+   * buffered; a TLS stream's pump settles its own.) */
+  if (nread <= 0) tide__stream_settle(s);
 }
 
 void tide__stream_consume(tide__stream_t *s, size_t n) {

@@ -101,7 +101,7 @@ struct tide_loop_s {
    * so that the next read anywhere on the loop takes one without malloc. */
   void *rpool;              /* free list (a buffer's first bytes: the next
                                one), freed by tide__loop_close */
-  int rpool_n;              /* its length */
+  int rpool_n;              /* its length; INT_MAX once closed (full) */
   int64_t rbufs;            /* read buffers streams hold now */
   int64_t rbuf_bytes;       /* ... and their bytes */
   /* Called once the loop is closing and its last handle has closed: the
