@@ -134,7 +134,7 @@ tide__task_t *tide__lua_await_begin(lua_State *L) {
   tide__task_t *t = tide__lua_await_begin_uncancellable(L);
   tide__scope_t *owner;
   if (t->cs.ncancelled == 0) {
-    if (t->grace != NULL || t->grace_over) tide__task_grace_reset(t);
+    if (t->graced || t->grace_over) tide__task_grace_reset(t);
   } else if (tide__cstack_cancelled(&t->cs, &owner)) {
     /* A <close> handler cleaning up after this very cancellation may
      * await, shielded, until the grace period ends; anything else fails
@@ -146,7 +146,7 @@ tide__task_t *tide__lua_await_begin(lua_State *L) {
     }
     push_cancel(L, t, owner);
     lua_error(L);
-  } else if (t->grace != NULL || t->grace_over) {
+  } else if (t->graced || t->grace_over) {
     tide__task_grace_reset(t);
   }
   return t;

@@ -8,6 +8,7 @@
  * began: callbacks queued during a drain wait for the next iteration, so a
  * task that yields in a loop cannot starve I/O. While the queue is not empty
  * an idle handle is active, which makes libuv poll without blocking. */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -214,6 +215,13 @@ int tide__loop_close(tide_loop_t *loop) {
   if (loop->prepare != NULL)
     uv_close((uv_handle_t *)loop->prepare, tide__loop_close_free_cb);
   tide__timers_free(loop);
+  /* The read buffer pool: streams closing from now on free theirs. */
+  while (loop->rpool != NULL) {
+    void *next = *(void **)loop->rpool;
+    free(loop->rpool);
+    loop->rpool = next;
+  }
+  loop->rpool_n = INT_MAX; /* full for good: streams free their buffers */
   free(loop->ready);
   loop->ready = NULL;
   loop->ready_count = loop->drain_left = 0;

@@ -26,7 +26,7 @@ static void proc_free(tide__process_t *p) {
   int i;
   /* Our output pipes must not tell a freed process they ended. */
   for (i = 1; i < 3; i++)
-    if (p->pipes[i] != NULL) p->pipes[i]->on_rend = NULL;
+    if (p->pipes[i] != NULL) p->pipes[i]->x->on_rend = NULL;
   free(p);
 }
 
@@ -135,6 +135,12 @@ static int proc_stdio(tide_runtime_t *rt, const tide__stdio_t *in, int fd,
   case TIDE__STDIO_PIPE:
     *made = tide__stream_new(rt, TIDE__PIPE, -1, &err);
     if (*made == NULL) return err;
+    /* An output pipe tells the process its end (the ext's on_rend). */
+    if (fd > 0 && tide__stream_ext(*made) == NULL) {
+      tide__stream_close(*made);
+      *made = NULL;
+      return TIDE_ENOMEM;
+    }
     /* Readable and writable are the child's view. */
     c->flags = UV_CREATE_PIPE |
                (fd == 0 ? UV_READABLE_PIPE : UV_WRITABLE_PIPE);
@@ -186,8 +192,8 @@ int tide__process_spawn(tide_runtime_t *rt, const tide__spawn_t *o,
   tide__link_insert_tail(&rt->resources, &p->res.link);
   for (i = 1; i < 3; i++) {
     if (p->pipes[i] == NULL) continue;
-    p->pipes[i]->on_rend = proc_on_pipe_end;
-    p->pipes[i]->rend_data = p;
+    p->pipes[i]->x->on_rend = proc_on_pipe_end; /* made with the pipe */
+    p->pipes[i]->x->rend_data = p;
     tide__stream_start(p->pipes[i]); /* read ahead: small outputs never
                                         block the child */
   }

@@ -364,8 +364,7 @@ static void runtime_drop_all(tide_runtime_t *rt) {
     tide__link_remove(&t->link);
     if (t->waiting != NULL) tide__future_unwait(&t->waiter);
     t->waiting = NULL;
-    tide__timer_stop(&rt->loop, &t->timer);
-    tide__task_release(t);
+    tide__task_release(t); /* stops its sleep timer */
     tide__task_unpin(rt->L, t);
     rt->ntasks--;
   }
@@ -528,7 +527,7 @@ int tide_task_results(tide_runtime_t *rt, int idx) {
   L = rt->L;
   t = runtime_totask(rt, idx);
   if (t == NULL || t->aw.fut.state == TIDE__PENDING) return TIDE_EINVAL;
-  if (!lua_checkstack(L, t->nres + 2)) return TIDE_ENOMEM;
+  if (!lua_checkstack(L, t->n + 2)) return TIDE_ENOMEM;
   if (t->aw.fut.state == TIDE__DONE) return tide__task_push_results(L, idx, t);
   tide__task_mark_observed(t);
   idx = lua_absindex(L, idx);

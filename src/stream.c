@@ -9,21 +9,34 @@
  * read callback completes as soon as the reader's need is met, so a task
  * wakes once per satisfied read, not once per chunk.
  *
+ * The buffer exists only while bytes wait in it. libuv asks for memory
+ * only when the socket is readable; the stream then takes a buffer from
+ * the loop's pool (a bounded free list of TIDE__RBUF_INIT-byte buffers),
+ * the bytes land in it, and the moment the reader has consumed them all
+ * (or a read brought nothing) the buffer goes back to the pool. So an idle
+ * connection holds no buffer, and the echo path (the reader takes all that
+ * came) copies nothing more than before: the pool only changes whose
+ * buffer libuv reads into. Bytes nobody has taken stay where they landed;
+ * a buffer grown past the first size for a large reader is freed, not
+ * pooled, once it empties.
+ *
  * Writing: try the write at once (uv_try_write), which on a healthy
  * connection sends everything without a request or a copy; only the unsent
  * tail is copied into a uv_write request. wqueued counts the bytes in
  * requests; writers wait on wfut while it is above the high-water mark.
  *
- * Lifetime: the stream's memory (handle first) is freed in the close
+ * Lifetime: the stream's memory (handle last) is freed in the close
  * callback, or one ready-queue turn later when the close woke a waiting
  * task: that task holds a pointer to one of the stream's futures until its
  * wake-up has run. */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tide_tls.h"
 
 #define TIDE__RBUF_ROOM 4096 /* least free space offered to a read */
+#define TIDE__RPOOL_MAX 64   /* buffers the loop's pool keeps (1 MiB) */
 
 static void stream_on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf);
 static void stream_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
@@ -33,8 +46,20 @@ static void stream_res_close(tide__resource_t *res) {
   tide__stream_close(TIDE__CONTAINER_OF(res, tide__stream_t, res));
 }
 
+/* The ext's timers know their stream through the ext's owner: the ext is
+ * allocated with a pointer back to it just before. */
+typedef struct {
+  tide__stream_t *s;
+  tide__stream_ext_t x;
+} stream_extbox_t;
+
+static tide__stream_t *stream_of_ext(tide__stream_ext_t *x) {
+  return TIDE__CONTAINER_OF(x, stream_extbox_t, x)->s;
+}
+
 static void stream_on_rtimer(tide__timer_t *t) {
-  tide__stream_t *s = TIDE__CONTAINER_OF(t, tide__stream_t, rtimer);
+  tide__stream_t *s =
+      stream_of_ext(TIDE__CONTAINER_OF(t, tide__stream_ext_t, rtimer));
   s->rtimedout = 1;
   tide__future_complete(&s->rfut, TIDE__DONE);
 }
@@ -42,27 +67,104 @@ static void stream_on_rtimer(tide__timer_t *t) {
 static void stream_finish(tide__stream_t *s);
 
 static void stream_on_wtimer(tide__timer_t *t) {
-  tide__stream_t *s = TIDE__CONTAINER_OF(t, tide__stream_t, wtimer);
+  tide__stream_ext_t *x = TIDE__CONTAINER_OF(t, tide__stream_ext_t, wtimer);
+  tide__stream_t *s = stream_of_ext(x);
   if (s->lingering) {
     /* The peer has not taken the last bytes in time: give up on them. */
     if (!s->closing) stream_finish(s);
     return;
   }
-  s->wtimedout = s->wepoch;
-  tide__future_complete(&s->wfut, TIDE__DONE);
+  x->wtimedout = x->wepoch;
+  tide__future_complete(&x->wfut, TIDE__DONE);
+}
+
+/* Stops the reader's timer, if it has one. */
+static void stream_stop_rtimer(tide__stream_t *s) {
+  if (s->x != NULL) tide__timer_stop(s->loop, &s->x->rtimer);
 }
 
 /* Cancelling a reader: stop its timer; the future is then cancelled. The
  * buffer is untouched, so the next read sees every byte. */
 static int stream_on_rcancel(tide__future_t *f) {
-  tide__stream_t *s = TIDE__CONTAINER_OF(f, tide__stream_t, rfut);
-  tide__timer_stop(s->loop, &s->rtimer);
+  stream_stop_rtimer(TIDE__CONTAINER_OF(f, tide__stream_t, rfut));
   return 0;
+}
+
+tide__stream_ext_t *tide__stream_ext(tide__stream_t *s) {
+  stream_extbox_t *box;
+  tide__stream_ext_t *x;
+  if (s->x != NULL) return s->x;
+  box = calloc(1, sizeof(*box));
+  if (box == NULL) return NULL;
+  box->s = s;
+  x = &box->x;
+  /* The futures rest in the done state: pending means someone waits. */
+  tide__future_init(&x->wfut, s->loop);
+  tide__future_init(&x->sfut, s->loop);
+  x->wfut.state = x->sfut.state = TIDE__DONE;
+  tide__timer_init(&x->rtimer, stream_on_rtimer);
+  tide__timer_init(&x->wtimer, stream_on_wtimer);
+  s->x = x;
+  return x;
+}
+
+static void stream_ext_free(tide__stream_t *s) {
+  if (s->x != NULL) free(TIDE__CONTAINER_OF(s->x, stream_extbox_t, x));
+  s->x = NULL;
+}
+
+/* ------------------------------------------------------------ buffers */
+
+/* Gives the empty stream a read buffer of TIDE__RBUF_INIT bytes, from the
+ * loop's pool or new. Returns 0 or TIDE_ENOMEM. */
+static inline int stream_rbuf_take(tide__stream_t *s) {
+  tide_loop_t *loop = s->loop;
+  char *p = loop->rpool;
+  if (p != NULL) {
+    loop->rpool = *(void **)p;
+    loop->rpool_n--;
+  } else if ((p = malloc(TIDE__RBUF_INIT)) == NULL) {
+    return TIDE_ENOMEM;
+  }
+  s->rbuf = p;
+  s->rcap = TIDE__RBUF_INIT;
+  loop->rbufs++;
+  loop->rbuf_bytes += TIDE__RBUF_INIT;
+  return 0;
+}
+
+/* The buffer holds nothing: the stream lets go of it. One of the first
+ * size goes back to the pool (unless the pool is full, as it says it is
+ * once the loop has closed it); a larger one, grown for a large reader, is
+ * freed. */
+static inline void stream_rbuf_release(tide__stream_t *s) {
+  tide_loop_t *loop = s->loop;
+  char *p = s->rbuf;
+  s->rstart = s->rend = 0;
+  if (p == NULL) return;
+  s->rbuf = NULL;
+  loop->rbufs--;
+  loop->rbuf_bytes -= (int64_t)s->rcap;
+  if (s->rcap == TIDE__RBUF_INIT && loop->rpool_n < TIDE__RPOOL_MAX) {
+    *(void **)p = loop->rpool;
+    loop->rpool = p;
+    loop->rpool_n++;
+  } else {
+    free(p);
+  }
+  s->rcap = 0;
+}
+
+void tide__stream_settle(tide__stream_t *s) {
+  if (s->rbuf != NULL && s->rstart == s->rend) stream_rbuf_release(s);
 }
 
 tide__stream_t *tide__stream_new(tide_runtime_t *rt, int kind, int fd,
                                  int *err) {
-  tide__stream_t *s = calloc(1, sizeof(*s));
+  size_t hsize = kind == TIDE__TCP    ? sizeof(uv_tcp_t)
+                 : kind == TIDE__PIPE ? sizeof(uv_pipe_t)
+                                      : sizeof(uv_tty_t);
+  tide__stream_t *s = calloc(1, offsetof(tide__stream_t, u) + hsize);
   tide_loop_t *loop = &rt->loop;
   if (s == NULL) {
     *err = TIDE_ENOMEM;
@@ -84,14 +186,10 @@ tide__stream_t *tide__stream_new(tide_runtime_t *rt, int kind, int fd,
   s->max_line = TIDE__MAX_LINE;
   s->high = TIDE__HIGH_WATER;
   s->low = TIDE__LOW_WATER;
-  /* The futures rest in the done state: pending means someone waits. */
+  /* The future rests in the done state: pending means someone waits. */
   tide__future_init(&s->rfut, loop);
-  tide__future_init(&s->wfut, loop);
-  tide__future_init(&s->sfut, loop);
-  s->rfut.state = s->wfut.state = s->sfut.state = TIDE__DONE;
+  s->rfut.state = TIDE__DONE;
   s->rfut.cancel = stream_on_rcancel;
-  tide__timer_init(&s->rtimer, stream_on_rtimer);
-  tide__timer_init(&s->wtimer, stream_on_wtimer);
   s->res.close = stream_res_close;
   tide__link_insert_tail(&rt->resources, &s->res.link);
   tide__loop_handle_open(loop);
@@ -116,10 +214,10 @@ static int stream_satisfied(tide__stream_t *s) {
 
 /* The read side is over (end, error or close): tells the listener once. */
 static void stream_read_over(tide__stream_t *s) {
-  void (*fn)(tide__stream_t *, void *) = s->on_rend;
-  if (fn == NULL) return;
-  s->on_rend = NULL;
-  fn(s, s->rend_data);
+  void (*fn)(tide__stream_t *, void *);
+  if (s->x == NULL || (fn = s->x->on_rend) == NULL) return;
+  s->x->on_rend = NULL;
+  fn(s, s->x->rend_data);
 }
 
 /* Should more bytes come into the buffer? */
@@ -133,12 +231,16 @@ int tide__stream_wants_data(tide__stream_t *s) {
   return stream_wants_data(s);
 }
 
-void tide__stream_wake_reader(tide__stream_t *s) {
+/* Completes the waiting reader's future if its need is met (inline: the
+ * read callback's path). */
+static inline void stream_wake_reader(tide__stream_t *s) {
   if (s->rfut.state == TIDE__PENDING && stream_satisfied(s)) {
-    tide__timer_stop(s->loop, &s->rtimer);
+    stream_stop_rtimer(s);
     tide__future_complete(&s->rfut, TIDE__DONE);
   }
 }
+
+void tide__stream_wake_reader(tide__stream_t *s) { stream_wake_reader(s); }
 
 /* Starts or stops reading to match stream_wants_data. A TLS stream first
  * decrypts what it already holds, and reads only when that is not
@@ -152,7 +254,7 @@ void tide__stream_update_reading(tide__stream_t *s) {
       s->rerr = err;
       stream_read_over(s);
       if (s->rfut.state == TIDE__PENDING) {
-        tide__timer_stop(s->loop, &s->rtimer);
+        stream_stop_rtimer(s);
         tide__future_complete(&s->rfut, TIDE__DONE);
       }
       return;
@@ -175,7 +277,12 @@ int tide__stream_start(tide__stream_t *s) {
  * what the reader waits for fit), compacting or growing it; returns its
  * size, 0 when out of memory. */
 size_t tide__stream_reserve(tide__stream_t *s) {
-  size_t n = tide__stream_buffered(s);
+  size_t n;
+  /* The usual case: an empty stream (which holds no buffer) takes one
+   * from the pool; nothing buffered, so the first size is the right one
+   * whatever a reader waits for. */
+  if (s->rbuf == NULL) return stream_rbuf_take(s) == 0 ? s->rcap : 0;
+  n = tide__stream_buffered(s);
   if (n == 0) s->rstart = s->rend = 0;
   if (s->rcap - s->rend < TIDE__RBUF_ROOM) {
     size_t cap = s->rcap ? s->rcap : TIDE__RBUF_INIT;
@@ -198,6 +305,7 @@ size_t tide__stream_reserve(tide__stream_t *s) {
     if (cap != s->rcap) {
       char *p = realloc(s->rbuf, cap);
       if (p == NULL) return 0;
+      s->loop->rbuf_bytes += (int64_t)(cap - s->rcap);
       s->rbuf = p;
       s->rcap = cap;
     }
@@ -209,7 +317,7 @@ size_t tide__stream_reserve(tide__stream_t *s) {
  * buffer). On allocation failure offers nothing: libuv then reports
  * UV_ENOBUFS to the read callback. */
 static void stream_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-  tide__stream_t *s = (tide__stream_t *)h;
+  tide__stream_t *s = h->data;
   size_t room;
   (void)suggested;
   if (s->tls != NULL) {
@@ -222,7 +330,7 @@ static void stream_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 }
 
 static void stream_on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf) {
-  tide__stream_t *s = (tide__stream_t *)h;
+  tide__stream_t *s = h->data;
   if (nread > 0) {
     s->loop->bytes_in += (uint64_t)nread; /* a TLS stream's: ciphertext */
   } else if (nread < 0) {
@@ -233,25 +341,21 @@ static void stream_on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf) {
   else if (nread > 0) s->rend += (size_t)nread;
   else if (nread < 0) s->rerr = (int)nread;
   if (nread < 0) stream_read_over(s); /* after rerr is set */
-  tide__stream_wake_reader(s);
+  stream_wake_reader(s);
   if (s->reading && !stream_wants_data(s)) {
     uv_read_stop(h);
     s->reading = 0;
   }
+  /* A read that brought nothing (EAGAIN, the end) leaves the buffer it
+   * took empty: back to the pool. (One that brought bytes leaves them
+   * buffered; a TLS stream's pump settles its own.) */
+  if (nread <= 0) tide__stream_settle(s);
 }
 
 void tide__stream_consume(tide__stream_t *s, size_t n) {
   s->rstart += n;
   s->rscan = 0; /* the bytes it counted have moved */
-  if (s->rstart == s->rend) {
-    s->rstart = s->rend = 0;
-    /* A buffer grown for one large read is given back. */
-    if (s->rcap > 4 * TIDE__RBUF_INIT) {
-      free(s->rbuf);
-      s->rbuf = NULL;
-      s->rcap = 0;
-    }
-  }
+  if (s->rstart == s->rend) stream_rbuf_release(s);
   if (!s->reading) tide__stream_update_reading(s);
 }
 
@@ -283,8 +387,9 @@ static long stream_find_waiting(tide__stream_t *s) {
   return -1;
 }
 
-void tide__stream_wait_read(tide__stream_t *s, int mode, size_t n,
-                            const char *sep, size_t seplen) {
+static inline void stream_wait_read(tide__stream_t *s, int mode, size_t n,
+                                    const char *sep, size_t seplen,
+                                    uint64_t timeout_ns) {
   tide__future_reset(&s->rfut);
   s->rmode = mode;
   s->rwant = n;
@@ -292,14 +397,36 @@ void tide__stream_wait_read(tide__stream_t *s, int mode, size_t n,
   s->rseplen = seplen;
   s->rscan = 0;
   s->rtimedout = 0;
-  if (s->rtimeout != 0)
-    tide__timer_start(s->loop, &s->rtimer,
-                      tide__loop_now(s->loop) + s->rtimeout);
+  if (timeout_ns != 0 && s->x != NULL)
+    tide__timer_start(s->loop, &s->x->rtimer,
+                      tide__loop_now(s->loop) + timeout_ns);
   if (!s->reading) tide__stream_update_reading(s);
 }
 
-void tide__stream_set_rtimeout(tide__stream_t *s, uint64_t ns) {
-  s->rtimeout = ns;
+void tide__stream_wait_read(tide__stream_t *s, int mode, size_t n,
+                            const char *sep, size_t seplen) {
+  stream_wait_read(s, mode, n, sep, seplen,
+                   s->x != NULL ? s->x->rtimeout : 0);
+}
+
+void tide__stream_wait_read_for(tide__stream_t *s, int mode, size_t n,
+                                const char *sep, size_t seplen,
+                                uint64_t timeout_ns) {
+  stream_wait_read(s, mode, n, sep, seplen, timeout_ns);
+}
+
+int tide__stream_set_rtimeout(tide__stream_t *s, uint64_t ns) {
+  if (ns == 0 && s->x == NULL) return 0;
+  if (tide__stream_ext(s) == NULL) return TIDE_ENOMEM;
+  s->x->rtimeout = ns;
+  return 0;
+}
+
+int tide__stream_set_wtimeout(tide__stream_t *s, uint64_t ns) {
+  if (ns == 0 && s->x == NULL) return 0;
+  if (tide__stream_ext(s) == NULL) return TIDE_ENOMEM;
+  s->x->wtimeout = ns;
+  return 0;
 }
 
 /* ------------------------------------------------------------ writing */
@@ -312,20 +439,22 @@ typedef struct {
 
 static void stream_on_write(uv_write_t *req, int status) {
   stream_wreq_t *w = (stream_wreq_t *)req;
-  tide__stream_t *s = (tide__stream_t *)req->handle;
+  tide__stream_t *s = req->handle->data;
+  tide__stream_ext_t *x = s->x;
   s->wqueued -= w->len;
   free(w);
   if (status < 0 && status != UV_ECANCELED && s->werr == 0) s->werr = status;
+  if (x == NULL) return; /* nobody waits, no timer runs */
   if (s->lingering && !s->closing && (s->wqueued == 0 || s->werr != 0)) {
     /* Closed by its user with bytes queued: they are out, close now. */
-    tide__timer_stop(s->loop, &s->wtimer);
+    tide__timer_stop(s->loop, &x->wtimer);
     stream_finish(s);
     return;
   }
-  if (s->wfut.state == TIDE__PENDING &&
-      (s->wqueued <= s->wwake || s->werr != 0)) {
-    tide__timer_stop(s->loop, &s->wtimer);
-    tide__future_complete(&s->wfut, TIDE__DONE);
+  if (x->wfut.state == TIDE__PENDING &&
+      (s->wqueued <= x->wwake || s->werr != 0)) {
+    tide__timer_stop(s->loop, &x->wtimer);
+    tide__future_complete(&x->wfut, TIDE__DONE);
   }
 }
 
@@ -371,35 +500,38 @@ int tide__stream_write(tide__stream_t *s, const char *p, size_t len) {
 }
 
 uintptr_t tide__stream_wait_write(tide__stream_t *s, size_t threshold) {
-  if (s->wfut.state != TIDE__PENDING) {
-    tide__future_reset(&s->wfut);
-    s->wepoch++;
-    s->wwake = threshold;
-    if (s->wtimeout != 0)
-      tide__timer_start(s->loop, &s->wtimer,
-                        tide__loop_now(s->loop) + s->wtimeout);
-  } else if (threshold < s->wwake) {
-    s->wwake = threshold;
+  tide__stream_ext_t *x = s->x;
+  if (x->wfut.state != TIDE__PENDING) {
+    tide__future_reset(&x->wfut);
+    x->wepoch++;
+    x->wwake = threshold;
+    if (x->wtimeout != 0)
+      tide__timer_start(s->loop, &x->wtimer,
+                        tide__loop_now(s->loop) + x->wtimeout);
+  } else if (threshold < x->wwake) {
+    x->wwake = threshold;
   }
-  return s->wepoch;
+  return x->wepoch;
 }
 
 static void stream_on_shutdown(uv_shutdown_t *req, int status) {
-  tide__stream_t *s = TIDE__CONTAINER_OF(req, tide__stream_t, sreq);
-  s->serr = status;
+  tide__stream_ext_t *x = TIDE__CONTAINER_OF(req, tide__stream_ext_t, sreq);
+  tide__stream_t *s = stream_of_ext(x);
+  x->serr = status;
   s->shut_done = 1;
-  tide__future_complete(&s->sfut, TIDE__DONE);
+  tide__future_complete(&x->sfut, TIDE__DONE);
 }
 
 /* A TLS stream sends its close_notify first: the peer's TLS sees a clean
  * end before the TCP FIN (TLS 1.3 allows the reverse direction to go on). */
 int tide__stream_shutdown(tide__stream_t *s) {
   int err;
+  if (tide__stream_ext(s) == NULL) return TIDE_ENOMEM;
   if (s->tls != NULL) tide__stream_tls_close_notify(s);
-  err = uv_shutdown(&s->sreq, &s->u.stream, stream_on_shutdown);
+  err = uv_shutdown(&s->x->sreq, &s->u.stream, stream_on_shutdown);
   if (err != 0) return err;
   s->shut = 1;
-  tide__future_reset(&s->sfut);
+  tide__future_reset(&s->x->sfut);
   return 0;
 }
 
@@ -410,12 +542,14 @@ static void stream_free(void *data, uintptr_t arg) {
   (void)arg;
   if (s->tls != NULL) tide__tls_free(s->tls);
   if (s->accepted) s->loop->conns_active--;
-  free(s->rbuf);
+  /* Unconsumed bytes are dropped; the buffer goes back to the pool. */
+  stream_rbuf_release(s);
+  stream_ext_free(s);
   free(s);
 }
 
 static void stream_on_close(uv_handle_t *h) {
-  tide__stream_t *s = (tide__stream_t *)h;
+  tide__stream_t *s = h->data;
   tide_loop_t *loop = s->loop;
   /* A task the close woke still points at one of our futures until its
    * wake-up runs (a task:cancel() meanwhile would read it): free after it,
@@ -429,7 +563,7 @@ static void stream_on_close(uv_handle_t *h) {
 
 /* Completes a future a waiter may sit on, remembering if one did. */
 static void stream_wake(tide__stream_t *s, tide__future_t *f) {
-  if (f->state != TIDE__PENDING) return;
+  if (f == NULL || f->state != TIDE__PENDING) return;
   if (!tide__link_empty(&f->waiters)) s->woke = 1;
   tide__future_complete(f, TIDE__FAILED);
 }
@@ -450,7 +584,8 @@ static void stream_finish(tide__stream_t *s) {
 void tide__stream_close_flush(tide__stream_t *s) {
   if (s->closing || s->lingering) return;
   if (s->tls != NULL) tide__stream_tls_close_notify(s);
-  if (s->wqueued == 0 || s->werr != 0) {
+  /* Out of memory for the linger timer: the queued bytes are dropped. */
+  if (s->wqueued == 0 || s->werr != 0 || tide__stream_ext(s) == NULL) {
     tide__stream_close(s);
     return;
   }
@@ -459,17 +594,17 @@ void tide__stream_close_flush(tide__stream_t *s) {
     s->slot = NULL;
   }
   stream_read_over(s);
-  tide__timer_stop(s->loop, &s->rtimer);
+  tide__timer_stop(s->loop, &s->x->rtimer);
   stream_wake(s, &s->rfut);
-  stream_wake(s, &s->wfut);
-  stream_wake(s, &s->sfut);
+  stream_wake(s, &s->x->wfut);
+  stream_wake(s, &s->x->sfut);
   if (s->reading) {
     uv_read_stop(&s->u.stream);
     s->reading = 0;
   }
   s->lingering = 1;
   s->res.run_scoped = 1;
-  tide__timer_start(s->loop, &s->wtimer,
+  tide__timer_start(s->loop, &s->x->wtimer,
                     tide__loop_now(s->loop) + TIDE__LINGER_NS);
 }
 
@@ -484,10 +619,12 @@ void tide__stream_close(tide__stream_t *s) {
   stream_read_over(s);
   /* Every waiter wakes; its continuation finds the Lua object detached and
    * reports the stream as closed. */
-  tide__timer_stop(s->loop, &s->rtimer);
-  tide__timer_stop(s->loop, &s->wtimer);
   stream_wake(s, &s->rfut);
-  stream_wake(s, &s->wfut);
-  stream_wake(s, &s->sfut);
+  if (s->x != NULL) {
+    tide__timer_stop(s->loop, &s->x->rtimer);
+    tide__timer_stop(s->loop, &s->x->wtimer);
+    stream_wake(s, &s->x->wfut);
+    stream_wake(s, &s->x->sfut);
+  }
   if (!s->closing) stream_finish(s);
 }

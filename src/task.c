@@ -30,6 +30,22 @@ static int task_cancel_hook(tide__future_t *f);
 static void task_interrupt(tide__cstack_t *cs);
 static lua_State *task_take_coroutine(lua_State *L, tide_runtime_t *rt);
 
+/* The task's wait block, made on first call; NULL when out of memory. */
+static tide__taskwait_t *task_wait_make(tide__task_t *t) {
+  tide__taskwait_t *w = t->w;
+  if (w != NULL) return w;
+  w = malloc(sizeof(*w));
+  if (w == NULL) return NULL;
+  tide__timer_init(&w->timer, NULL);
+  tide__future_init(&w->sleep, &t->rt->loop);
+  tide__link_init(&w->qlink);
+  w->parkq = NULL;
+  w->task = t;
+  tide__timer_init(&w->grace, NULL);
+  t->w = w;
+  return w;
+}
+
 /* Pushes a pending task's userdata (through its pin), nil for others. */
 void tide__task_push(lua_State *L, tide__task_t *t) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, t->rt->pins_ref);
@@ -255,9 +271,6 @@ static tide__task_t *task_create(lua_State *L, tide_runtime_t *rt,
   t->waiter.data = t;
   t->waiter.fn = task_on_wake;
   tide__link_init(&t->waiter.link);
-  tide__timer_init(&t->timer, NULL);
-  tide__future_init(&t->sleep, &rt->loop);
-  tide__link_init(&t->qlink);
   tide__cstack_init(&t->cs, &rt->loop, task_interrupt);
   tide__lua_setmt(L, tide__mt_task);
   task_record_spawner(L, t);
@@ -268,7 +281,7 @@ static tide__task_t *task_create(lua_State *L, tide_runtime_t *rt,
   }
   lua_pushvalue(L, base);
   lua_setiuservalue(L, -2, TIDE__UV_VALUES);
-  t->nargs = nargs;
+  t->n = nargs;
   task_pin(L, t); /* while pending; released in task_finish */
   lua_replace(L, base); /* the task where the function was */
   lua_settop(L, base);
@@ -279,6 +292,14 @@ static tide__task_t *task_create(lua_State *L, tide_runtime_t *rt,
 
 tide__task_t *tide__task_new(lua_State *L, tide_runtime_t *rt, int nargs) {
   tide__task_t *t = task_create(L, rt, nargs);
+  task_schedule(t);
+  return t;
+}
+
+tide__task_t *tide__task_new_body(lua_State *L, tide_runtime_t *rt,
+                                  int nargs) {
+  tide__task_t *t = task_create(L, rt, nargs);
+  t->own_body = 1;
   task_schedule(t);
   return t;
 }
@@ -364,7 +385,7 @@ static void task_finish(lua_State *L, tide__task_t *t, int state, int nres) {
   tide_runtime_t *rt = t->rt;
   int tidx = lua_gettop(L) - nres - (state == TIDE__DONE ? 0 : 2);
   if (state == TIDE__DONE) {
-    t->nres = nres;
+    t->n = nres;
     if (nres > 1) {
       int i;
       lua_createtable(L, nres, 0);
@@ -509,14 +530,14 @@ static void task_inherit_context(lua_State *L, tide_runtime_t *rt,
  * pool (or a new one). The coroutine is anchored in the task's user value,
  * where the function was. */
 static lua_State *task_start(lua_State *L, tide__task_t *t) {
-  int top = lua_gettop(L), n = t->nargs + 1, i, tidx;
+  int top = lua_gettop(L), n = t->n + 1, i, tidx;
   lua_State *co;
   luaL_checkstack(L, n + 4, "too many arguments");
   co = task_take_coroutine(L, t->rt);      /* L: co */
   if (!lua_checkstack(co, n + 2)) luaL_error(L, "tide: stack overflow");
   tide__task_push(L, t);                   /* co, task */
   tidx = top + 2;
-  lua_rawgeti(co, LUA_REGISTRYINDEX, t->rt->body_ref);
+  if (!t->own_body) lua_rawgeti(co, LUA_REGISTRYINDEX, t->rt->body_ref);
   lua_getiuservalue(L, tidx, TIDE__UV_VALUES); /* the function */
   for (i = 1; i < n; i++) lua_getiuservalue(L, tidx, TIDE__TASK_NUV + i);
   lua_xmove(L, co, n);
@@ -581,7 +602,7 @@ static void task_step(tide__task_t *t) {
       return;
     }
     co = task_start(L, t);
-    nargs = t->nargs + 1;
+    nargs = t->n + !t->own_body; /* the body's: the function too */
   } else {
     if (!lua_checkstack(co, 1)) luaL_error(L, "tide: stack overflow");
     lua_pushlightuserdata(co, t->cancel_wake ? tide__token_cancel
@@ -774,40 +795,31 @@ static int task_cancel_hook(tide__future_t *f) {
 
 /* The grace period of a task's cleanup: awaits in <close> handlers that run
  * because of a cancellation go on, shielded, until it ends (or a second
- * cancellation comes); then they fail too. */
-typedef struct tide__grace_s {
-  tide__timer_t timer;
-  tide__task_t *task;
-} task_grace_t;
-
+ * cancellation comes); then they fail too. Its timer is in the task's wait
+ * block (w->grace). */
 static void task_grace_on_timer(tide__timer_t *timer) {
-  task_grace_t *g = (task_grace_t *)timer;
-  tide__task_t *t = g->task;
+  tide__taskwait_t *w = TIDE__CONTAINER_OF(timer, tide__taskwait_t, grace);
+  tide__task_t *t = w->task;
   t->grace_over = 1;
   if (t->cleanup) task_wake_cancel(t);
 }
 
 int tide__task_grace_start(tide__task_t *t) {
-  task_grace_t *g = t->grace;
   tide_loop_t *loop = &t->rt->loop;
-  if (g == NULL) {
-    g = malloc(sizeof(*g));
-    if (g == NULL) return TIDE_ENOMEM;
-    tide__timer_init(&g->timer, task_grace_on_timer);
-    g->task = t;
-    t->grace = g;
-  }
-  if (!tide__timer_armed(&g->timer) && !t->grace_over)
-    return tide__timer_start(loop, &g->timer,
+  tide__taskwait_t *w = task_wait_make(t);
+  if (w == NULL) return TIDE_ENOMEM;
+  t->graced = 1;
+  w->grace.fn = task_grace_on_timer;
+  if (!tide__timer_armed(&w->grace) && !t->grace_over)
+    return tide__timer_start(loop, &w->grace,
                              tide__loop_now(loop) + t->rt->grace_ns);
   return 0;
 }
 
 void tide__task_grace_reset(tide__task_t *t) {
-  if (t->grace != NULL) {
-    tide__timer_stop(&t->rt->loop, &t->grace->timer);
-    free(t->grace);
-    t->grace = NULL;
+  if (t->graced) {
+    tide__timer_stop(&t->rt->loop, &t->w->grace);
+    t->graced = 0;
   }
   t->grace_over = 0;
 }
@@ -822,22 +834,30 @@ void tide__waitq_init(tide__waitq_t *q) {
 /* The cancel hook of a parked task's wait: it leaves its queue (the future
  * is then cancelled), in O(1), keeping the others' order. */
 static int task_park_on_cancel(tide__future_t *f) {
-  tide__task_t *t = TIDE__CONTAINER_OF(f, tide__task_t, sleep);
-  if (!tide__link_empty(&t->qlink)) {
-    t->parkq->n--;
-    tide__link_remove(&t->qlink);
+  tide__taskwait_t *w = TIDE__CONTAINER_OF(f, tide__taskwait_t, sleep);
+  if (!tide__link_empty(&w->qlink)) {
+    w->parkq->n--;
+    tide__link_remove(&w->qlink);
   }
-  t->parkq = NULL;
+  w->parkq = NULL;
   return 0;
 }
 
-tide__future_t *tide__task_park(tide__task_t *t, tide__waitq_t *q) {
-  tide__future_reset(&t->sleep);
-  t->sleep.cancel = task_park_on_cancel;
-  tide__link_insert_tail(&q->tasks, &t->qlink);
-  t->parkq = q;
+tide__taskwait_t *tide__task_wait(lua_State *L, tide__task_t *t) {
+  tide__taskwait_t *w = task_wait_make(t);
+  if (w == NULL) luaL_error(L, "%s", tide_strerror(TIDE_ENOMEM));
+  return w;
+}
+
+tide__future_t *tide__task_park(lua_State *L, tide__task_t *t,
+                                tide__waitq_t *q) {
+  tide__taskwait_t *w = tide__task_wait(L, t);
+  tide__future_reset(&w->sleep);
+  w->sleep.cancel = task_park_on_cancel;
+  tide__link_insert_tail(&q->tasks, &w->qlink);
+  w->parkq = q;
   q->n++;
-  return &t->sleep;
+  return &w->sleep;
 }
 
 /* The cancel hook of an uncancellable park: the task stays parked (it took
@@ -848,22 +868,22 @@ static int task_park_stays(tide__future_t *f) {
   return 1;
 }
 
-tide__future_t *tide__task_park_uncancellable(tide__task_t *t,
+tide__future_t *tide__task_park_uncancellable(lua_State *L, tide__task_t *t,
                                               tide__waitq_t *q) {
-  tide__future_t *f = tide__task_park(t, q);
+  tide__future_t *f = tide__task_park(L, t, q);
   f->cancel = task_park_stays;
   return f;
 }
 
 tide__task_t *tide__waitq_wake_as(tide__waitq_t *q, int state) {
-  tide__task_t *t;
+  tide__taskwait_t *w;
   if (tide__link_empty(&q->tasks)) return NULL;
-  t = TIDE__CONTAINER_OF(q->tasks.next, tide__task_t, qlink);
-  tide__link_remove(&t->qlink);
-  t->parkq = NULL;
+  w = TIDE__CONTAINER_OF(q->tasks.next, tide__taskwait_t, qlink);
+  tide__link_remove(&w->qlink);
+  w->parkq = NULL;
   q->n--;
-  tide__future_complete(&t->sleep, state);
-  return t;
+  tide__future_complete(&w->sleep, state);
+  return w->task;
 }
 
 tide__task_t *tide__waitq_wake(tide__waitq_t *q) {
@@ -872,20 +892,26 @@ tide__task_t *tide__waitq_wake(tide__waitq_t *q) {
 
 void tide__waitq_clear(tide__waitq_t *q) {
   while (!tide__link_empty(&q->tasks)) {
-    tide__task_t *t = TIDE__CONTAINER_OF(q->tasks.next, tide__task_t, qlink);
-    tide__link_remove(&t->qlink);
-    t->parkq = NULL;
+    tide__taskwait_t *w =
+        TIDE__CONTAINER_OF(q->tasks.next, tide__taskwait_t, qlink);
+    tide__link_remove(&w->qlink);
+    w->parkq = NULL;
   }
   q->n = 0;
 }
 
 void tide__task_release(tide__task_t *t) {
-  if (!tide__link_empty(&t->qlink)) { /* dropped while parked */
-    t->parkq->n--;
-    tide__link_remove(&t->qlink);
-    t->parkq = NULL;
+  tide__taskwait_t *w = t->w;
+  tide__task_grace_reset(t); /* while w, which has its timer, exists */
+  if (w != NULL) {
+    if (!tide__link_empty(&w->qlink)) { /* dropped while parked */
+      w->parkq->n--;
+      tide__link_remove(&w->qlink);
+    }
+    tide__timer_stop(&t->rt->loop, &w->timer);
+    t->w = NULL;
+    free(w);
   }
-  tide__task_grace_reset(t);
   tide__cstack_clear(&t->cs);
   t->cleanup = 0;
 }
@@ -893,7 +919,7 @@ void tide__task_release(tide__task_t *t) {
 /* Pushes a done task's results (the task at idx); returns their count.
  * Stack space is checked here. */
 int tide__task_push_results(lua_State *L, int idx, tide__task_t *t) {
-  int i, n = t->nres;
+  int i, n = t->n;
   idx = lua_absindex(L, idx);
   if (n == 0) return 0;
   luaL_checkstack(L, n + 1, "too many results");

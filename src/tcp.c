@@ -92,7 +92,8 @@ tide__connect_t *tide__connect_new(tide_runtime_t *rt, int kind,
   tide__connect_t *c;
   if (s == NULL) return NULL;
   c = calloc(1, sizeof(*c));
-  if (c == NULL) {
+  if (c == NULL || tide__stream_ext(s) == NULL) {
+    free(c);
     tide__stream_close(s);
     *err = TIDE_ENOMEM;
     return NULL;
@@ -101,7 +102,7 @@ tide__connect_t *tide__connect_new(tide_runtime_t *rt, int kind,
   c->fut.cancel = connect_on_cancel;
   c->s = s;
   c->refs = 2;
-  s->creq.data = c;
+  s->x->creq.data = c;
   tide__timer_init(&c->timer, connect_on_timer);
   if (timeout_ns != 0)
     tide__timer_start(s->loop, &c->timer, tide__loop_now(s->loop) + timeout_ns);
@@ -118,7 +119,7 @@ int tide__tcp_connect(tide_runtime_t *rt, const struct sockaddr *sa,
   int err;
   tide__connect_t *c = tide__connect_new(rt, TIDE__TCP, timeout_ns, &err);
   if (c == NULL) return err;
-  err = uv_tcp_connect(&c->s->creq, &c->s->u.tcp, sa,
+  err = uv_tcp_connect(&c->s->x->creq, &c->s->u.tcp, sa,
                        tide__connect_on_connect);
   if (err != 0) {
     c->refs = 1; /* no callback will come */

@@ -96,6 +96,14 @@ struct tide_loop_s {
   uint64_t conns_accepted;  /* connections servers accepted */
   uint64_t conns_refused;   /* ... refused for want of descriptors */
   int64_t conns_active;     /* accepted connections still open */
+  /* Stream read buffers (stream.c): a stream holds one only while bytes
+   * wait in it; emptied buffers of the first size come back to this pool,
+   * so that the next read anywhere on the loop takes one without malloc. */
+  void *rpool;              /* free list (a buffer's first bytes: the next
+                               one), freed by tide__loop_close */
+  int rpool_n;              /* its length; INT_MAX once closed (full) */
+  int64_t rbufs;            /* read buffers streams hold now */
+  int64_t rbuf_bytes;       /* ... and their bytes */
   /* Called once the loop is closing and its last handle has closed: the
    * owner may free the memory that holds the loop. */
   void (*on_closed)(tide_loop_t *loop);

@@ -169,12 +169,10 @@ struct tide__task_s {
   tide__link_t link;         /* in rt->tasks while pending, rt->failed while
                                 failed and unobserved */
   tide__cstack_t cs;         /* its cancel scopes; the task is the root */
-  struct tide__grace_s *grace; /* the cleanup grace period's timer, made
-                                on first need (task.c) */
-  int nres;                  /* done: how many results (UV 1: the value, or
-                                a table of them) */
-  int nargs;                 /* before the first step: how many arguments
-                                (UV 1: the function, or {fn, args...}) */
+  int n;                     /* before the first step: how many arguments
+                                (the slots after TIDE__TASK_NUV); done: how
+                                many results (UV 1: the value, or a table of
+                                them); one field, as the two never overlap */
   int ref;                   /* rt->pins: pins the task while it is pending
                                 (owner: the task; released by task_finish) */
   uint64_t id;               /* 1, 2, ...: names the task in reports */
@@ -195,15 +193,34 @@ struct tide__task_s {
   unsigned has_ctx : 1;      /* its info table holds a context (lcontext.c) */
   unsigned ctx_shared : 1;   /* ... shared with its spawner or a child:
                                 copied before a write */
-  /* tide.sleep's timer and the task's own wait future (a sleep, or a park
-   * on a wait queue, with qlink in the queue): a task awaits one thing at a
-   * time, so one of each per task is enough, and sleeping or waiting on a
-   * lock or a queue allocates nothing. */
+  unsigned graced : 1;       /* a cleanup grace period has begun (its timer
+                                is w->grace): tide__task_grace_reset ends it */
+  unsigned own_body : 1;     /* its function is a body itself (returns
+                                true, results or false, error as
+                                tide__task_body does): no wrapper frame */
+  struct tide__taskwait_s *w; /* tide.sleep's timer and its wait future:
+                                made on first need (tide__task_wait) */
+};
+
+/* tide.sleep's timer and a task's own wait future (a sleep, or a park on a
+ * wait queue, with qlink in the queue): a task awaits one thing at a time,
+ * so one of each per task is enough, and sleeping or waiting on a lock or a
+ * queue again allocates nothing. With them, the timer of the grace period
+ * of a cleanup after a cancellation. Made on the task's first sleep, park
+ * or grace period and freed when it ends: a task that only awaits streams
+ * and futures (an idle connection's) does not carry its 136 bytes. */
+typedef struct tide__taskwait_s {
   tide__timer_t timer;
   tide__future_t sleep;
   tide__link_t qlink;        /* in a wait queue's list while parked */
   struct tide__waitq_s *parkq; /* ... that queue, or NULL */
-};
+  tide__task_t *task;        /* whose */
+  tide__timer_t grace;       /* the cleanup grace period (graced) */
+} tide__taskwait_t;
+
+/* The wait block of task t (the running task of L), made on first call;
+ * raises a memory error if it cannot be. */
+tide__taskwait_t *tide__task_wait(lua_State *L, tide__task_t *t);
 
 /* A FIFO of parked tasks (Lock, Semaphore, Event, Queue ...): the tasks
  * themselves are the nodes (qlink), so waiting allocates nothing, and a
@@ -271,9 +288,18 @@ tide__task_t *tide__task_new(lua_State *L, tide_runtime_t *rt, int nargs);
  * waits for the loop. */
 tide__task_t *tide__task_new_eager(lua_State *L, tide_runtime_t *rt,
                                    int nargs);
+/* The same for a function that is a task body itself (own_body): it
+ * catches its errors and returns true and its results, or false and the
+ * error, as tide__task_body does; the coroutine holds no wrapper frame
+ * (accepted connections, ltcp.c). */
+tide__task_t *tide__task_new_body(lua_State *L, tide_runtime_t *rt,
+                                  int nargs);
 /* The C function at the bottom of every task's coroutine (it runs the
  * task's function under a yieldable pcall). */
 int tide__task_body(lua_State *L);
+/* The body of an accepted connection's task (ltcp.c), at the bottom of its
+ * coroutine in place of tide__task_body. */
+int tide__lua_conn_body(lua_State *L);
 /* Makes the runtime's task body closure (rt->body_ref). */
 void tide__task_setup(lua_State *L, tide_runtime_t *rt);
 tide__task_t *tide__task_check(lua_State *L, int idx);
@@ -286,7 +312,8 @@ void tide__task_release(tide__task_t *t);
 void tide__waitq_init(tide__waitq_t *q);
 /* Parks the running task t on q: returns the future to yield on (its own
  * wait future, reset). A cancellation takes it off q. */
-tide__future_t *tide__task_park(tide__task_t *t, tide__waitq_t *q);
+tide__future_t *tide__task_park(lua_State *L, tide__task_t *t,
+                                tide__waitq_t *q);
 /* Wakes the oldest task parked on q (taken off it); returns it, or NULL if
  * none. Its await completes normally (the wake token), unless a
  * cancellation reaches it before it runs: then its continuation sees the
@@ -298,13 +325,13 @@ tide__task_t *tide__waitq_wake(tide__waitq_t *q);
 tide__task_t *tide__waitq_wake_as(tide__waitq_t *q, int state);
 /* A park that no cancellation ends (Condition taking its lock back): the
  * task waits until it is woken; its cancellation is raised after. */
-tide__future_t *tide__task_park_uncancellable(tide__task_t *t,
+tide__future_t *tide__task_park_uncancellable(lua_State *L, tide__task_t *t,
                                               tide__waitq_t *q);
 /* Lets go of every task parked on q (the queue's owner is collected): they
  * are never woken. */
 void tide__waitq_clear(tide__waitq_t *q);
 static inline int tide__task_was_woken(const tide__task_t *t) {
-  return t->sleep.state == TIDE__DONE;
+  return t->w != NULL && t->w->sleep.state == TIDE__DONE;
 }
 
 /* Starts the grace period of a task's cleanup (if not started); returns 0

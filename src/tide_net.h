@@ -6,8 +6,9 @@
  * the futures a task waits on. The Lua bindings (src/lua/l*.c) only read
  * arguments, wait on those futures and push results.
  *
- * Memory: every object here is malloc'd with its libuv handle as the first
- * member and freed only after the handle's close callback (streams: one
+ * Memory: every object here is malloc'd with its libuv handle (the first
+ * member; a stream's is its last, handle.data points to the stream) and
+ * freed only after the handle's close callback (streams: one
  * ready-queue turn later, see stream.c). A Lua object is a small userdata
  * holding a pointer to it; the pointer is cleared (through `slot`) when the
  * close starts, so Lua never touches a closing object. */
@@ -32,42 +33,19 @@ enum { TIDE__TCP = 1, TIDE__PIPE, TIDE__TTY };
 enum { TIDE__RANY = 0, TIDE__REXACT, TIDE__RSEP, TIDE__RHANDSHAKE };
 
 typedef struct tide__stream_s tide__stream_t;
-struct tide__stream_s {
-  union {
-    uv_handle_t handle;
-    uv_stream_t stream;
-    uv_tcp_t tcp;
-    uv_pipe_t pipe;
-    uv_tty_t tty;
-  } u;                      /* first: a uv handle pointer is a stream pointer */
-  tide_loop_t *loop;
-  tide__resource_t res;     /* in rt->resources until the handle closes */
-  tide__stream_t **slot;    /* the Lua object's pointer to us, or NULL */
-  int kind;                 /* TIDE__TCP ... */
-  /* Read side: buffered bytes are rbuf[rstart, rend). */
-  char *rbuf;
-  size_t rstart, rend, rcap;
-  size_t rlimit;            /* read ahead at most this much */
-  size_t max_line;          /* readline/readuntil limit */
-  int rerr;                 /* UV_EOF or the read error, once seen */
-  int rmode;                /* TIDE__RANY ...: what the reader waits for */
-  size_t rwant;             /* REXACT: the byte count */
-  const char *rsep;         /* RSEP: the separator (anchored on the reader's
-                               stack while it waits) */
-  size_t rseplen;
-  size_t rscan;             /* RSEP: bytes the waiting reader has searched
-                               without a match (reset per wait) */
-  tide__future_t rfut;      /* pending exactly while a reader waits */
+
+/* The parts of a stream most connections never use: the timeouts and
+ * their timers, the writers' wait, the half-close and connect requests,
+ * the end-of-reading listener (a child process's output pipes). A
+ * stream makes it on first need (tide__stream_ext) and frees it with
+ * itself, so an idle connection does not carry ~370 bytes of them. */
+typedef struct {
   tide__timer_t rtimer;     /* the reader's timeout */
   uint64_t rtimeout;        /* ns; 0: none */
-  /* Write side. */
-  size_t wqueued;           /* bytes in uv_write requests not yet done */
-  size_t high, low;         /* water marks */
-  size_t wwake;             /* wake the writers at or below this */
-  int werr;                 /* the first write error */
   tide__future_t wfut;      /* pending while writers wait (several may) */
-  tide__timer_t wtimer;     /* the writers' timeout */
+  tide__timer_t wtimer;     /* the writers' timeout; a lingering close's */
   uint64_t wtimeout;        /* ns; 0: none */
+  size_t wwake;             /* wake the writers at or below this */
   uintptr_t wepoch;         /* bumped per wait on wfut */
   uintptr_t wtimedout;      /* the epoch whose wait timed out */
   /* Half-close and connect requests live here: their callbacks run before
@@ -76,7 +54,31 @@ struct tide__stream_s {
   tide__future_t sfut;      /* pending while shutdown() waits */
   int serr;
   uv_connect_t creq;
-  struct tide__tls_s *tls;  /* TLS (tide_tls.h), or NULL: a plain stream */
+  /* Told once that the read side is over: the end of the stream or a read
+   * error (rerr says which) has arrived, or the stream is closing. A child
+   * process's output pipe tells its process this way that it is drained.
+   * NULL: nobody listens. */
+  void (*on_rend)(tide__stream_t *s, void *data);
+  void *rend_data;
+} tide__stream_ext_t;
+
+struct tide__stream_s {
+  tide_loop_t *loop;
+  tide__resource_t res;     /* in rt->resources until the handle closes */
+  tide__stream_t **slot;    /* the Lua object's pointer to us, or NULL */
+  tide__stream_ext_t *x;    /* made on first need (tide__stream_ext), or
+                               NULL */
+  /* Read side: buffered bytes are rbuf[rstart, rend). A stream holds a
+   * buffer only while bytes wait in it (NULL, rcap 0 otherwise): an
+   * emptied one goes back to the loop's pool (stream.c). */
+  char *rbuf;
+  size_t rstart, rend, rcap;
+  size_t rlimit;            /* read ahead at most this much */
+  size_t max_line;          /* readline/readuntil limit */
+  int rerr;                 /* UV_EOF or the read error, once seen */
+  int rmode;                /* TIDE__RANY ...: what the reader waits for */
+  int werr;                 /* the first write error */
+  unsigned kind : 2;        /* TIDE__TCP ... */
   unsigned reading : 1;     /* uv_read_start is in effect */
   unsigned rtimedout : 1;   /* the reader's timer fired */
   unsigned shut : 1;        /* shutdown() was called */
@@ -85,12 +87,26 @@ struct tide__stream_s {
   unsigned woke : 1;        /* the close woke a waiting task */
   unsigned lingering : 1;   /* closed by its user, flushing queued bytes */
   unsigned accepted : 1;    /* made by a server's accept (counted active) */
-  /* Told once that the read side is over: the end of the stream or a read
-   * error (rerr says which) has arrived, or the stream is closing. A child
-   * process's output pipe tells its process this way that it is drained.
-   * NULL: nobody listens. */
-  void (*on_rend)(tide__stream_t *s, void *data);
-  void *rend_data;
+  size_t rwant;             /* REXACT: the byte count */
+  const char *rsep;         /* RSEP: the separator (anchored on the reader's
+                               stack while it waits) */
+  size_t rseplen;
+  size_t rscan;             /* RSEP: bytes the waiting reader has searched
+                               without a match (reset per wait) */
+  tide__future_t rfut;      /* pending exactly while a reader waits */
+  /* Write side. */
+  size_t wqueued;           /* bytes in uv_write requests not yet done */
+  size_t high, low;         /* water marks */
+  struct tide__tls_s *tls;  /* TLS (tide_tls.h), or NULL: a plain stream */
+  /* Last, and allocated only as large as the kind needs (a TCP handle is
+   * 64 bytes smaller than a TTY's); handle.data points back to us. */
+  union {
+    uv_handle_t handle;
+    uv_stream_t stream;
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+    uv_tty_t tty;
+  } u;
 };
 
 /* How long a closed stream may take to flush the bytes still queued. */
@@ -118,29 +134,54 @@ int tide__stream_send(tide__stream_t *s, const char *p, size_t len);
 static inline size_t tide__stream_buffered(const tide__stream_t *s) {
   return s->rend - s->rstart;
 }
-/* Drops n buffered bytes (the reader has copied them). */
+/* The first buffered byte, or "" when nothing is buffered (the stream then
+ * holds no buffer at all: never NULL + offset). Valid until the next
+ * consume or read. */
+static inline const char *tide__stream_data(const tide__stream_t *s) {
+  return s->rend > s->rstart ? s->rbuf + s->rstart : "";
+}
+/* Lets go of the read buffer if it holds nothing (it goes back to the
+ * loop's pool): after a path that may have emptied it without
+ * tide__stream_consume. */
+void tide__stream_settle(tide__stream_t *s);
+/* Drops n buffered bytes (the reader has copied them); an emptied buffer
+ * goes back to the pool. */
 void tide__stream_consume(tide__stream_t *s, size_t n);
 /* Finds the separator in the buffer; returns its offset from rstart, or
  * -1. */
 long tide__stream_find(tide__stream_t *s, const char *sep, size_t seplen);
 /* Prepares rfut for a reader that needs mode (n bytes, or sep): resets it,
- * arms the read timer, makes sure the stream reads. */
+ * arms the read timer (the stream's read timeout), makes sure the stream
+ * reads. */
 void tide__stream_wait_read(tide__stream_t *s, int mode, size_t n,
                             const char *sep, size_t seplen);
+/* The same with a timeout of its own (ns, 0: none); a timeout needs the
+ * stream's ext, which the caller has made (tide__stream_ext). */
+void tide__stream_wait_read_for(tide__stream_t *s, int mode, size_t n,
+                                const char *sep, size_t seplen,
+                                uint64_t timeout_ns);
+/* The stream's rarely used parts, made on first call; NULL when out of
+ * memory. */
+tide__stream_ext_t *tide__stream_ext(tide__stream_t *s);
 /* Writes: tries to write at once, queues (copies) the rest. Returns 0 or a
  * negative error (also kept in s->werr). */
 int tide__stream_write(tide__stream_t *s, const char *p, size_t len);
-/* Prepares wfut for a writer that waits until at most threshold bytes are
- * queued; returns the wait's epoch. */
+/* Prepares wfut (in the ext, which the caller has made) for a writer that
+ * waits until at most threshold bytes are queued; returns the wait's
+ * epoch. */
 uintptr_t tide__stream_wait_write(tide__stream_t *s, size_t threshold);
-/* Starts the half-close; sfut completes when it is done. */
+/* Starts the half-close; sfut completes when it is done. Makes the ext
+ * (TIDE_ENOMEM). */
 int tide__stream_shutdown(tide__stream_t *s);
 /* Detaches the stream from Lua, wakes its waiters and closes the handle;
  * queued bytes are dropped. Idempotent. */
 void tide__stream_close(tide__stream_t *s);
 /* Closes for the user but lets queued bytes go out first (close()). */
 void tide__stream_close_flush(tide__stream_t *s);
-void tide__stream_set_rtimeout(tide__stream_t *s, uint64_t ns);
+/* Sets the read timeout (ns, 0: none): 0 or TIDE_ENOMEM. */
+int tide__stream_set_rtimeout(tide__stream_t *s, uint64_t ns);
+/* Sets the write timeout likewise. */
+int tide__stream_set_wtimeout(tide__stream_t *s, uint64_t ns);
 
 /* ---------------------------------------------------------------- connect */
 

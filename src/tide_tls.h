@@ -186,7 +186,8 @@ static inline void tide__tls_output_done(tide__tls_t *t) {
 int tide__stream_tls_start(tide__stream_t *s, tide__tls_ctx_t *ctx,
                            const char *servername);
 /* Prepares rfut for a task that waits for the handshake (at most
- * timeout_ns; 0: no limit) and drives it. */
+ * timeout_ns; 0: no limit, else the caller has made the stream's ext) and
+ * drives it. */
 void tide__stream_wait_handshake(tide__stream_t *s, uint64_t timeout_ns);
 /* Has the handshake completed? */
 int tide__stream_tls_ready(const tide__stream_t *s);

@@ -43,6 +43,7 @@ int tide__stream_tls_start(tide__stream_t *s, tide__tls_ctx_t *ctx,
     return err;
   }
   s->rstart = s->rend = s->rscan = 0;
+  tide__stream_settle(s); /* the plaintext buffer is empty now */
   if (s->rerr != 0) { /* an EOF seen already ends the handshake */
     t->neterr = s->rerr;
     s->rerr = 0;
@@ -59,8 +60,8 @@ void tide__stream_wait_handshake(tide__stream_t *s, uint64_t timeout_ns) {
   tide__future_reset(&s->rfut);
   s->rmode = TIDE__RHANDSHAKE;
   s->rtimedout = 0;
-  if (timeout_ns != 0)
-    tide__timer_start(s->loop, &s->rtimer,
+  if (timeout_ns != 0 && s->x != NULL)
+    tide__timer_start(s->loop, &s->x->rtimer,
                       tide__loop_now(s->loop) + timeout_ns);
   tide__stream_update_reading(s); /* pumps: a client's first flight */
 }
@@ -142,6 +143,7 @@ int tide__stream_tls_pump(tide__stream_t *s) {
     break;
   }
   tls_flush(s);
+  tide__stream_settle(s); /* a read of nothing took a buffer */
   /* A handshake whose flight cannot be sent will not complete. */
   if (!t->done && s->werr != 0 && s->rerr == 0) s->rerr = s->werr;
   tide__stream_wake_reader(s);

@@ -162,6 +162,8 @@ function tide.virtual_clock(on) end
 ---@field conns_refused integer refused for want of descriptors
 ---@field bytes_in integer
 ---@field bytes_out integer
+---@field read_buffers integer read buffers streams hold now (only streams with bytes waiting hold one)
+---@field read_buffer_bytes integer their bytes
 ---@field tasks_spawned integer
 ---@field tasks_failed integer
 ---@field iterations integer of the loop

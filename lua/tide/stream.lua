@@ -6,7 +6,7 @@ local net = core._net
 
 local current_task, future, is_error = core.current_task, core.future,
   core.is_error
-local xpcall, tostring, type, error = xpcall, tostring, type, error
+local tostring, type, error = tostring, type, error
 local traceback = debug.traceback
 
 local M = {}
@@ -25,8 +25,9 @@ function M.known(...)
   return set
 end
 
--- Per server: n running handlers, their tasks, a future for close{wait},
--- the count of failed TLS handshakes.
+-- Per server: n running handlers, the runner that starts them (which
+-- finds their tasks, net.conn_tasks), a future for close{wait}, the count
+-- of failed TLS handshakes.
 local states = setmetatable({}, {__mode = "k"})
 
 local function handler_msgh(err)
@@ -47,25 +48,20 @@ local function serve_tls(handler, stream, tls, st)
   return handler(stream)
 end
 
--- The function each connection's task runs: handler(stream) in protected
--- mode; the stream is closed afterwards whatever happened (after what the
--- handler wrote has been delivered, when it returned normally). An error
--- is reported (it concerns this connection only: the server goes on); a
--- cancellation is not, and ends the task as cancelled.
+-- What each connection's task runs: handler(stream) in protected mode; the
+-- stream is closed afterwards whatever happened (after what the handler
+-- wrote has been delivered, when it returned normally). An error is
+-- reported (it concerns this connection only: the server goes on); a
+-- cancellation is not, and ends the task as cancelled. The frame that
+-- wraps the handler is C (net.conn_runner): an idle connection's task
+-- holds nothing but the handler's frame and the call it waits in.
 local function runner(handler, st, what, tls)
-  return function(stream)
-    local task = current_task()
+  local function enter()
     st.n = st.n + 1
-    st.tasks[task] = true
-    local ok, err
-    if tls then
-      ok, err = xpcall(serve_tls, handler_msgh, handler, stream, tls, st)
-    else
-      ok, err = xpcall(handler, handler_msgh, stream)
-    end
+  end
+  local function leave(ok, err, stream)
     if ok then ok, err = pcall(stream.drain, stream) end
     stream:close()
-    st.tasks[task] = nil
     st.n = st.n - 1
     if st.n == 0 and st.idle then
       local idle = st.idle
@@ -78,6 +74,13 @@ local function runner(handler, st, what, tls)
         tostring(err)))
     end
   end
+  local run = handler
+  if tls then
+    -- A tail call: the handler's frame replaces this one.
+    run = function(stream) return serve_tls(handler, stream, tls, st) end
+  end
+  st.runner = net.conn_runner(run, handler_msgh, enter, leave)
+  return st.runner
 end
 
 -- Starts a server: listen(runner) makes it (nil, err, name on failure).
@@ -87,7 +90,7 @@ function M.serve(handler, what, listen, tls)
     error("bad argument #3 to 'listen' (function expected, got " ..
       type(handler) .. ")", 3)
   end
-  local st = {n = 0, tasks = {}, handshake_errors = 0}
+  local st = {n = 0, handshake_errors = 0}
   local srv, err, name = listen(runner(handler, st, what, tls))
   if not srv then return nil, err, name end
   states[srv] = st
@@ -111,11 +114,13 @@ function SM.close(self, opts)
   local st = states[self]
   if not st then return true end
   if opts and opts.cancel then
-    for task in pairs(st.tasks) do task:cancel("server closed") end
+    for _, task in ipairs(net.conn_tasks(st.runner)) do
+      task:cancel("server closed")
+    end
   end
   if opts and (opts.wait or opts.cancel) and st.n > 0 then
     local me = current_task()
-    if me and st.tasks[me] then
+    if me and net.conn_tasks(st.runner, me) then
       error("tide: a connection handler cannot wait for its own server", 2)
     end
     st.idle = st.idle or future()

@@ -12,14 +12,14 @@
 /* ------------------------------------------------------------ sleep */
 
 static void sleep_on_timer(tide__timer_t *timer) {
-  tide__task_t *t = TIDE__CONTAINER_OF(timer, tide__task_t, timer);
-  tide__future_complete(&t->sleep, TIDE__DONE);
+  tide__taskwait_t *w = TIDE__CONTAINER_OF(timer, tide__taskwait_t, timer);
+  tide__future_complete(&w->sleep, TIDE__DONE);
 }
 
 /* Cancelling a sleep disarms its timer; the future is then cancelled. */
 static int sleep_on_cancel(tide__future_t *f) {
-  tide__task_t *t = TIDE__CONTAINER_OF(f, tide__task_t, sleep);
-  tide__timer_stop(f->loop, &t->timer);
+  tide__taskwait_t *w = TIDE__CONTAINER_OF(f, tide__taskwait_t, sleep);
+  tide__timer_stop(f->loop, &w->timer);
   return 0;
 }
 
@@ -32,24 +32,27 @@ static int sleep_k(lua_State *L, int status, lua_KContext ctx) {
 
 /* tide.sleep(seconds): suspends the running task for that long (0: until
  * the loop's next turn; math.huge: until cancelled). Each task owns one
- * timer and one sleep future, so sleeping allocates nothing. */
+ * timer and one sleep future (made at its first sleep), so sleeping again
+ * allocates nothing. */
 static int l_sleep(lua_State *L) {
   lua_Number s = luaL_checknumber(L, 1);
   tide_runtime_t *rt = tide__runtime_from(L);
   tide__task_t *t;
+  tide__taskwait_t *w;
   luaL_argcheck(L, s == s, 1, "duration is NaN");
   luaL_argcheck(L, s >= 0, 1, "negative duration");
   t = tide__lua_await_begin(L);
   if (s == 0) return tide__lua_await_yield(L, &rt->done_future, 0, sleep_k);
-  tide__future_reset(&t->sleep);
-  t->sleep.cancel = sleep_on_cancel;
-  t->timer.fn = sleep_on_timer;
+  w = tide__task_wait(L, t);
+  tide__future_reset(&w->sleep);
+  w->sleep.cancel = sleep_on_cancel;
+  w->timer.fn = sleep_on_timer;
   if (s < 1e9) { /* about 31 years: beyond that, forever */
     uint64_t due = tide__loop_now(&rt->loop) + (uint64_t)(s * 1e9);
-    if (tide__timer_start(&rt->loop, &t->timer, due) != 0)
+    if (tide__timer_start(&rt->loop, &w->timer, due) != 0)
       return luaL_error(L, "tide.sleep: %s", tide_strerror(TIDE_ENOMEM));
   }
-  return tide__lua_await_yield(L, &t->sleep, 0, sleep_k);
+  return tide__lua_await_yield(L, &w->sleep, 0, sleep_k);
 }
 
 /* tide.yield(): lets every other ready task run, then continues. */
@@ -170,11 +173,13 @@ static int l_set_error_handler(lua_State *L) {
  * (pending), ready, timers, handles (libuv handles tide has open),
  * accept_errors (accepts that failed: EMFILE and others), conns_accepted,
  * conns_active, conns_refused (for want of descriptors), bytes_in,
- * bytes_out, tasks_spawned, tasks_failed, iterations (of the loop),
- * slow_steps and slowest_step (seconds; tide.debug{slow_callback=}). */
+ * bytes_out, read_buffers and read_buffer_bytes (what streams hold of
+ * read buffers now: only a stream with bytes waiting holds one),
+ * tasks_spawned, tasks_failed, iterations (of the loop), slow_steps and
+ * slowest_step (seconds; tide.debug{slow_callback=}). */
 static int l_stats(lua_State *L) {
   tide_runtime_t *rt = tide__runtime_from(L);
-  lua_createtable(L, 0, 16);
+  lua_createtable(L, 0, 18);
   lua_pushinteger(L, rt->ntasks);
   lua_setfield(L, -2, "tasks");
   lua_pushinteger(L, (lua_Integer)rt->loop.ready_count);
@@ -202,6 +207,10 @@ static int l_stats(lua_State *L) {
   lua_setfield(L, -2, "bytes_in");
   lua_pushinteger(L, (lua_Integer)rt->loop.bytes_out);
   lua_setfield(L, -2, "bytes_out");
+  lua_pushinteger(L, (lua_Integer)rt->loop.rbufs);
+  lua_setfield(L, -2, "read_buffers");
+  lua_pushinteger(L, (lua_Integer)rt->loop.rbuf_bytes);
+  lua_setfield(L, -2, "read_buffer_bytes");
   lua_pushinteger(L, (lua_Integer)rt->next_task_id);
   lua_setfield(L, -2, "tasks_spawned");
   lua_pushinteger(L, (lua_Integer)rt->tasks_failed);

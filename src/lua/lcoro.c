@@ -72,7 +72,8 @@ static int co_k(lua_State *L, int status, lua_KContext ctx) {
 }
 
 /* Is co the coroutine of a task? A task's coroutine is driven by its task
- * only. Its bottom frame is the task body (src/task.c): found by walking
+ * only. Its bottom frame is the task body (src/task.c, or an accepted
+ * connection's, src/lua/ltcp.c): found by walking
  * down its call stack, so plain coroutines pay a few steps and no lookup. */
 static int co_is_task(lua_State *L, lua_State *co) {
   lua_Debug ar;
@@ -84,7 +85,8 @@ static int co_is_task(lua_State *L, lua_State *co) {
   if (!lua_getstack(co, level - 1, &ar) || !lua_checkstack(co, 1) ||
       !lua_getinfo(co, "f", &ar))
     return 0;
-  is = lua_tocfunction(co, -1) == tide__task_body;
+  is = lua_tocfunction(co, -1) == tide__task_body ||
+       lua_tocfunction(co, -1) == tide__lua_conn_body;
   lua_pop(co, 1);
   return is;
 }

@@ -351,14 +351,13 @@ static int head_k(lua_State *L, int status, lua_KContext ctx);
  * and bodies. */
 static int conn_wait(lua_State *L, tide__stream_t *s, int mode, size_t need,
                      uint64_t timeout_ns, int nargs, lua_KFunction k) {
-  uint64_t save = s->rtimeout;
   if (s->rfut.state == TIDE__PENDING)
     return luaL_error(L, "tide: another task is already reading from this "
                          "stream");
+  if (timeout_ns != 0 && tide__stream_ext(s) == NULL)
+    return tide__lua_fail(L, TIDE_ENOMEM, NULL);
   tide__lua_await_begin(L);
-  s->rtimeout = timeout_ns;
-  tide__stream_wait_read(s, mode, need, NULL, 0);
-  s->rtimeout = save;
+  tide__stream_wait_read_for(s, mode, need, NULL, 0, timeout_ns);
   lua_settop(L, nargs);
   return tide__lua_await_yield(L, &s->rfut, 0, k);
 }
@@ -391,7 +390,7 @@ static int head_wait(lua_State *L, hconn_t *c, tide__stream_t *s) {
  * their count, or returns -1 when it must wait. */
 static int head_try(lua_State *L, hconn_t *c, tide__stream_t *s) {
   size_t n = tide__stream_buffered(s);
-  const char *b = s->rbuf + s->rstart;
+  const char *b = tide__stream_data(s);
   int r;
   if (c->body != -1 && c->body != TIDE__H1_BODY_NONE)
     return luaL_error(L, "tide.http: the previous message's body is unread");
@@ -481,7 +480,7 @@ static int body_fail(lua_State *L, hconn_t *c, int err, const char *msg) {
  * values, or -1 to wait. */
 static int body_try(lua_State *L, hconn_t *c, tide__stream_t *s, size_t max) {
   size_t n = tide__stream_buffered(s), take;
-  const char *b = s->rbuf + s->rstart;
+  const char *b = tide__stream_data(s);
   if (c->body == BODY_BROKEN)
     return tide__lua_fail(L, UV_EPROTO, "the body could not be read");
   if (c->body == -1 || c->body == TIDE__H1_BODY_NONE) {
@@ -506,7 +505,7 @@ static int body_try(lua_State *L, hconn_t *c, tide__stream_t *s, size_t max) {
           return 1;
         }
         n = tide__stream_buffered(s);
-        b = s->rbuf + s->rstart;
+        b = tide__stream_data(s);
         continue;
       }
       take = dl;

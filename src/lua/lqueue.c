@@ -245,7 +245,7 @@ static int queue_put_k(lua_State *L, int status, lua_KContext ctx) {
   lqueue_t *q = lua_touserdata(L, 1);
   tide_runtime_t *rt = tide__runtime_from(L);
   int cancelled = lua_touserdata(L, -1) == tide__token_cancel;
-  int state = rt->current->sleep.state;
+  int state = rt->current->w->sleep.state;
   (void)status;
   (void)ctx;
   if (state == TIDE__DONE) q->rslots--; /* ours, whatever comes next */
@@ -287,7 +287,7 @@ static int l_queue_put(lua_State *L) {
   }
   {
     tide__task_t *t = tide__lua_await_begin(L);
-    return tide__lua_await_yield(L, tide__task_park(t, &q->putters), 0,
+    return tide__lua_await_yield(L, tide__task_park(L, t, &q->putters), 0,
                                  queue_put_k);
   }
 }
@@ -326,7 +326,7 @@ static int queue_get_k(lua_State *L, int status, lua_KContext ctx) {
   lqueue_t *q = lua_touserdata(L, 1);
   tide_runtime_t *rt = tide__runtime_from(L);
   int cancelled = lua_touserdata(L, -1) == tide__token_cancel;
-  int state = rt->current->sleep.state;
+  int state = rt->current->w->sleep.state;
   (void)status;
   (void)ctx;
   if (state == TIDE__DONE) q->ritems--; /* our reservation */
@@ -354,7 +354,7 @@ static int l_queue_get(lua_State *L) {
   }
   {
     tide__task_t *t = tide__lua_await_begin(L);
-    return tide__lua_await_yield(L, tide__task_park(t, &q->getters), 0,
+    return tide__lua_await_yield(L, tide__task_park(L, t, &q->getters), 0,
                                  queue_get_k);
   }
 }
@@ -406,7 +406,7 @@ static int l_queue_join(lua_State *L) {
   lua_settop(L, 1);
   if (q->unfinished == 0) return 0;
   t = tide__lua_await_begin(L);
-  return tide__lua_await_yield(L, tide__task_park(t, &q->joiners), 0,
+  return tide__lua_await_yield(L, tide__task_park(L, t, &q->joiners), 0,
                                queue_join_k);
 }
 

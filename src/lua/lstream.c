@@ -93,11 +93,15 @@ void tide__lua_stream_options(lua_State *L, int idx, tide__stream_t *s) {
   int has_low;
   if (idx == 0 || lua_isnoneornil(L, idx)) return;
   luaL_checktype(L, idx, LUA_TTABLE);
-  if (lua_getfield(L, idx, "read_timeout") != LUA_TNIL)
-    tide__stream_set_rtimeout(s, tide__lua_opt_seconds(L, idx, "read_timeout"));
+  if (lua_getfield(L, idx, "read_timeout") != LUA_TNIL &&
+      tide__stream_set_rtimeout(
+          s, tide__lua_opt_seconds(L, idx, "read_timeout")) != 0)
+    luaL_error(L, "not enough memory");
   lua_pop(L, 1);
-  if (lua_getfield(L, idx, "write_timeout") != LUA_TNIL)
-    s->wtimeout = tide__lua_opt_seconds(L, idx, "write_timeout");
+  if (lua_getfield(L, idx, "write_timeout") != LUA_TNIL &&
+      tide__stream_set_wtimeout(
+          s, tide__lua_opt_seconds(L, idx, "write_timeout")) != 0)
+    luaL_error(L, "not enough memory");
   lua_pop(L, 1);
   if (lua_getfield(L, idx, "nodelay") != LUA_TNIL && s->kind == TIDE__TCP)
     uv_tcp_nodelay(&s->u.tcp, lua_toboolean(L, -1));
@@ -144,7 +148,7 @@ static int stream_can_wait(lua_State *L) {
 static int read_fail_partial(lua_State *L, tide__stream_t *s, int err) {
   size_t n = tide__stream_buffered(s);
   stream_fail(L, s, err);
-  lua_pushlstring(L, s->rbuf + s->rstart, n);
+  lua_pushlstring(L, tide__stream_data(s), n);
   tide__stream_consume(s, n);
   return 4;
 }
@@ -159,8 +163,7 @@ static int read_too_long(lua_State *L, tide__stream_t *s) {
  * pushed, or -1 when the reader must wait. Arguments are at 2 and 3. */
 static int read_try(lua_State *L, tide__stream_t *s, int op) {
   size_t n = tide__stream_buffered(s), len, seplen;
-  /* No buffer at all when nothing is buffered: never NULL + offset. */
-  const char *base = n > 0 ? s->rbuf + s->rstart : "", *sep;
+  const char *base = tide__stream_data(s), *sep;
   long pos;
   switch (op) {
   case OP_READ:
@@ -318,7 +321,7 @@ static int write_k(lua_State *L, int status, lua_KContext epoch) {
   s = box->s;
   if (s == NULL) return stream_closed(L);
   if (s->werr != 0) return stream_fail(L, s, s->werr);
-  if (s->wtimedout == (uintptr_t)epoch && s->wqueued > s->wwake)
+  if (s->x->wtimedout == (uintptr_t)epoch && s->wqueued > s->x->wwake)
     return tide__lua_fail(L, UV_ETIMEDOUT, NULL);
   lua_pushboolean(L, 1);
   return 1;
@@ -326,9 +329,10 @@ static int write_k(lua_State *L, int status, lua_KContext epoch) {
 
 static int write_wait(lua_State *L, tide__stream_t *s, size_t threshold) {
   uintptr_t epoch;
+  if (tide__stream_ext(s) == NULL) return tide__lua_fail(L, TIDE_ENOMEM, NULL);
   tide__lua_await_begin(L);
   epoch = tide__stream_wait_write(s, threshold);
-  return tide__lua_await_yield(L, &s->wfut, (lua_KContext)epoch, write_k);
+  return tide__lua_await_yield(L, &s->x->wfut, (lua_KContext)epoch, write_k);
 }
 
 /* s:write(data) -> true once data is sent or queued; waits while the queue
@@ -375,7 +379,7 @@ static int shutdown_k(lua_State *L, int status, lua_KContext ctx) {
   (void)ctx;
   tide__lua_check_wake(L);
   if (box->s == NULL) return stream_closed(L);
-  if (box->s->serr != 0) return tide__lua_fail(L, box->s->serr, NULL);
+  if (box->s->x->serr != 0) return tide__lua_fail(L, box->s->x->serr, NULL);
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -395,7 +399,7 @@ static int l_stream_shutdown(lua_State *L) {
   }
   if (s->shut_done || !can_wait) return shutdown_k(L, 0, 0);
   lua_settop(L, 1);
-  return tide__lua_await_yield(L, &s->sfut, 0, shutdown_k);
+  return tide__lua_await_yield(L, &s->x->sfut, 0, shutdown_k);
 }
 
 /* ------------------------------------------------------------ the rest */

@@ -55,7 +55,7 @@ typedef struct {
 static int park(lua_State *L, tide__waitq_t *q, lua_KContext ctx,
                 lua_KFunction k) {
   tide__task_t *t = tide__lua_await_begin(L);
-  return tide__lua_await_yield(L, tide__task_park(t, q), ctx, k);
+  return tide__lua_await_yield(L, tide__task_park(L, t, q), ctx, k);
 }
 
 /* In a continuation: how the park ended (the task's wait future's state),
@@ -64,7 +64,9 @@ static int park_state(lua_State *L, int *cancelled) {
   tide_runtime_t *rt = tide__runtime_from(L);
   *cancelled = lua_type(L, -1) == LUA_TLIGHTUSERDATA &&
                lua_touserdata(L, -1) == tide__token_cancel;
-  return rt->current != NULL ? rt->current->sleep.state : TIDE__CANCELLED;
+  return rt->current != NULL && rt->current->w != NULL
+             ? rt->current->w->sleep.state
+             : TIDE__CANCELLED;
 }
 
 /* Pushes a statistics table {waiting = n} plus the given fields. */
@@ -421,7 +423,7 @@ static int cond_relock(lua_State *L, llock_t *lk, lua_KContext ctx) {
     return 1;
   }
   t = tide__lua_await_begin_uncancellable(L);
-  return tide__lua_await_yield(L, tide__task_park_uncancellable(t, &lk->q),
+  return tide__lua_await_yield(L, tide__task_park_uncancellable(L, t, &lk->q),
                                ctx, cond_relock_k);
 }
 
@@ -446,7 +448,7 @@ static int l_cond_wait(lua_State *L) {
   cond_check_held(L, "wait");
   t = tide__lua_await_begin(L); /* raises before the lock is let go */
   lock_release(cond_lock(L, 1));
-  return tide__lua_await_yield(L, tide__task_park(t, &c->q), 0, cond_wait_k);
+  return tide__lua_await_yield(L, tide__task_park(L, t, &c->q), 0, cond_wait_k);
 }
 
 /* cond:notify(n = 1): wakes up to n waiting tasks, oldest first. The lock

@@ -77,7 +77,7 @@ static int l_task_id(lua_State *L) {
 static const char *task_activity(tide__task_t *t) {
   if (t == t->rt->current) return "running";
   if (!t->started || t->scheduled || t->waiting == NULL) return "ready";
-  if (t->waiting == &t->sleep) return "sleeping";
+  if (t->w != NULL && t->waiting == &t->w->sleep) return "sleeping";
   if (t->waiting == &t->rt->done_future) return "ready";
   return "waiting";
 }
@@ -189,8 +189,7 @@ static int l_task_gc(lua_State *L) {
     rt->ntasks--;
     if (t->waiting != NULL) tide__future_unwait(&t->waiter);
     t->waiting = NULL;
-    tide__timer_stop(&rt->loop, &t->timer);
-    tide__task_release(t);
+    tide__task_release(t); /* stops its sleep timer */
   } else if (t->aw.fut.state == TIDE__FAILED && !t->observed) {
     t->observed = 1;
     tide__link_remove(&t->link);

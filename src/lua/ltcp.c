@@ -83,7 +83,107 @@ typedef struct {
   tide__stream_t *s; /* cleared once a Lua object owns it */
 } accept_ctx_t;
 
-/* In protected mode: runner(stream) as a new task. */
+/* An accepted connection's task body (own_body: no tide__task_body under
+ * it), made by _net.conn_runner(handler, msgh, enter, leave) for
+ * lua/tide/stream.lua: enter(); handler(stream) under a yieldable pcall
+ * with msgh; leave(ok, err, stream), which drains, closes, counts and
+ * reports, raising only a cancellation. Returns true, or false and the
+ * error leave raised, as a task body does. Waiting in the handler, the
+ * coroutine holds three frames: this, the handler's and the call it waits
+ * in, where a Lua runner wrapping the handler in xpcall held five (each a
+ * CallInfo of 64 bytes, on every idle connection). */
+static int conn_body_end(lua_State *L, int status, lua_KContext ctx) {
+  (void)ctx;
+  if (status == LUA_OK || status == LUA_YIELD) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  lua_pushboolean(L, 0);
+  lua_insert(L, -2); /* false, the error */
+  return 2;
+}
+
+/* The handler has returned or failed: [stream, msgh] (+ its error). */
+static int conn_body_leave(lua_State *L, int status, lua_KContext ctx) {
+  int ok = status == LUA_OK || status == LUA_YIELD;
+  (void)ctx;
+  lua_settop(L, ok ? 2 : 3); /* 3: the error, or nil */
+  lua_pushvalue(L, lua_upvalueindex(4));
+  lua_pushboolean(L, ok);
+  lua_pushvalue(L, 3);
+  lua_pushvalue(L, 1);
+  return conn_body_end(L, lua_pcallk(L, 3, 0, 0, 0, conn_body_end), 0);
+}
+
+int tide__lua_conn_body(lua_State *L) {
+  lua_settop(L, 1);                      /* 1: the stream */
+  lua_pushvalue(L, lua_upvalueindex(3)); /* enter() */
+  lua_call(L, 0, 0);
+  lua_pushvalue(L, lua_upvalueindex(2)); /* 2: msgh */
+  lua_pushvalue(L, lua_upvalueindex(1)); /* the handler */
+  lua_pushvalue(L, 1);
+  return conn_body_leave(L, lua_pcallk(L, 1, 0, 2, 0, conn_body_leave), 0);
+}
+
+/* _net.conn_runner(handler, msgh, enter, leave) -> the runner a server
+ * spawns per connection (see tide__lua_conn_body). */
+static int l_conn_runner(lua_State *L) {
+  int i;
+  for (i = 1; i <= 4; i++) luaL_checktype(L, i, LUA_TFUNCTION);
+  lua_settop(L, 4);
+  lua_pushcclosure(L, tide__lua_conn_body, 4);
+  return 1;
+}
+
+/* Does task t run a connection of the runner at index runner: an
+ * own_body task that has started (enter() has counted it), with the
+ * runner at the bottom of its coroutine? */
+static int conn_task_of(lua_State *L, tide__task_t *t, int runner) {
+  lua_State *co = t->co;
+  lua_Debug ar;
+  int level = 0, is = 0;
+  if (!t->own_body || !t->started || co == NULL) return 0;
+  if (!lua_getstack(co, 0, &ar)) return 0;
+  while (lua_getstack(co, level + 1, &ar)) level++;
+  if (!lua_getstack(co, level, &ar) || !lua_checkstack(co, 1) ||
+      !lua_getinfo(co, "f", &ar))
+    return 0;
+  if (co != L) lua_xmove(co, L, 1);
+  is = lua_rawequal(L, -1, runner);
+  lua_pop(L, 1);
+  return is;
+}
+
+/* _net.conn_tasks(runner [, task]) -> the pending tasks running
+ * connections of runner (a list, for server:close{cancel}); with task:
+ * whether it is one of them. Found by walking the runtime's pending
+ * tasks: closing is rare, and a set of them kept per server would cost
+ * every idle connection a table slot. */
+static int l_conn_tasks(lua_State *L) {
+  tide_runtime_t *rt = tide__runtime_from(L);
+  tide__link_t *l;
+  lua_Integer n = 0;
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  if (!lua_isnoneornil(L, 2)) {
+    tide__task_t *t = tide__task_check(L, 2);
+    lua_pushboolean(L, t->aw.fut.state == TIDE__PENDING &&
+                           conn_task_of(L, t, 1));
+    return 1;
+  }
+  lua_settop(L, 1);
+  lua_newtable(L); /* 2 */
+  for (l = rt->tasks.next; l != &rt->tasks; l = l->next) {
+    tide__task_t *t = TIDE__CONTAINER_OF(l, tide__task_t, link);
+    if (!conn_task_of(L, t, 1)) continue;
+    luaL_checkstack(L, 2, NULL);
+    tide__task_push(L, t);
+    lua_rawseti(L, 2, ++n);
+  }
+  return 1;
+}
+
+/* In protected mode: runner(stream) as a new task (a runner made by
+ * conn_runner is the task's body itself). */
 static int server_spawn(lua_State *L) {
   accept_ctx_t *ctx = lua_touserdata(L, 1);
   tide__stream_t *s = ctx->s;
@@ -94,7 +194,10 @@ static int server_spawn(lua_State *L) {
   lua_getiuservalue(L, 2, 2);
   tide__lua_stream_options(L, 5, s);
   lua_pop(L, 1);
-  tide__task_new(L, ctx->srv->rt, 1);
+  if (lua_tocfunction(L, 3) == tide__lua_conn_body)
+    tide__task_new_body(L, ctx->srv->rt, 1);
+  else
+    tide__task_new(L, ctx->srv->rt, 1);
   return 0;
 }
 
@@ -298,6 +401,8 @@ static const luaL_Reg server_methods[] = {
 static const luaL_Reg funcs[] = {
     {"tcp_connect", l_tcp_connect},
     {"tcp_listen", l_tcp_listen},
+    {"conn_runner", l_conn_runner},
+    {"conn_tasks", l_conn_tasks},
     {"report", l_report},
     {"is_ip", l_is_ip},
     {NULL, NULL}};

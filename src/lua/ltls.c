@@ -383,13 +383,16 @@ static int l_stream_starttls(lua_State *L) {
     return luaL_error(L, "starttls: the stream is TLS already");
   if (s->rfut.state == TIDE__PENDING)
     return luaL_error(L, "starttls: a read is pending on this stream");
-  if (s->wfut.state == TIDE__PENDING || s->sfut.state == TIDE__PENDING)
+  if (s->x != NULL && (s->x->wfut.state == TIDE__PENDING ||
+                       s->x->sfut.state == TIDE__PENDING))
     return luaL_error(L, "starttls: a write is pending on this stream");
   if (!ctx->server && ctx->verify && servername == NULL)
     return luaL_error(L, "starttls: option 'servername': a name is needed to "
                          "verify the server (or a context with verify = "
                          "false)");
   if (s->shut) return tide__lua_fail(L, UV_EPIPE, "stream was shut down");
+  if (timeout != 0 && tide__stream_ext(s) == NULL)
+    return tide__lua_fail(L, TIDE_ENOMEM, NULL);
   tide__lua_await_begin(L);
   err = tide__stream_tls_start(s, ctx, ctx->server ? NULL : servername);
   if (err != 0) return tide__lua_fail(L, err, NULL);

@@ -20,7 +20,7 @@ static int frame_k(lua_State *L, int status, lua_KContext ctx);
  * returns their count, or -1 with *need set to the bytes it waits for. */
 static int frame_try(lua_State *L, tide__stream_t *s, size_t *need) {
   size_t n = tide__stream_buffered(s);
-  unsigned char *b = (unsigned char *)s->rbuf + s->rstart;
+  unsigned char *b = (unsigned char *)tide__stream_data(s);
   lua_Integer max = lua_tointeger(L, 2);
   int masked = lua_toboolean(L, 3);
   tide__ws_frame_t f;

@@ -25,6 +25,9 @@
  *   MAXLINE n         the line limit changes (while no reader waits)
  *   IDLE              an alloc followed by an empty read (EAGAIN)
  *
+ * Between steps, besides the model: a stream with nothing buffered holds
+ * no buffer (the pool has it back).
+ *
  * Build and run: make fuzz (the Makefile's build/fuzz/fuzz_stream rule).
  * Knobs that step around known bugs, so a campaign can look for others:
  * FUZZ_STREAM_MAX_WANT=n bounds the byte count a WAIT may ask for (the
@@ -166,6 +169,10 @@ static void check_state(tide__stream_t *s) {
   CHECK(n == mlen, "buffered %zu, model %zu", n, mlen);
   CHECK(n == 0 || memcmp(s->rbuf + s->rstart, model, n) == 0,
         "the buffered bytes differ from the model's");
+  /* Issue 17: a stream with nothing buffered holds no buffer (it went
+   * back to the loop's pool). */
+  CHECK(n > 0 || (s->rbuf == NULL && s->rcap == 0),
+        "an empty stream holds a buffer of %zu bytes", s->rcap);
   check_wake(s);
 }
 
