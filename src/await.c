@@ -40,18 +40,22 @@ static void push_cancel(lua_State *L, tide__task_t *t, tide__scope_t *owner) {
   lua_setfield(L, -2, "scope");
 }
 
-/* Raises the cancellation pending in the running task (level-triggered: it
- * is raised at every await until the code leaves the cancelled scope). */
-int tide__lua_raise_cancel(lua_State *L) {
+void tide__lua_push_cancel(lua_State *L) {
   tide_runtime_t *rt = tide__runtime_from(L);
   tide__task_t *t = rt->current;
   tide__scope_t *owner = NULL;
   if (t == NULL) {
     tide__lua_pusherror(L, "cancelled", "tide: task cancelled");
-    return lua_error(L);
+    return;
   }
   if (!tide__cstack_cancelled(&t->cs, &owner)) owner = NULL;
   push_cancel(L, t, owner);
+}
+
+/* Raises the cancellation pending in the running task (level-triggered: it
+ * is raised at every await until the code leaves the cancelled scope). */
+int tide__lua_raise_cancel(lua_State *L) {
+  tide__lua_push_cancel(L);
   return lua_error(L);
 }
 

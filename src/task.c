@@ -757,6 +757,9 @@ static void task_interrupt(tide__cstack_t *cs) {
  * or tide.cleanup's), and it stops t
  * waiting for a task it passed its first cancellation on to (that task
  * goes on ending; t raises now). */
+static int task_park_stays(tide__future_t *f);
+static int task_park_on_cancel(tide__future_t *f);
+
 static void task_cancel_again(tide__task_t *t) {
   /* Cleanup in tide.cleanup() shields ends too, as <close> cleanup does. */
   if (tide__cstack_cancel_cleanup(&t->cs) > 0) return;
@@ -764,6 +767,12 @@ static void task_cancel_again(tide__task_t *t) {
     task_interrupt(&t->cs);
   } else if (t->propagated) {
     t->propagated = 0;
+    /* An uncancellable park (a Condition taking its lock back) gives up
+     * too: it leaves its queue, and its future stays pending, which tells
+     * the continuation that nothing was handed over. */
+    if (t->waiting != NULL && t->waiting->cancel == task_park_stays &&
+        !tide__link_empty(&t->waiter.link))
+      task_park_on_cancel(t->waiting);
     if (!tide__link_empty(&t->waiter.link)) tide__future_unwait(&t->waiter);
     t->cancel_wake = 1;
     task_schedule(t);
@@ -862,7 +871,8 @@ tide__future_t *tide__task_park(lua_State *L, tide__task_t *t,
 
 /* The cancel hook of an uncancellable park: the task stays parked (it took
  * the request over, to end only when it is woken: task.c's propagated
- * path), and its wake-up delivers the wake token. */
+ * path), and its wake-up delivers the wake token. A second cancellation
+ * ends the park (task_cancel_again). */
 static int task_park_stays(tide__future_t *f) {
   (void)f;
   return 1;
@@ -872,6 +882,11 @@ tide__future_t *tide__task_park_uncancellable(lua_State *L, tide__task_t *t,
                                               tide__waitq_t *q) {
   tide__future_t *f = tide__task_park(L, t, q);
   f->cancel = task_park_stays;
+  /* Parked while a cancellation is already pending: the park holds it, as
+   * if it had arrived now, so that the next one ends the wait (a second
+   * cancellation, the end of the shutdown's grace period) instead of
+   * finding nothing to stop. */
+  if (t->cs.ncancelled > 0) t->propagated = 1;
   return f;
 }
 

@@ -471,5 +471,8 @@ static inline void *tide__lua_checkself(lua_State *L, int idx, int mtup,
 void tide__lua_pusherror(lua_State *L, const char *kind, const char *msg);
 int tide__lua_iserror(lua_State *L, int idx, const char *kind);
 int tide__lua_raise_cancel(lua_State *L);
+/* Pushes the error tide__lua_raise_cancel raises (possibly an object shared
+ * by every plain task cancellation: copy it before changing it). */
+void tide__lua_push_cancel(lua_State *L);
 
 #endif

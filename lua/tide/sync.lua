@@ -56,7 +56,12 @@ function Condition:with(fn, ...)
   local _ <close> = self:acquire()
   return fn(...)
 end
-registry["tide.Condition"].__close = function(self) self:lock():release() end
+-- A wait ended by a second cancellation before it took the lock back
+-- raises a cancellation marked lock_lost: the lock is not ours to release.
+registry["tide.Condition"].__close = function(self, err)
+  if type(err) == "table" and rawget(err, "lock_lost") then return end
+  self:lock():release()
+end
 
 -- cond:wait_for(predicate) -> predicate's first true value: waits until
 -- predicate() (called holding the lock) returns a true value.

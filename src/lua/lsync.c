@@ -402,9 +402,32 @@ static void cond_notify(lcond_t *c, lua_Integer n) {
 /* Context bits of the second half of wait (taking the lock back). */
 #define COND_CANCELLED 1 /* the wait was cancelled */
 
+/* Raises the task's cancellation, marked lock_lost: a second cancellation
+ * ended the park that was taking the lock back, so the task does not hold
+ * it (Condition's __close then leaves the lock alone). A fresh copy: the
+ * plain cancellation's error object is shared. */
+static int cond_raise_lost(lua_State *L) {
+  luaL_checkstack(L, 4, NULL);
+  tide__lua_push_cancel(L);
+  lua_newtable(L);
+  lua_pushnil(L);
+  while (lua_next(L, -3)) {
+    lua_pushvalue(L, -2);
+    lua_insert(L, -2);
+    lua_rawset(L, -4);
+  }
+  if (lua_getmetatable(L, -2)) lua_setmetatable(L, -2);
+  lua_pushboolean(L, 1);
+  lua_setfield(L, -2, "lock_lost");
+  return lua_error(L);
+}
+
 static int cond_relock_k(lua_State *L, int status, lua_KContext ctx) {
+  int cancelled, state = park_state(L, &cancelled);
   (void)status;
   lua_pop(L, 1); /* the token: this park ignores cancellation (below) */
+  /* Not handed over: a second cancellation ended the park. */
+  if (state != TIDE__DONE) return cond_raise_lost(L);
   /* The lock is ours again (handed over by its release). */
   if (ctx & COND_CANCELLED) return tide__lua_raise_cancel(L);
   lua_pushboolean(L, 1);
@@ -413,7 +436,9 @@ static int cond_relock_k(lua_State *L, int status, lua_KContext ctx) {
 
 /* Takes the lock back after a wait, whatever happens meanwhile: its park
  * cannot be cancelled (as Trio's, asyncio's Condition does the same), so
- * the task holds the lock again before a cancellation is raised. */
+ * the task holds the lock again before a cancellation is raised. Only a
+ * second cancellation ends it (the lock may never come back: its holder
+ * ended without releasing it), raising a cancellation marked lock_lost. */
 static int cond_relock(lua_State *L, llock_t *lk, lua_KContext ctx) {
   tide__task_t *t;
   if (!lk->held && lk->q.n == 0) {
