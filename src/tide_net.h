@@ -60,10 +60,16 @@ typedef struct {
    * NULL: nobody listens. */
   void (*on_rend)(tide__stream_t *s, void *data);
   void *rend_data;
+  /* The limits, once one is set (setoptions, a server's options): a
+   * stream without an ext has the defaults (tide__stream_rlimit ...). */
+  size_t rlimit;           /* read ahead at most this much */
+  size_t max_line;         /* readline/readuntil limit */
+  size_t high, low;        /* the write queue's water marks */
+  struct tide__tls_s *tls; /* TLS (tide_tls.h), or NULL: a plain stream */
 } tide__stream_ext_t;
 
 struct tide__stream_s {
-  tide_loop_t *loop;
+  /* The loop is rfut.loop (tide__stream_loop): not kept twice. */
   tide__resource_t res;     /* in rt->resources until the handle closes */
   tide__stream_t **slot;    /* the Lua object's pointer to us, or NULL */
   tide__stream_ext_t *x;    /* made on first need (tide__stream_ext), or
@@ -73,11 +79,11 @@ struct tide__stream_s {
    * emptied one goes back to the loop's pool (stream.c). */
   char *rbuf;
   size_t rstart, rend, rcap;
-  size_t rlimit;            /* read ahead at most this much */
-  size_t max_line;          /* readline/readuntil limit */
-  int rerr;                 /* UV_EOF or the read error, once seen */
-  int rmode;                /* TIDE__RANY ...: what the reader waits for */
-  int werr;                 /* the first write error */
+  /* Error codes are libuv's and tide's (all above -32768: the check
+   * below), so 16 bits hold them. */
+  int16_t rerr;             /* UV_EOF or the read error, once seen */
+  int16_t werr;             /* the first write error */
+  unsigned rmode : 2;       /* TIDE__RANY ...: what the reader waits for */
   unsigned kind : 2;        /* TIDE__TCP ... */
   unsigned reading : 1;     /* uv_read_start is in effect */
   unsigned rtimedout : 1;   /* the reader's timer fired */
@@ -87,17 +93,16 @@ struct tide__stream_s {
   unsigned woke : 1;        /* the close woke a waiting task */
   unsigned lingering : 1;   /* closed by its user, flushing queued bytes */
   unsigned accepted : 1;    /* made by a server's accept (counted active) */
-  size_t rwant;             /* REXACT: the byte count */
+  size_t rwant;             /* REXACT: the byte count; RSEP: the
+                               separator's length (one field: a reader
+                               waits in one mode at a time) */
   const char *rsep;         /* RSEP: the separator (anchored on the reader's
                                stack while it waits) */
-  size_t rseplen;
   size_t rscan;             /* RSEP: bytes the waiting reader has searched
                                without a match (reset per wait) */
   tide__future_t rfut;      /* pending exactly while a reader waits */
   /* Write side. */
-  size_t wqueued;           /* bytes in uv_write requests not yet done */
-  size_t high, low;         /* water marks */
-  struct tide__tls_s *tls;  /* TLS (tide_tls.h), or NULL: a plain stream */
+  size_t wqueued; /* bytes in uv_write requests not yet done */
   /* Last, and allocated only as large as the kind needs (a TCP handle is
    * 64 bytes smaller than a TTY's); handle.data points back to us. */
   union {
@@ -108,6 +113,37 @@ struct tide__stream_s {
     uv_tty_t tty;
   } u;
 };
+
+/* The stream's loop, and its limits: the ext's once one is set, the
+ * defaults otherwise (an idle connection does not carry them). Setting a
+ * limit makes the ext (tide__stream_set_limits). */
+static inline tide_loop_t *tide__stream_loop(const tide__stream_t *s) {
+  return s->rfut.loop;
+}
+/* Every error code a stream keeps fits its 16-bit rerr and werr (libuv's
+ * are above -4096). */
+typedef char
+    tide__stream_err_fits[(TIDE_ETLSEOF >= INT16_MIN &&
+                           TIDE_ESTATE >= INT16_MIN && UV__EOF >= INT16_MIN)
+                              ? 1
+                              : -1];
+/* The stream's TLS (tide_tls.h), or NULL: a plain stream. It lives in the
+ * ext: a plain stream without one pays the same single test. */
+static inline struct tide__tls_s *tide__stream_tls(const tide__stream_t *s) {
+  return s->x != NULL ? s->x->tls : NULL;
+}
+static inline size_t tide__stream_rlimit(const tide__stream_t *s) {
+  return s->x != NULL ? s->x->rlimit : TIDE__READ_LIMIT;
+}
+static inline size_t tide__stream_max_line(const tide__stream_t *s) {
+  return s->x != NULL ? s->x->max_line : TIDE__MAX_LINE;
+}
+static inline size_t tide__stream_high(const tide__stream_t *s) {
+  return s->x != NULL ? s->x->high : TIDE__HIGH_WATER;
+}
+static inline size_t tide__stream_low(const tide__stream_t *s) {
+  return s->x != NULL ? s->x->low : TIDE__LOW_WATER;
+}
 
 /* How long a closed stream may take to flush the bytes still queued. */
 #define TIDE__LINGER_NS (30 * (uint64_t)1000000000)

@@ -143,7 +143,8 @@ static int model_satisfied(tide__stream_t *s) {
   case TIDE__RANY: return mlen > 0;
   case TIDE__REXACT: return mlen >= wwant;
   default:
-    return mlen >= s->max_line + wseplen || model_find(wsep, wseplen) >= 0;
+    return mlen >= tide__stream_max_line(s) + wseplen ||
+           model_find(wsep, wseplen) >= 0;
   }
 }
 
@@ -324,9 +325,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     case 6: { /* MAXLINE (as setoptions while no reader waits: a waiting
                * reader is re-examined only when bytes arrive) */
       unsigned k = take();
+      tide__stream_ext_t *x;
       if (waiting) break;
-      s->max_line = k < 128 ? 1 + k % 64 : TIDE__MAX_LINE;
-      if (s->rlimit < s->max_line + 64) s->rlimit = s->max_line + 64;
+      if ((x = tide__stream_ext(s)) == NULL) abort();
+      x->max_line = k < 128 ? 1 + k % 64 : TIDE__MAX_LINE;
+      if (x->rlimit < x->max_line + 64) x->rlimit = x->max_line + 64;
       break;
     }
     default: { /* IDLE */
