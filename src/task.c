@@ -27,7 +27,6 @@ static void task_step(tide__task_t *t);
 static void task_inherit_context(lua_State *L, tide_runtime_t *rt,
                                  tide__task_t *child, int child_idx);
 static int task_cancel_hook(tide__future_t *f);
-static void task_interrupt(tide__cstack_t *cs);
 static lua_State *task_take_coroutine(lua_State *L, tide_runtime_t *rt);
 
 /* The task's wait block, made on first call; NULL when out of memory. */
@@ -37,7 +36,7 @@ static tide__taskwait_t *task_wait_make(tide__task_t *t) {
   w = malloc(sizeof(*w));
   if (w == NULL) return NULL;
   tide__timer_init(&w->timer, NULL);
-  tide__future_init(&w->sleep, &t->rt->loop);
+  tide__future_init(&w->sleep, &tide__task_rt(t)->loop);
   tide__link_init(&w->qlink);
   w->parkq = NULL;
   w->task = t;
@@ -48,7 +47,7 @@ static tide__taskwait_t *task_wait_make(tide__task_t *t) {
 
 /* Pushes a pending task's userdata (through its pin), nil for others. */
 void tide__task_push(lua_State *L, tide__task_t *t) {
-  lua_rawgeti(L, LUA_REGISTRYINDEX, t->rt->pins_ref);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, tide__task_rt(t)->pins_ref);
   lua_rawgeti(L, -1, t->ref);
   lua_replace(L, -2);
 }
@@ -59,7 +58,7 @@ void tide__task_push(lua_State *L, tide__task_t *t) {
  * When fewer than a quarter of the peak remain pinned, the pins move to a
  * fresh table (O(pinned), so amortised over the burst's unpins). */
 static void task_pin(lua_State *L, tide__task_t *t) {
-  tide_runtime_t *rt = t->rt;
+  tide_runtime_t *rt = tide__task_rt(t);
   lua_rawgeti(L, LUA_REGISTRYINDEX, rt->pins_ref);
   lua_pushvalue(L, -2);
   t->ref = luaL_ref(L, -2);
@@ -84,7 +83,7 @@ static void task_repin_all(lua_State *L, tide_runtime_t *rt) {
 }
 
 void tide__task_unpin(lua_State *L, tide__task_t *t) {
-  tide_runtime_t *rt = t->rt;
+  tide_runtime_t *rt = tide__task_rt(t);
   if (t->ref == LUA_NOREF) return;
   lua_rawgeti(L, LUA_REGISTRYINDEX, rt->pins_ref);
   luaL_unref(L, -1, t->ref); /* the pin's release */
@@ -131,7 +130,7 @@ static void task_record_spawner(lua_State *L, tide__task_t *t) {
     if (!lua_getinfo(L, "fl", &ar)) break;
     /* tide's own Lua (groups, combinators) spawns for the user: the site
      * worth naming is the user's call further up. */
-    if (ar.currentline > 0 && !task_fn_is_tide(L, t->rt)) {
+    if (ar.currentline > 0 && !task_fn_is_tide(L, tide__task_rt(t))) {
       t->spawn_line = ar.currentline;
       lua_setiuservalue(L, -2, TIDE__UV_SPAWNER);
       return;
@@ -188,7 +187,7 @@ int tide__task_pushwhere(lua_State *L, tide__task_t *t) {
 static void task_schedule(tide__task_t *t) {
   t->scheduled = 1;
   t->waiting = NULL;
-  tide__loop_call_soon(&t->rt->loop, task_on_wake, t, ++t->gen);
+  tide__loop_call_soon(&tide__task_rt(t)->loop, task_on_wake, t, ++t->gen);
 }
 
 /* The task body runs under a yieldable pcall inside the coroutine, so that
@@ -267,11 +266,10 @@ static tide__task_t *task_create(lua_State *L, tide_runtime_t *rt,
   tide__future_init(&t->aw.fut, &rt->loop);
   t->aw.fut.cancel = task_cancel_hook;
   t->aw.results = tide__task_results;
-  t->rt = rt;
   t->waiter.data = t;
   t->waiter.fn = task_on_wake;
   tide__link_init(&t->waiter.link);
-  tide__cstack_init(&t->cs, &rt->loop, task_interrupt);
+  tide__cstack_init(&t->cs);
   tide__lua_setmt(L, tide__mt_task);
   task_record_spawner(L, t);
   task_inherit_context(L, rt, t, -1);
@@ -341,7 +339,7 @@ void tide__task_mark_observed(tide__task_t *t) {
  * returned (or was reset after an error) is as good as new, and reusing it
  * saves the allocation and the collection of a thread per task. */
 static void task_release_coroutine(lua_State *L, tide__task_t *t) {
-  tide_runtime_t *rt = t->rt;
+  tide_runtime_t *rt = tide__task_rt(t);
   lua_State *co = t->co;
   t->co = NULL;
   if (rt->copool_n >= TIDE__COPOOL_MAX || lua_status(co) != LUA_OK) return;
@@ -382,7 +380,7 @@ void tide__task_pushinfo(lua_State *L, int idx) {
  * with the task. The outcome moves into the task's user values, the task is
  * unpinned, its coroutine recycled and its waiters woken. */
 static void task_finish(lua_State *L, tide__task_t *t, int state, int nres) {
-  tide_runtime_t *rt = t->rt;
+  tide_runtime_t *rt = tide__task_rt(t);
   int tidx = lua_gettop(L) - nres - (state == TIDE__DONE ? 0 : 2);
   if (state == TIDE__DONE) {
     t->n = nres;
@@ -533,11 +531,12 @@ static lua_State *task_start(lua_State *L, tide__task_t *t) {
   int top = lua_gettop(L), n = t->n + 1, i, tidx;
   lua_State *co;
   luaL_checkstack(L, n + 4, "too many arguments");
-  co = task_take_coroutine(L, t->rt);      /* L: co */
+  co = task_take_coroutine(L, tide__task_rt(t)); /* L: co */
   if (!lua_checkstack(co, n + 2)) luaL_error(L, "tide: stack overflow");
   tide__task_push(L, t);                   /* co, task */
   tidx = top + 2;
-  if (!t->own_body) lua_rawgeti(co, LUA_REGISTRYINDEX, t->rt->body_ref);
+  if (!t->own_body)
+    lua_rawgeti(co, LUA_REGISTRYINDEX, tide__task_rt(t)->body_ref);
   lua_getiuservalue(L, tidx, TIDE__UV_VALUES); /* the function */
   for (i = 1; i < n; i++) lua_getiuservalue(L, tidx, TIDE__TASK_NUV + i);
   lua_xmove(L, co, n);
@@ -558,7 +557,7 @@ static lua_State *task_start(lua_State *L, tide__task_t *t) {
  * await in between) is noted for the runtime to report after the drain,
  * naming the task and the line it has reached (asyncio's debug mode). */
 static void task_note_slow(lua_State *L, tide__task_t *t, uint64_t dt) {
-  tide_runtime_t *rt = t->rt;
+  tide_runtime_t *rt = tide__task_rt(t);
   int top = lua_gettop(L);
   char secs[32];
   if (!lua_checkstack(L, 8)) return;
@@ -583,7 +582,7 @@ static void task_note_slow(lua_State *L, tide__task_t *t, uint64_t dt) {
 /* One step: resume the coroutine and act on how it stopped. Runs inside
  * the loop's protected batch (tide__runtime_pcall around the drain). */
 static void task_step(tide__task_t *t) {
-  tide_runtime_t *rt = t->rt;
+  tide_runtime_t *rt = tide__task_rt(t);
   lua_State *L = rt->L;
   lua_State *co = t->co;
   tide__task_t *prev;
@@ -742,10 +741,14 @@ static void task_wake_cancel(tide__task_t *t) {
   task_schedule(t);
 }
 
+tide_loop_t *tide__cstack_loop(const tide__cstack_t *cs) {
+  return TIDE__CONTAINER_OF(cs, tide__task_t, cs)->aw.fut.loop;
+}
+
 /* The scope stack's interrupt: a cancellation reaches the point where the
  * task waits. During a cleanup await (a <close> handler after a
  * cancellation) this is a second cancellation: the grace period is over. */
-static void task_interrupt(tide__cstack_t *cs) {
+void tide__cstack_interrupt(tide__cstack_t *cs) {
   tide__task_t *t = TIDE__CONTAINER_OF(cs, tide__task_t, cs);
   if (t->aw.fut.state != TIDE__PENDING || !t->started) return;
   if (t->cleanup) t->grace_over = 1;
@@ -761,7 +764,7 @@ static void task_cancel_again(tide__task_t *t) {
   /* Cleanup in tide.cleanup() shields ends too, as <close> cleanup does. */
   if (tide__cstack_cancel_cleanup(&t->cs) > 0) return;
   if (t->cleanup) {
-    task_interrupt(&t->cs);
+    tide__cstack_interrupt(&t->cs);
   } else if (t->propagated) {
     t->propagated = 0;
     if (!tide__link_empty(&t->waiter.link)) tide__future_unwait(&t->waiter);
@@ -805,20 +808,20 @@ static void task_grace_on_timer(tide__timer_t *timer) {
 }
 
 int tide__task_grace_start(tide__task_t *t) {
-  tide_loop_t *loop = &t->rt->loop;
+  tide_loop_t *loop = &tide__task_rt(t)->loop;
   tide__taskwait_t *w = task_wait_make(t);
   if (w == NULL) return TIDE_ENOMEM;
   t->graced = 1;
   w->grace.fn = task_grace_on_timer;
   if (!tide__timer_armed(&w->grace) && !t->grace_over)
     return tide__timer_start(loop, &w->grace,
-                             tide__loop_now(loop) + t->rt->grace_ns);
+                             tide__loop_now(loop) + tide__task_rt(t)->grace_ns);
   return 0;
 }
 
 void tide__task_grace_reset(tide__task_t *t) {
   if (t->graced) {
-    tide__timer_stop(&t->rt->loop, &t->w->grace);
+    tide__timer_stop(&tide__task_rt(t)->loop, &t->w->grace);
     t->graced = 0;
   }
   t->grace_over = 0;
@@ -908,7 +911,7 @@ void tide__task_release(tide__task_t *t) {
       w->parkq->n--;
       tide__link_remove(&w->qlink);
     }
-    tide__timer_stop(&t->rt->loop, &w->timer);
+    tide__timer_stop(&tide__task_rt(t)->loop, &w->timer);
     t->w = NULL;
     free(w);
   }
@@ -933,7 +936,7 @@ int tide__task_push_results(lua_State *L, int idx, tide__task_t *t) {
 /* Pushes a done task's results, or raises its error. */
 int tide__task_results(lua_State *L, int idx) {
   tide__task_t *t = lua_touserdata(L, idx);
-  tide_runtime_t *rt = t->rt;
+  tide_runtime_t *rt = tide__task_rt(t);
   if (t->aw.fut.state == TIDE__DONE) return tide__task_push_results(L, idx, t);
   tide__task_mark_observed(t);
   if (rt->current != NULL && rt->current != t &&
