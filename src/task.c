@@ -104,10 +104,6 @@ static int task_is_tide_source(const char *src) {
          strncmp(slash - 5, "/tide", 5) == 0;
 }
 
-/* Remembers where the task was spawned: the calling Lua function (kept in
- * a user value; its source is looked up only when a report needs it) and
- * the current line, skipping C functions and tide's own Lua files. The task
- * userdata is at the top of L. */
 /* Is the function at the top of L one of tide's own Lua files'? Asked per
  * spawn, so the answer is cached by function (a few slots, direct-mapped):
  * a spawn site in a loop pays for lua_getinfo's "S" (its chunk id) once. */
@@ -123,20 +119,29 @@ static int task_fn_is_tide(lua_State *L, tide_runtime_t *rt) {
   return rt->srccache[slot].tide;
 }
 
-static void task_record_spawner(lua_State *L, tide__task_t *t) {
+/* Finds where a task is being spawned: the calling Lua function (kept in
+ * a user value; its source is looked up only when a report needs it) and
+ * its current line, skipping C functions and tide's own Lua files. Pushes
+ * the function and returns the line (> 0), or pushes nothing and returns
+ * -1 (a task spawned from C, e.g. an accepted connection's). */
+static int task_find_spawner(lua_State *L, tide_runtime_t *rt) {
   lua_Debug ar;
   int level;
   for (level = 1; level < 8 && lua_getstack(L, level, &ar); level++) {
     if (!lua_getinfo(L, "fl", &ar)) break;
     /* tide's own Lua (groups, combinators) spawns for the user: the site
      * worth naming is the user's call further up. */
-    if (ar.currentline > 0 && !task_fn_is_tide(L, tide__task_rt(t))) {
-      t->spawn_line = ar.currentline;
-      lua_setiuservalue(L, -2, TIDE__UV_SPAWNER);
-      return;
-    }
+    if (ar.currentline > 0 && !task_fn_is_tide(L, rt)) return ar.currentline;
     lua_pop(L, 1); /* a C function (e.g. the facade's spawn): look higher */
   }
+  return -1;
+}
+
+/* The user value slot before a task's first argument. The arguments follow
+ * the spawner's slot, which only a task with a spawner (spawn_line > 0)
+ * has: a task spawned from C does not carry an empty one. */
+static int task_args_base(int spawn_line) {
+  return spawn_line > 0 ? TIDE__TASK_NUV : TIDE__TASK_NUV - 1;
 }
 
 void tide__task_pushlabel(lua_State *L, tide__task_t *t, int idx) {
@@ -253,16 +258,19 @@ static tide__task_t *task_create(lua_State *L, tide_runtime_t *rt,
                                  int nargs) {
   tide__task_t *t;
   int i, base = lua_gettop(L) - nargs; /* the function */
-  luaL_checkstack(L, 4, NULL);
+  int line, args;
+  luaL_checkstack(L, 5, NULL);
+  line = task_find_spawner(L, rt); /* the spawner on top, if any */
+  args = task_args_base(line);
   /* The function and its arguments wait in user values until the first
-   * step (UV 1 and the slots after TIDE__TASK_NUV): the coroutine is only
-   * taken then, so a task that has not started costs no coroutine, and
-   * one that finished hands its coroutine to the next. */
-  t = lua_newuserdatauv(L, sizeof(*t), TIDE__TASK_NUV + nargs);
+   * step (UV 1 and the slots after args): the coroutine is only taken
+   * then, so a task that has not started costs no coroutine, and one that
+   * finished hands its coroutine to the next. */
+  t = lua_newuserdatauv(L, sizeof(*t), args + nargs);
   memset(t, 0, sizeof(*t));
   t->id = ++rt->next_task_id;
   t->parent_id = rt->current != NULL ? rt->current->id : 0;
-  t->spawn_line = -1;
+  t->spawn_line = line;
   tide__future_init(&t->aw.fut, &rt->loop);
   t->aw.fut.cancel = task_cancel_hook;
   t->aw.results = tide__task_results;
@@ -271,11 +279,14 @@ static tide__task_t *task_create(lua_State *L, tide_runtime_t *rt,
   tide__link_init(&t->waiter.link);
   tide__cstack_init(&t->cs);
   tide__lua_setmt(L, tide__mt_task);
-  task_record_spawner(L, t);
+  if (line > 0) {
+    lua_rotate(L, -2, 1); /* the task, the spawner */
+    lua_setiuservalue(L, -2, TIDE__UV_SPAWNER);
+  }
   task_inherit_context(L, rt, t, -1);
   for (i = 1; i <= nargs; i++) {
     lua_pushvalue(L, base + i);
-    lua_setiuservalue(L, -2, TIDE__TASK_NUV + i);
+    lua_setiuservalue(L, -2, args + i);
   }
   lua_pushvalue(L, base);
   lua_setiuservalue(L, -2, TIDE__UV_VALUES);
@@ -529,6 +540,7 @@ static void task_inherit_context(lua_State *L, tide_runtime_t *rt,
  * where the function was. */
 static lua_State *task_start(lua_State *L, tide__task_t *t) {
   int top = lua_gettop(L), n = t->n + 1, i, tidx;
+  int args = task_args_base(t->spawn_line);
   lua_State *co;
   luaL_checkstack(L, n + 4, "too many arguments");
   co = task_take_coroutine(L, tide__task_rt(t)); /* L: co */
@@ -538,7 +550,8 @@ static lua_State *task_start(lua_State *L, tide__task_t *t) {
   if (!t->own_body)
     lua_rawgeti(co, LUA_REGISTRYINDEX, tide__task_rt(t)->body_ref);
   lua_getiuservalue(L, tidx, TIDE__UV_VALUES); /* the function */
-  for (i = 1; i < n; i++) lua_getiuservalue(L, tidx, TIDE__TASK_NUV + i);
+  for (i = 1; i < n; i++)
+    lua_getiuservalue(L, tidx, args + i);
   lua_xmove(L, co, n);
   /* The coroutine takes the function's place (anchored); the arguments'
    * slots let go of them. */
@@ -546,7 +559,7 @@ static lua_State *task_start(lua_State *L, tide__task_t *t) {
   lua_setiuservalue(L, tidx, TIDE__UV_VALUES);
   for (i = 1; i < n; i++) {
     lua_pushnil(L);
-    lua_setiuservalue(L, tidx, TIDE__TASK_NUV + i);
+    lua_setiuservalue(L, tidx, args + i);
   }
   lua_settop(L, top);
   t->co = co;

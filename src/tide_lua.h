@@ -153,7 +153,10 @@ struct tide__lfuture_s {
 #define TIDE__UV_INFO 3      /* task: table of name, cancel_message,
                                 traceback, cause (the task whose error was
                                 last raised in it at an await) */
-#define TIDE__UV_SPAWNER 4   /* task: the function that called spawn */
+#define TIDE__UV_SPAWNER                                                       \
+  4 /* task: the function that called spawn; only a                            \
+       task with a spawn line has this slot (task.c:                           \
+       the arguments follow) */
 #define TIDE__TASK_NUV 4
 #define TIDE__COPOOL_MAX 1024 /* finished coroutines kept for reuse */
 #define TIDE__GRACE_NS (5 * (uint64_t)1000000000) /* cleanup grace period */
@@ -176,11 +179,12 @@ struct tide__task_s {
   uint64_t parent_id;        /* the task that spawned it, 0 if none */
   int spawn_line;            /* line of the spawn call, or -1 */
   unsigned n : 20;           /* before the first step: how many arguments
-                                (the slots after TIDE__TASK_NUV); done: how
-                                many results (UV 1: the value, or a table of
-                                them); one field, as the two never overlap.
-                                Both are at most a Lua stack (LUAI_MAXSTACK,
-                                checked below): 20 bits, beside the flags */
+                                (the slots after the spawner's, task.c);
+                                done: how many results (UV 1: the value, or
+                                a table of them); one field, as the two
+                                never overlap. Both are at most a Lua stack
+                                (LUAI_MAXSTACK, checked below): 20 bits,
+                                beside the flags */
   unsigned started : 1;      /* the coroutine has been resumed once */
   unsigned observed : 1;     /* someone has seen its error */
   unsigned scheduled : 1;    /* a wake-up is queued */
