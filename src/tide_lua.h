@@ -153,10 +153,9 @@ struct tide__lfuture_s {
 #define TIDE__UV_INFO 3      /* task: table of name, cancel_message,
                                 traceback, cause (the task whose error was
                                 last raised in it at an await) */
-#define TIDE__UV_SPAWNER                                                       \
-  4 /* task: the function that called spawn; only a                            \
-       task with a spawn line has this slot (task.c:                           \
-       the arguments follow) */
+/* Task: the function that called spawn. Only a task with a spawn line has
+ * this slot; the arguments follow it (task.c). */
+#define TIDE__UV_SPAWNER 4
 #define TIDE__TASK_NUV 4
 #define TIDE__COPOOL_MAX 1024 /* finished coroutines kept for reuse */
 #define TIDE__GRACE_NS (5 * (uint64_t)1000000000) /* cleanup grace period */
