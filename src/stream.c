@@ -223,7 +223,7 @@ static void stream_read_over(tide__stream_t *s) {
 /* Should more bytes come into the buffer? */
 static int stream_wants_data(tide__stream_t *s) {
   if (s->rerr != 0 || s->closing) return 0;
-  if (tide__stream_buffered(s) < tide__stream_rlimit(s)) return 1;
+  if (tide__stream_below_rlimit(s, tide__stream_buffered(s))) return 1;
   return s->rfut.state == TIDE__PENDING && !stream_satisfied(s);
 }
 

@@ -61,7 +61,7 @@ typedef struct {
   void (*on_rend)(tide__stream_t *s, void *data);
   void *rend_data;
   /* The limits, once one is set (setoptions, a server's options): a
-   * stream without an ext has the defaults (tide__stream_rlimit ...). */
+   * stream without an ext has the defaults (tide__stream_max_line ...). */
   size_t rlimit;           /* read ahead at most this much */
   size_t max_line;         /* readline/readuntil limit */
   size_t high, low;        /* the write queue's water marks */
@@ -83,8 +83,9 @@ struct tide__stream_s {
    * below), so 16 bits hold them. */
   int16_t rerr;             /* UV_EOF or the read error, once seen */
   int16_t werr;             /* the first write error */
-  unsigned rmode : 2;       /* TIDE__RANY ...: what the reader waits for */
-  unsigned kind : 2;        /* TIDE__TCP ... */
+  uint8_t rmode;            /* TIDE__RANY ...: what the reader waits for
+                               (a byte: set per wait, no masking) */
+  uint8_t kind;             /* TIDE__TCP ... */
   unsigned reading : 1;     /* uv_read_start is in effect */
   unsigned rtimedout : 1;   /* the reader's timer fired */
   unsigned shut : 1;        /* shutdown() was called */
@@ -132,8 +133,12 @@ typedef char
 static inline struct tide__tls_s *tide__stream_tls(const tide__stream_t *s) {
   return s->x != NULL ? s->x->tls : NULL;
 }
-static inline size_t tide__stream_rlimit(const tide__stream_t *s) {
-  return s->x != NULL ? s->x->rlimit : TIDE__READ_LIMIT;
+/* Is n below the read-ahead limit? An ext's limit is never below the
+ * default (it only grows, for a long max_line), so the usual case needs
+ * no look at the ext. */
+static inline int tide__stream_below_rlimit(const tide__stream_t *s,
+                                            size_t n) {
+  return n < TIDE__READ_LIMIT || (s->x != NULL && n < s->x->rlimit);
 }
 static inline size_t tide__stream_max_line(const tide__stream_t *s) {
   return s->x != NULL ? s->x->max_line : TIDE__MAX_LINE;
