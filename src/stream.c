@@ -80,7 +80,7 @@ static void stream_on_wtimer(tide__timer_t *t) {
 
 /* Stops the reader's timer, if it has one. */
 static void stream_stop_rtimer(tide__stream_t *s) {
-  if (s->x != NULL) tide__timer_stop(tide__stream_loop(s), &s->x->rtimer);
+  if (s->u.x != NULL) tide__timer_stop(tide__stream_loop(s), &s->u.x->rtimer);
 }
 
 /* Cancelling a reader: stop its timer; the future is then cancelled. The
@@ -93,7 +93,7 @@ static int stream_on_rcancel(tide__future_t *f) {
 tide__stream_ext_t *tide__stream_ext(tide__stream_t *s) {
   stream_extbox_t *box;
   tide__stream_ext_t *x;
-  if (s->x != NULL) return s->x;
+  if (s->u.x != NULL) return s->u.x;
   box = calloc(1, sizeof(*box));
   if (box == NULL) return NULL;
   box->s = s;
@@ -108,13 +108,13 @@ tide__stream_ext_t *tide__stream_ext(tide__stream_t *s) {
   x->max_line = TIDE__MAX_LINE;
   x->high = TIDE__HIGH_WATER;
   x->low = TIDE__LOW_WATER;
-  s->x = x;
+  s->u.x = x;
   return x;
 }
 
 static void stream_ext_free(tide__stream_t *s) {
-  if (s->x != NULL) free(TIDE__CONTAINER_OF(s->x, stream_extbox_t, x));
-  s->x = NULL;
+  if (s->u.x != NULL) free(TIDE__CONTAINER_OF(s->u.x, stream_extbox_t, x));
+  s->u.x = NULL;
 }
 
 /* ------------------------------------------------------------ buffers */
@@ -131,7 +131,7 @@ static inline int stream_rbuf_take(tide__stream_t *s) {
     return TIDE_ENOMEM;
   }
   s->rbuf = p;
-  s->rcap = TIDE__RBUF_INIT;
+  s->rcapl = 1; /* TIDE__RBUF_INIT */
   loop->rbufs++;
   loop->rbuf_bytes += TIDE__RBUF_INIT;
   return 0;
@@ -148,15 +148,15 @@ static inline void stream_rbuf_release(tide__stream_t *s) {
   if (p == NULL) return;
   s->rbuf = NULL;
   loop->rbufs--;
-  loop->rbuf_bytes -= (int64_t)s->rcap;
-  if (s->rcap == TIDE__RBUF_INIT && loop->rpool_n < TIDE__RPOOL_MAX) {
+  loop->rbuf_bytes -= (int64_t)tide__stream_rcap(s);
+  if (s->rcapl == 1 && loop->rpool_n < TIDE__RPOOL_MAX) {
     *(void **)p = loop->rpool;
     loop->rpool = p;
     loop->rpool_n++;
   } else {
     free(p);
   }
-  s->rcap = 0;
+  s->rcapl = 0;
 }
 
 void tide__stream_settle(tide__stream_t *s) {
@@ -183,7 +183,7 @@ tide__stream_t *tide__stream_new(tide_runtime_t *rt, int kind, int fd,
     free(s);
     return NULL;
   }
-  s->u.handle.data = s;
+  s->u.x = NULL; /* the handle's data pointer: see tide__stream_of */
   s->kind = kind;
   /* The future rests in the done state: pending means someone waits. */
   tide__future_init(&s->rfut, loop);
@@ -215,9 +215,9 @@ static int stream_satisfied(tide__stream_t *s) {
 /* The read side is over (end, error or close): tells the listener once. */
 static void stream_read_over(tide__stream_t *s) {
   void (*fn)(tide__stream_t *, void *);
-  if (s->x == NULL || (fn = s->x->on_rend) == NULL) return;
-  s->x->on_rend = NULL;
-  fn(s, s->x->rend_data);
+  if (s->u.x == NULL || (fn = s->u.x->on_rend) == NULL) return;
+  s->u.x->on_rend = NULL;
+  fn(s, s->u.x->rend_data);
 }
 
 /* Should more bytes come into the buffer? */
@@ -278,15 +278,16 @@ int tide__stream_start(tide__stream_t *s) {
  * what the reader waits for fit), compacting or growing it; returns its
  * size, 0 when out of memory. */
 size_t tide__stream_reserve(tide__stream_t *s) {
-  size_t n;
+  size_t n, rcap;
   /* The usual case: an empty stream (which holds no buffer) takes one
    * from the pool; nothing buffered, so the first size is the right one
    * whatever a reader waits for. */
-  if (s->rbuf == NULL) return stream_rbuf_take(s) == 0 ? s->rcap : 0;
+  if (s->rbuf == NULL) return stream_rbuf_take(s) == 0 ? TIDE__RBUF_INIT : 0;
   n = tide__stream_buffered(s);
   if (n == 0) s->rstart = s->rend = 0;
-  if (s->rcap - s->rend < TIDE__RBUF_ROOM) {
-    size_t cap = s->rcap ? s->rcap : TIDE__RBUF_INIT;
+  rcap = tide__stream_rcap(s);
+  if (rcap - s->rend < TIDE__RBUF_ROOM) {
+    size_t cap = rcap;
     if (s->rstart > 0) { /* compact first */
       memmove(s->rbuf, s->rbuf + s->rstart, n);
       s->rstart = 0;
@@ -303,22 +304,24 @@ size_t tide__stream_reserve(tide__stream_t *s) {
       if (cap > SIZE_MAX / 2) return 0;
       cap *= 2;
     }
-    if (cap != s->rcap) {
+    if (cap != rcap) {
       char *p = realloc(s->rbuf, cap);
       if (p == NULL) return 0;
-      tide__stream_loop(s)->rbuf_bytes += (int64_t)(cap - s->rcap);
+      tide__stream_loop(s)->rbuf_bytes += (int64_t)(cap - rcap);
       s->rbuf = p;
-      s->rcap = cap;
+      while (tide__stream_rcap(s) < cap)
+        s->rcapl++; /* cap doubled */
+      rcap = cap;
     }
   }
-  return s->rcap - s->rend;
+  return rcap - s->rend;
 }
 
 /* Offers the free end of the buffer (a TLS stream: of its ciphertext
  * buffer). On allocation failure offers nothing: libuv then reports
  * UV_ENOBUFS to the read callback. */
 static void stream_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-  tide__stream_t *s = h->data;
+  tide__stream_t *s = tide__stream_of(h);
   size_t room;
   (void)suggested;
   if (tide__stream_tls(s) != NULL) {
@@ -331,7 +334,7 @@ static void stream_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 }
 
 static void stream_on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf) {
-  tide__stream_t *s = h->data;
+  tide__stream_t *s = tide__stream_of(h);
   if (nread > 0) {
     /* A TLS stream's: ciphertext. */
     tide__stream_loop(s)->bytes_in += (uint64_t)nread;
@@ -399,8 +402,8 @@ static inline void stream_wait_read(tide__stream_t *s, int mode, size_t n,
   s->rsep = sep;
   s->rscan = 0;
   s->rtimedout = 0;
-  if (timeout_ns != 0 && s->x != NULL)
-    tide__timer_start(tide__stream_loop(s), &s->x->rtimer,
+  if (timeout_ns != 0 && s->u.x != NULL)
+    tide__timer_start(tide__stream_loop(s), &s->u.x->rtimer,
                       tide__loop_now(tide__stream_loop(s)) + timeout_ns);
   if (!s->reading) tide__stream_update_reading(s);
 }
@@ -408,7 +411,7 @@ static inline void stream_wait_read(tide__stream_t *s, int mode, size_t n,
 void tide__stream_wait_read(tide__stream_t *s, int mode, size_t n,
                             const char *sep, size_t seplen) {
   stream_wait_read(s, mode, n, sep, seplen,
-                   s->x != NULL ? s->x->rtimeout : 0);
+                   s->u.x != NULL ? s->u.x->rtimeout : 0);
 }
 
 void tide__stream_wait_read_for(tide__stream_t *s, int mode, size_t n,
@@ -418,16 +421,16 @@ void tide__stream_wait_read_for(tide__stream_t *s, int mode, size_t n,
 }
 
 int tide__stream_set_rtimeout(tide__stream_t *s, uint64_t ns) {
-  if (ns == 0 && s->x == NULL) return 0;
+  if (ns == 0 && s->u.x == NULL) return 0;
   if (tide__stream_ext(s) == NULL) return TIDE_ENOMEM;
-  s->x->rtimeout = ns;
+  s->u.x->rtimeout = ns;
   return 0;
 }
 
 int tide__stream_set_wtimeout(tide__stream_t *s, uint64_t ns) {
-  if (ns == 0 && s->x == NULL) return 0;
+  if (ns == 0 && s->u.x == NULL) return 0;
   if (tide__stream_ext(s) == NULL) return TIDE_ENOMEM;
-  s->x->wtimeout = ns;
+  s->u.x->wtimeout = ns;
   return 0;
 }
 
@@ -441,8 +444,8 @@ typedef struct {
 
 static void stream_on_write(uv_write_t *req, int status) {
   stream_wreq_t *w = (stream_wreq_t *)req;
-  tide__stream_t *s = req->handle->data;
-  tide__stream_ext_t *x = s->x;
+  tide__stream_t *s = tide__stream_of(req->handle);
+  tide__stream_ext_t *x = s->u.x;
   s->wqueued -= w->len;
   free(w);
   if (status < 0 && status != UV_ECANCELED && s->werr == 0) s->werr = status;
@@ -502,7 +505,7 @@ int tide__stream_write(tide__stream_t *s, const char *p, size_t len) {
 }
 
 uintptr_t tide__stream_wait_write(tide__stream_t *s, size_t threshold) {
-  tide__stream_ext_t *x = s->x;
+  tide__stream_ext_t *x = s->u.x;
   if (x->wfut.state != TIDE__PENDING) {
     tide__future_reset(&x->wfut);
     x->wepoch++;
@@ -530,10 +533,10 @@ int tide__stream_shutdown(tide__stream_t *s) {
   int err;
   if (tide__stream_ext(s) == NULL) return TIDE_ENOMEM;
   if (tide__stream_tls(s) != NULL) tide__stream_tls_close_notify(s);
-  err = uv_shutdown(&s->x->sreq, &s->u.stream, stream_on_shutdown);
+  err = uv_shutdown(&s->u.x->sreq, &s->u.stream, stream_on_shutdown);
   if (err != 0) return err;
   s->shut = 1;
-  tide__future_reset(&s->x->sfut);
+  tide__future_reset(&s->u.x->sfut);
   return 0;
 }
 
@@ -551,7 +554,7 @@ static void stream_free(void *data, uintptr_t arg) {
 }
 
 static void stream_on_close(uv_handle_t *h) {
-  tide__stream_t *s = h->data;
+  tide__stream_t *s = tide__stream_of(h);
   tide_loop_t *loop = tide__stream_loop(s);
   /* A task the close woke still points at one of our futures until its
    * wake-up runs (a task:cancel() meanwhile would read it): free after it,
@@ -596,17 +599,17 @@ void tide__stream_close_flush(tide__stream_t *s) {
     s->slot = NULL;
   }
   stream_read_over(s);
-  tide__timer_stop(tide__stream_loop(s), &s->x->rtimer);
+  tide__timer_stop(tide__stream_loop(s), &s->u.x->rtimer);
   stream_wake(s, &s->rfut);
-  stream_wake(s, &s->x->wfut);
-  stream_wake(s, &s->x->sfut);
+  stream_wake(s, &s->u.x->wfut);
+  stream_wake(s, &s->u.x->sfut);
   if (s->reading) {
     uv_read_stop(&s->u.stream);
     s->reading = 0;
   }
   s->lingering = 1;
   s->res.run_scoped = 1;
-  tide__timer_start(tide__stream_loop(s), &s->x->wtimer,
+  tide__timer_start(tide__stream_loop(s), &s->u.x->wtimer,
                     tide__loop_now(tide__stream_loop(s)) + TIDE__LINGER_NS);
 }
 
@@ -622,11 +625,11 @@ void tide__stream_close(tide__stream_t *s) {
   /* Every waiter wakes; its continuation finds the Lua object detached and
    * reports the stream as closed. */
   stream_wake(s, &s->rfut);
-  if (s->x != NULL) {
-    tide__timer_stop(tide__stream_loop(s), &s->x->rtimer);
-    tide__timer_stop(tide__stream_loop(s), &s->x->wtimer);
-    stream_wake(s, &s->x->wfut);
-    stream_wake(s, &s->x->sfut);
+  if (s->u.x != NULL) {
+    tide__timer_stop(tide__stream_loop(s), &s->u.x->rtimer);
+    tide__timer_stop(tide__stream_loop(s), &s->u.x->wtimer);
+    stream_wake(s, &s->u.x->wfut);
+    stream_wake(s, &s->u.x->sfut);
   }
   if (!s->closing) stream_finish(s);
 }

@@ -102,7 +102,7 @@ tide__connect_t *tide__connect_new(tide_runtime_t *rt, int kind,
   c->fut.cancel = connect_on_cancel;
   c->s = s;
   c->refs = 2;
-  s->x->creq.data = c;
+  s->u.x->creq.data = c;
   tide__timer_init(&c->timer, connect_on_timer);
   if (timeout_ns != 0)
     tide__timer_start(tide__stream_loop(s), &c->timer,
@@ -120,7 +120,7 @@ int tide__tcp_connect(tide_runtime_t *rt, const struct sockaddr *sa,
   int err;
   tide__connect_t *c = tide__connect_new(rt, TIDE__TCP, timeout_ns, &err);
   if (c == NULL) return err;
-  err = uv_tcp_connect(&c->s->x->creq, &c->s->u.tcp, sa,
+  err = uv_tcp_connect(&c->s->u.x->creq, &c->s->u.tcp, sa,
                        tide__connect_on_connect);
   if (err != 0) {
     c->refs = 1; /* no callback will come */

@@ -72,13 +72,11 @@ struct tide__stream_s {
   /* The loop is rfut.loop (tide__stream_loop): not kept twice. */
   tide__resource_t res;     /* in rt->resources until the handle closes */
   tide__stream_t **slot;    /* the Lua object's pointer to us, or NULL */
-  tide__stream_ext_t *x;    /* made on first need (tide__stream_ext), or
-                               NULL */
   /* Read side: buffered bytes are rbuf[rstart, rend). A stream holds a
-   * buffer only while bytes wait in it (NULL, rcap 0 otherwise): an
+   * buffer only while bytes wait in it (NULL, rcapl 0 otherwise): an
    * emptied one goes back to the loop's pool (stream.c). */
   char *rbuf;
-  size_t rstart, rend, rcap;
+  size_t rstart, rend;
   /* Error codes are libuv's and tide's (all above -32768: the check
    * below), so 16 bits hold them. */
   int16_t rerr;             /* UV_EOF or the read error, once seen */
@@ -86,6 +84,8 @@ struct tide__stream_s {
   uint8_t rmode;            /* TIDE__RANY ...: what the reader waits for
                                (a byte: set per wait, no masking) */
   uint8_t kind;             /* TIDE__TCP ... */
+  uint8_t rcapl;            /* the buffer's size (tide__stream_rcap): 0
+                               none, k: TIDE__RBUF_INIT << (k - 1) */
   unsigned reading : 1;     /* uv_read_start is in effect */
   unsigned rtimedout : 1;   /* the reader's timer fired */
   unsigned shut : 1;        /* shutdown() was called */
@@ -107,6 +107,11 @@ struct tide__stream_s {
   /* Last, and allocated only as large as the kind needs (a TCP handle is
    * 64 bytes smaller than a TTY's); handle.data points back to us. */
   union {
+    /* The ext, made on first need (tide__stream_ext), or NULL. It is kept
+     * in the handle's data pointer, which every handle type starts with
+     * and libuv leaves to its user: a callback finds its stream by the
+     * handle's place instead (tide__stream_of). */
+    tide__stream_ext_t *x;
     uv_handle_t handle;
     uv_stream_t stream;
     uv_tcp_t tcp;
@@ -114,6 +119,17 @@ struct tide__stream_s {
     uv_tty_t tty;
   } u;
 };
+
+/* The stream whose handle h is (any of the union's handles). */
+static inline tide__stream_t *tide__stream_of(const void *h) {
+  return (tide__stream_t *)((char *)h - offsetof(tide__stream_t, u));
+}
+
+/* The read buffer's size: 0 without one, else TIDE__RBUF_INIT times a
+ * power of two (a buffer only grows by doubling), so a byte holds it. */
+static inline size_t tide__stream_rcap(const tide__stream_t *s) {
+  return s->rcapl != 0 ? (size_t)TIDE__RBUF_INIT << (s->rcapl - 1) : 0;
+}
 
 /* The stream's loop, and its limits: the ext's once one is set, the
  * defaults otherwise (an idle connection does not carry them). Setting a
@@ -131,23 +147,23 @@ typedef char
 /* The stream's TLS (tide_tls.h), or NULL: a plain stream. It lives in the
  * ext: a plain stream without one pays the same single test. */
 static inline struct tide__tls_s *tide__stream_tls(const tide__stream_t *s) {
-  return s->x != NULL ? s->x->tls : NULL;
+  return s->u.x != NULL ? s->u.x->tls : NULL;
 }
 /* Is n below the read-ahead limit? An ext's limit is never below the
  * default (it only grows, for a long max_line), so the usual case needs
  * no look at the ext. */
 static inline int tide__stream_below_rlimit(const tide__stream_t *s,
                                             size_t n) {
-  return n < TIDE__READ_LIMIT || (s->x != NULL && n < s->x->rlimit);
+  return n < TIDE__READ_LIMIT || (s->u.x != NULL && n < s->u.x->rlimit);
 }
 static inline size_t tide__stream_max_line(const tide__stream_t *s) {
-  return s->x != NULL ? s->x->max_line : TIDE__MAX_LINE;
+  return s->u.x != NULL ? s->u.x->max_line : TIDE__MAX_LINE;
 }
 static inline size_t tide__stream_high(const tide__stream_t *s) {
-  return s->x != NULL ? s->x->high : TIDE__HIGH_WATER;
+  return s->u.x != NULL ? s->u.x->high : TIDE__HIGH_WATER;
 }
 static inline size_t tide__stream_low(const tide__stream_t *s) {
-  return s->x != NULL ? s->x->low : TIDE__LOW_WATER;
+  return s->u.x != NULL ? s->u.x->low : TIDE__LOW_WATER;
 }
 
 /* How long a closed stream may take to flush the bytes still queued. */

@@ -63,8 +63,8 @@ void tide__stream_wait_handshake(tide__stream_t *s, uint64_t timeout_ns) {
   tide__future_reset(&s->rfut);
   s->rmode = TIDE__RHANDSHAKE;
   s->rtimedout = 0;
-  if (timeout_ns != 0 && s->x != NULL)
-    tide__timer_start(tide__stream_loop(s), &s->x->rtimer,
+  if (timeout_ns != 0 && s->u.x != NULL)
+    tide__timer_start(tide__stream_loop(s), &s->u.x->rtimer,
                       tide__loop_now(tide__stream_loop(s)) + timeout_ns);
   tide__stream_update_reading(s); /* pumps: a client's first flight */
 }

@@ -330,7 +330,7 @@ static int write_k(lua_State *L, int status, lua_KContext epoch) {
   s = box->s;
   if (s == NULL) return stream_closed(L);
   if (s->werr != 0) return stream_fail(L, s, s->werr);
-  if (s->x->wtimedout == (uintptr_t)epoch && s->wqueued > s->x->wwake)
+  if (s->u.x->wtimedout == (uintptr_t)epoch && s->wqueued > s->u.x->wwake)
     return tide__lua_fail(L, UV_ETIMEDOUT, NULL);
   lua_pushboolean(L, 1);
   return 1;
@@ -341,7 +341,7 @@ static int write_wait(lua_State *L, tide__stream_t *s, size_t threshold) {
   if (tide__stream_ext(s) == NULL) return tide__lua_fail(L, TIDE_ENOMEM, NULL);
   tide__lua_await_begin(L);
   epoch = tide__stream_wait_write(s, threshold);
-  return tide__lua_await_yield(L, &s->x->wfut, (lua_KContext)epoch, write_k);
+  return tide__lua_await_yield(L, &s->u.x->wfut, (lua_KContext)epoch, write_k);
 }
 
 /* s:write(data) -> true once data is sent or queued; waits while the queue
@@ -389,7 +389,7 @@ static int shutdown_k(lua_State *L, int status, lua_KContext ctx) {
   (void)ctx;
   tide__lua_check_wake(L);
   if (box->s == NULL) return stream_closed(L);
-  if (box->s->x->serr != 0) return tide__lua_fail(L, box->s->x->serr, NULL);
+  if (box->s->u.x->serr != 0) return tide__lua_fail(L, box->s->u.x->serr, NULL);
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -409,7 +409,7 @@ static int l_stream_shutdown(lua_State *L) {
   }
   if (s->shut_done || !can_wait) return shutdown_k(L, 0, 0);
   lua_settop(L, 1);
-  return tide__lua_await_yield(L, &s->x->sfut, 0, shutdown_k);
+  return tide__lua_await_yield(L, &s->u.x->sfut, 0, shutdown_k);
 }
 
 /* ------------------------------------------------------------ the rest */

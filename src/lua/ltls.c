@@ -383,8 +383,8 @@ static int l_stream_starttls(lua_State *L) {
     return luaL_error(L, "starttls: the stream is TLS already");
   if (s->rfut.state == TIDE__PENDING)
     return luaL_error(L, "starttls: a read is pending on this stream");
-  if (s->x != NULL && (s->x->wfut.state == TIDE__PENDING ||
-                       s->x->sfut.state == TIDE__PENDING))
+  if (s->u.x != NULL && (s->u.x->wfut.state == TIDE__PENDING ||
+                         s->u.x->sfut.state == TIDE__PENDING))
     return luaL_error(L, "starttls: a write is pending on this stream");
   if (!ctx->server && ctx->verify && servername == NULL)
     return luaL_error(L, "starttls: option 'servername': a name is needed to "
