@@ -7,7 +7,7 @@
  * arguments, wait on those futures and push results.
  *
  * Memory: every object here is malloc'd with its libuv handle (the first
- * member; a stream's is its last, handle.data points to the stream) and
+ * member; a stream's is its last, found by its place: tide__stream_of) and
  * freed only after the handle's close callback (streams: one
  * ready-queue turn later, see stream.c). A Lua object is a small userdata
  * holding a pointer to it; the pointer is cleared (through `slot`) when the
@@ -105,7 +105,7 @@ struct tide__stream_s {
   /* Write side. */
   size_t wqueued; /* bytes in uv_write requests not yet done */
   /* Last, and allocated only as large as the kind needs (a TCP handle is
-   * 64 bytes smaller than a TTY's); handle.data points back to us. */
+   * 64 bytes smaller than a TTY's); handle.data is the ext (x). */
   union {
     /* The ext, made on first need (tide__stream_ext), or NULL. It is kept
      * in the handle's data pointer, which every handle type starts with
