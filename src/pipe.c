@@ -17,7 +17,8 @@ int tide__pipe_connect(tide_runtime_t *rt, const char *path,
   tide__connect_t *c = tide__connect_new(rt, TIDE__PIPE, timeout_ns, &err);
   if (c == NULL) return err;
   /* uv_pipe_connect reports every failure through the callback. */
-  uv_pipe_connect(&c->s->x->creq, &c->s->u.pipe, path, tide__connect_on_connect);
+  uv_pipe_connect(&c->s->u.x->creq, &c->s->u.pipe, path,
+                  tide__connect_on_connect);
   *out = c;
   return 0;
 }

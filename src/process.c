@@ -26,7 +26,7 @@ static void proc_free(tide__process_t *p) {
   int i;
   /* Our output pipes must not tell a freed process they ended. */
   for (i = 1; i < 3; i++)
-    if (p->pipes[i] != NULL) p->pipes[i]->x->on_rend = NULL;
+    if (p->pipes[i] != NULL) p->pipes[i]->u.x->on_rend = NULL;
   free(p);
 }
 
@@ -192,8 +192,8 @@ int tide__process_spawn(tide_runtime_t *rt, const tide__spawn_t *o,
   tide__link_insert_tail(&rt->resources, &p->res.link);
   for (i = 1; i < 3; i++) {
     if (p->pipes[i] == NULL) continue;
-    p->pipes[i]->x->on_rend = proc_on_pipe_end; /* made with the pipe */
-    p->pipes[i]->x->rend_data = p;
+    p->pipes[i]->u.x->on_rend = proc_on_pipe_end; /* made with the pipe */
+    p->pipes[i]->u.x->rend_data = p;
     tide__stream_start(p->pipes[i]); /* read ahead: small outputs never
                                         block the child */
   }

@@ -116,7 +116,7 @@ void tide__task_report_failed(lua_State *L, tide__task_t *t, int idx) {
                   lua_tostring(L, -1));
   lua_replace(L, -3);
   lua_pop(L, 1);
-  tide__runtime_report(t->rt, L, idx);
+  tide__runtime_report(tide__task_rt(t), L, idx);
 }
 
 /* Reports every failed task whose error nobody has seen, once. */

@@ -16,13 +16,10 @@
  * group's end). */
 #include "tide_int.h"
 
-void tide__cstack_init(tide__cstack_t *cs, tide_loop_t *loop,
-                       void (*interrupt)(tide__cstack_t *cs)) {
+void tide__cstack_init(tide__cstack_t *cs) {
   tide__link_init(&cs->scopes);
-  cs->loop = loop;
   cs->ncancelled = 0;
   cs->root_cancelled = 0;
-  cs->interrupt = interrupt;
 }
 
 /* Does a shield stand between the link l (exclusive) and the innermost
@@ -38,7 +35,7 @@ int tide__cstack_cancel_root(tide__cstack_t *cs) {
   if (cs->root_cancelled) return 0;
   cs->root_cancelled = 1;
   cs->ncancelled++;
-  if (!cstack_shielded_after(cs, &cs->scopes)) cs->interrupt(cs);
+  if (!cstack_shielded_after(cs, &cs->scopes)) tide__cstack_interrupt(cs);
   return 1;
 }
 
@@ -106,7 +103,7 @@ void tide__scope_init(tide__scope_t *s, const char *reason, int shield) {
 
 void tide__scope_open(tide__cstack_t *cs, tide__scope_t *s) {
   s->cs = cs;
-  s->id = ++cs->loop->scope_seq;
+  s->id = ++tide__cstack_loop(cs)->scope_seq;
   tide__link_insert_tail(&cs->scopes, &s->link);
   if (s->cancelled) cs->ncancelled++;
 }
@@ -117,12 +114,12 @@ int tide__scope_cancel(tide__scope_t *s) {
   s->cancelled = 1;
   if (cs == NULL) return 1; /* closed, or not opened yet */
   cs->ncancelled++;
-  if (!cstack_shielded_after(cs, &s->link)) cs->interrupt(cs);
+  if (!cstack_shielded_after(cs, &s->link)) tide__cstack_interrupt(cs);
   return 1;
 }
 
 int tide__scope_set_deadline(tide__scope_t *s, uint64_t due) {
-  tide_loop_t *loop = s->cs->loop;
+  tide_loop_t *loop = tide__cstack_loop(s->cs);
   tide__timer_stop(loop, &s->timer);
   s->due = due;
   if (due == UINT64_MAX || s->cancelled) return 0;
@@ -131,7 +128,7 @@ int tide__scope_set_deadline(tide__scope_t *s, uint64_t due) {
 
 void tide__scope_close(tide__scope_t *s) {
   if (s->cs == NULL) return;
-  tide__timer_stop(s->cs->loop, &s->timer);
+  tide__timer_stop(tide__cstack_loop(s->cs), &s->timer);
   if (s->cancelled) s->cs->ncancelled--;
   tide__link_remove(&s->link);
   s->cs = NULL;

@@ -80,7 +80,7 @@ static void stream_on_wtimer(tide__timer_t *t) {
 
 /* Stops the reader's timer, if it has one. */
 static void stream_stop_rtimer(tide__stream_t *s) {
-  if (s->x != NULL) tide__timer_stop(s->loop, &s->x->rtimer);
+  if (s->u.x != NULL) tide__timer_stop(tide__stream_loop(s), &s->u.x->rtimer);
 }
 
 /* Cancelling a reader: stop its timer; the future is then cancelled. The
@@ -93,24 +93,28 @@ static int stream_on_rcancel(tide__future_t *f) {
 tide__stream_ext_t *tide__stream_ext(tide__stream_t *s) {
   stream_extbox_t *box;
   tide__stream_ext_t *x;
-  if (s->x != NULL) return s->x;
+  if (s->u.x != NULL) return s->u.x;
   box = calloc(1, sizeof(*box));
   if (box == NULL) return NULL;
   box->s = s;
   x = &box->x;
   /* The futures rest in the done state: pending means someone waits. */
-  tide__future_init(&x->wfut, s->loop);
-  tide__future_init(&x->sfut, s->loop);
+  tide__future_init(&x->wfut, tide__stream_loop(s));
+  tide__future_init(&x->sfut, tide__stream_loop(s));
   x->wfut.state = x->sfut.state = TIDE__DONE;
   tide__timer_init(&x->rtimer, stream_on_rtimer);
   tide__timer_init(&x->wtimer, stream_on_wtimer);
-  s->x = x;
+  x->rlimit = TIDE__READ_LIMIT;
+  x->max_line = TIDE__MAX_LINE;
+  x->high = TIDE__HIGH_WATER;
+  x->low = TIDE__LOW_WATER;
+  s->u.x = x;
   return x;
 }
 
 static void stream_ext_free(tide__stream_t *s) {
-  if (s->x != NULL) free(TIDE__CONTAINER_OF(s->x, stream_extbox_t, x));
-  s->x = NULL;
+  if (s->u.x != NULL) free(TIDE__CONTAINER_OF(s->u.x, stream_extbox_t, x));
+  s->u.x = NULL;
 }
 
 /* ------------------------------------------------------------ buffers */
@@ -118,7 +122,7 @@ static void stream_ext_free(tide__stream_t *s) {
 /* Gives the empty stream a read buffer of TIDE__RBUF_INIT bytes, from the
  * loop's pool or new. Returns 0 or TIDE_ENOMEM. */
 static inline int stream_rbuf_take(tide__stream_t *s) {
-  tide_loop_t *loop = s->loop;
+  tide_loop_t *loop = tide__stream_loop(s);
   char *p = loop->rpool;
   if (p != NULL) {
     loop->rpool = *(void **)p;
@@ -127,7 +131,7 @@ static inline int stream_rbuf_take(tide__stream_t *s) {
     return TIDE_ENOMEM;
   }
   s->rbuf = p;
-  s->rcap = TIDE__RBUF_INIT;
+  s->rcapl = 1; /* TIDE__RBUF_INIT */
   loop->rbufs++;
   loop->rbuf_bytes += TIDE__RBUF_INIT;
   return 0;
@@ -138,21 +142,21 @@ static inline int stream_rbuf_take(tide__stream_t *s) {
  * once the loop has closed it); a larger one, grown for a large reader, is
  * freed. */
 static inline void stream_rbuf_release(tide__stream_t *s) {
-  tide_loop_t *loop = s->loop;
+  tide_loop_t *loop = tide__stream_loop(s);
   char *p = s->rbuf;
   s->rstart = s->rend = 0;
   if (p == NULL) return;
   s->rbuf = NULL;
   loop->rbufs--;
-  loop->rbuf_bytes -= (int64_t)s->rcap;
-  if (s->rcap == TIDE__RBUF_INIT && loop->rpool_n < TIDE__RPOOL_MAX) {
+  loop->rbuf_bytes -= (int64_t)tide__stream_rcap(s);
+  if (s->rcapl == 1 && loop->rpool_n < TIDE__RPOOL_MAX) {
     *(void **)p = loop->rpool;
     loop->rpool = p;
     loop->rpool_n++;
   } else {
     free(p);
   }
-  s->rcap = 0;
+  s->rcapl = 0;
 }
 
 void tide__stream_settle(tide__stream_t *s) {
@@ -179,13 +183,8 @@ tide__stream_t *tide__stream_new(tide_runtime_t *rt, int kind, int fd,
     free(s);
     return NULL;
   }
-  s->u.handle.data = s;
-  s->loop = loop;
+  s->u.x = NULL; /* the handle's data pointer: see tide__stream_of */
   s->kind = kind;
-  s->rlimit = TIDE__READ_LIMIT;
-  s->max_line = TIDE__MAX_LINE;
-  s->high = TIDE__HIGH_WATER;
-  s->low = TIDE__LOW_WATER;
   /* The future rests in the done state: pending means someone waits. */
   tide__future_init(&s->rfut, loop);
   s->rfut.state = TIDE__DONE;
@@ -208,22 +207,23 @@ static int stream_satisfied(tide__stream_t *s) {
   case TIDE__RHANDSHAKE: return tide__stream_tls_ready(s);
   default:
     /* Found, or past the limit: either way the reader acts now. */
-    return n >= s->max_line + s->rseplen || stream_find_waiting(s) >= 0;
+    return n >= tide__stream_max_line(s) + s->rwant ||
+           stream_find_waiting(s) >= 0;
   }
 }
 
 /* The read side is over (end, error or close): tells the listener once. */
 static void stream_read_over(tide__stream_t *s) {
   void (*fn)(tide__stream_t *, void *);
-  if (s->x == NULL || (fn = s->x->on_rend) == NULL) return;
-  s->x->on_rend = NULL;
-  fn(s, s->x->rend_data);
+  if (s->u.x == NULL || (fn = s->u.x->on_rend) == NULL) return;
+  s->u.x->on_rend = NULL;
+  fn(s, s->u.x->rend_data);
 }
 
 /* Should more bytes come into the buffer? */
 static int stream_wants_data(tide__stream_t *s) {
   if (s->rerr != 0 || s->closing) return 0;
-  if (tide__stream_buffered(s) < s->rlimit) return 1;
+  if (tide__stream_below_rlimit(s, tide__stream_buffered(s))) return 1;
   return s->rfut.state == TIDE__PENDING && !stream_satisfied(s);
 }
 
@@ -246,7 +246,8 @@ void tide__stream_wake_reader(tide__stream_t *s) { stream_wake_reader(s); }
  * decrypts what it already holds, and reads only when that is not
  * enough. */
 void tide__stream_update_reading(tide__stream_t *s) {
-  int want = s->tls != NULL ? tide__stream_tls_pump(s) : stream_wants_data(s);
+  int want = tide__stream_tls(s) != NULL ? tide__stream_tls_pump(s)
+                                         : stream_wants_data(s);
   if (want == (int)s->reading) return;
   if (want) {
     int err = uv_read_start(&s->u.stream, stream_on_alloc, stream_on_read);
@@ -277,15 +278,16 @@ int tide__stream_start(tide__stream_t *s) {
  * what the reader waits for fit), compacting or growing it; returns its
  * size, 0 when out of memory. */
 size_t tide__stream_reserve(tide__stream_t *s) {
-  size_t n;
+  size_t n, rcap;
   /* The usual case: an empty stream (which holds no buffer) takes one
    * from the pool; nothing buffered, so the first size is the right one
    * whatever a reader waits for. */
-  if (s->rbuf == NULL) return stream_rbuf_take(s) == 0 ? s->rcap : 0;
+  if (s->rbuf == NULL) return stream_rbuf_take(s) == 0 ? TIDE__RBUF_INIT : 0;
   n = tide__stream_buffered(s);
   if (n == 0) s->rstart = s->rend = 0;
-  if (s->rcap - s->rend < TIDE__RBUF_ROOM) {
-    size_t cap = s->rcap ? s->rcap : TIDE__RBUF_INIT;
+  rcap = tide__stream_rcap(s);
+  if (rcap - s->rend < TIDE__RBUF_ROOM) {
+    size_t cap = rcap;
     if (s->rstart > 0) { /* compact first */
       memmove(s->rbuf, s->rbuf + s->rstart, n);
       s->rstart = 0;
@@ -302,25 +304,27 @@ size_t tide__stream_reserve(tide__stream_t *s) {
       if (cap > SIZE_MAX / 2) return 0;
       cap *= 2;
     }
-    if (cap != s->rcap) {
+    if (cap != rcap) {
       char *p = realloc(s->rbuf, cap);
       if (p == NULL) return 0;
-      s->loop->rbuf_bytes += (int64_t)(cap - s->rcap);
+      tide__stream_loop(s)->rbuf_bytes += (int64_t)(cap - rcap);
       s->rbuf = p;
-      s->rcap = cap;
+      while (tide__stream_rcap(s) < cap)
+        s->rcapl++; /* cap doubled */
+      rcap = cap;
     }
   }
-  return s->rcap - s->rend;
+  return rcap - s->rend;
 }
 
 /* Offers the free end of the buffer (a TLS stream: of its ciphertext
  * buffer). On allocation failure offers nothing: libuv then reports
  * UV_ENOBUFS to the read callback. */
 static void stream_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-  tide__stream_t *s = h->data;
+  tide__stream_t *s = tide__stream_of(h);
   size_t room;
   (void)suggested;
-  if (s->tls != NULL) {
+  if (tide__stream_tls(s) != NULL) {
     tide__stream_tls_alloc(s, buf);
     return;
   }
@@ -330,14 +334,16 @@ static void stream_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 }
 
 static void stream_on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf) {
-  tide__stream_t *s = h->data;
+  tide__stream_t *s = tide__stream_of(h);
   if (nread > 0) {
-    s->loop->bytes_in += (uint64_t)nread; /* a TLS stream's: ciphertext */
+    /* A TLS stream's: ciphertext. */
+    tide__stream_loop(s)->bytes_in += (uint64_t)nread;
   } else if (nread < 0) {
     uv_read_stop(h);
     s->reading = 0;
   }
-  if (s->tls != NULL) tide__stream_tls_input(s, nread, buf);
+  if (tide__stream_tls(s) != NULL)
+    tide__stream_tls_input(s, nread, buf);
   else if (nread > 0) s->rend += (size_t)nread;
   else if (nread < 0) s->rerr = (int)nread;
   if (nread < 0) stream_read_over(s); /* after rerr is set */
@@ -375,7 +381,7 @@ long tide__stream_find(tide__stream_t *s, const char *sep, size_t seplen) {
  * so no other read, with another separator or after this one ended without
  * consuming, ever starts past bytes it has not searched. */
 static long stream_find_waiting(tide__stream_t *s) {
-  size_t n = tide__stream_buffered(s), seplen = s->rseplen;
+  size_t n = tide__stream_buffered(s), seplen = s->rwant;
   const char *base, *hit;
   if (seplen == 0) return 0;
   if (n < seplen) return -1; /* also: no buffer at all (rbuf NULL) */
@@ -392,21 +398,20 @@ static inline void stream_wait_read(tide__stream_t *s, int mode, size_t n,
                                     uint64_t timeout_ns) {
   tide__future_reset(&s->rfut);
   s->rmode = mode;
-  s->rwant = n;
+  s->rwant = mode == TIDE__REXACT ? n : seplen;
   s->rsep = sep;
-  s->rseplen = seplen;
   s->rscan = 0;
   s->rtimedout = 0;
-  if (timeout_ns != 0 && s->x != NULL)
-    tide__timer_start(s->loop, &s->x->rtimer,
-                      tide__loop_now(s->loop) + timeout_ns);
+  if (timeout_ns != 0 && s->u.x != NULL)
+    tide__timer_start(tide__stream_loop(s), &s->u.x->rtimer,
+                      tide__loop_now(tide__stream_loop(s)) + timeout_ns);
   if (!s->reading) tide__stream_update_reading(s);
 }
 
 void tide__stream_wait_read(tide__stream_t *s, int mode, size_t n,
                             const char *sep, size_t seplen) {
   stream_wait_read(s, mode, n, sep, seplen,
-                   s->x != NULL ? s->x->rtimeout : 0);
+                   s->u.x != NULL ? s->u.x->rtimeout : 0);
 }
 
 void tide__stream_wait_read_for(tide__stream_t *s, int mode, size_t n,
@@ -416,16 +421,16 @@ void tide__stream_wait_read_for(tide__stream_t *s, int mode, size_t n,
 }
 
 int tide__stream_set_rtimeout(tide__stream_t *s, uint64_t ns) {
-  if (ns == 0 && s->x == NULL) return 0;
+  if (ns == 0 && s->u.x == NULL) return 0;
   if (tide__stream_ext(s) == NULL) return TIDE_ENOMEM;
-  s->x->rtimeout = ns;
+  s->u.x->rtimeout = ns;
   return 0;
 }
 
 int tide__stream_set_wtimeout(tide__stream_t *s, uint64_t ns) {
-  if (ns == 0 && s->x == NULL) return 0;
+  if (ns == 0 && s->u.x == NULL) return 0;
   if (tide__stream_ext(s) == NULL) return TIDE_ENOMEM;
-  s->x->wtimeout = ns;
+  s->u.x->wtimeout = ns;
   return 0;
 }
 
@@ -439,21 +444,21 @@ typedef struct {
 
 static void stream_on_write(uv_write_t *req, int status) {
   stream_wreq_t *w = (stream_wreq_t *)req;
-  tide__stream_t *s = req->handle->data;
-  tide__stream_ext_t *x = s->x;
+  tide__stream_t *s = tide__stream_of(req->handle);
+  tide__stream_ext_t *x = s->u.x;
   s->wqueued -= w->len;
   free(w);
   if (status < 0 && status != UV_ECANCELED && s->werr == 0) s->werr = status;
   if (x == NULL) return; /* nobody waits, no timer runs */
   if (s->lingering && !s->closing && (s->wqueued == 0 || s->werr != 0)) {
     /* Closed by its user with bytes queued: they are out, close now. */
-    tide__timer_stop(s->loop, &x->wtimer);
+    tide__timer_stop(tide__stream_loop(s), &x->wtimer);
     stream_finish(s);
     return;
   }
   if (x->wfut.state == TIDE__PENDING &&
       (s->wqueued <= x->wwake || s->werr != 0)) {
-    tide__timer_stop(s->loop, &x->wtimer);
+    tide__timer_stop(tide__stream_loop(s), &x->wtimer);
     tide__future_complete(&x->wfut, TIDE__DONE);
   }
 }
@@ -465,7 +470,7 @@ static int stream_send(tide__stream_t *s, const char *p, size_t len) {
   uv_buf_t buf;
   int err;
   if (len == 0) return 0;
-  s->loop->bytes_out += len;
+  tide__stream_loop(s)->bytes_out += len;
   if (s->wqueued == 0) {
     buf = uv_buf_init((char *)p, (unsigned)len);
     err = uv_try_write(&s->u.stream, &buf, 1);
@@ -495,19 +500,19 @@ int tide__stream_send(tide__stream_t *s, const char *p, size_t len) {
 }
 
 int tide__stream_write(tide__stream_t *s, const char *p, size_t len) {
-  if (s->tls != NULL) return tide__stream_tls_write(s, p, len);
+  if (tide__stream_tls(s) != NULL) return tide__stream_tls_write(s, p, len);
   return stream_send(s, p, len);
 }
 
 uintptr_t tide__stream_wait_write(tide__stream_t *s, size_t threshold) {
-  tide__stream_ext_t *x = s->x;
+  tide__stream_ext_t *x = s->u.x;
   if (x->wfut.state != TIDE__PENDING) {
     tide__future_reset(&x->wfut);
     x->wepoch++;
     x->wwake = threshold;
     if (x->wtimeout != 0)
-      tide__timer_start(s->loop, &x->wtimer,
-                        tide__loop_now(s->loop) + x->wtimeout);
+      tide__timer_start(tide__stream_loop(s), &x->wtimer,
+                        tide__loop_now(tide__stream_loop(s)) + x->wtimeout);
   } else if (threshold < x->wwake) {
     x->wwake = threshold;
   }
@@ -527,11 +532,11 @@ static void stream_on_shutdown(uv_shutdown_t *req, int status) {
 int tide__stream_shutdown(tide__stream_t *s) {
   int err;
   if (tide__stream_ext(s) == NULL) return TIDE_ENOMEM;
-  if (s->tls != NULL) tide__stream_tls_close_notify(s);
-  err = uv_shutdown(&s->x->sreq, &s->u.stream, stream_on_shutdown);
+  if (tide__stream_tls(s) != NULL) tide__stream_tls_close_notify(s);
+  err = uv_shutdown(&s->u.x->sreq, &s->u.stream, stream_on_shutdown);
   if (err != 0) return err;
   s->shut = 1;
-  tide__future_reset(&s->x->sfut);
+  tide__future_reset(&s->u.x->sfut);
   return 0;
 }
 
@@ -540,8 +545,8 @@ int tide__stream_shutdown(tide__stream_t *s) {
 static void stream_free(void *data, uintptr_t arg) {
   tide__stream_t *s = data;
   (void)arg;
-  if (s->tls != NULL) tide__tls_free(s->tls);
-  if (s->accepted) s->loop->conns_active--;
+  if (tide__stream_tls(s) != NULL) tide__tls_free(tide__stream_tls(s));
+  if (s->accepted) tide__stream_loop(s)->conns_active--;
   /* Unconsumed bytes are dropped; the buffer goes back to the pool. */
   stream_rbuf_release(s);
   stream_ext_free(s);
@@ -549,8 +554,8 @@ static void stream_free(void *data, uintptr_t arg) {
 }
 
 static void stream_on_close(uv_handle_t *h) {
-  tide__stream_t *s = h->data;
-  tide_loop_t *loop = s->loop;
+  tide__stream_t *s = tide__stream_of(h);
+  tide_loop_t *loop = tide__stream_loop(s);
   /* A task the close woke still points at one of our futures until its
    * wake-up runs (a task:cancel() meanwhile would read it): free after it,
    * it is ahead of us in the ready queue. Otherwise (the usual case, and
@@ -583,7 +588,7 @@ static void stream_finish(tide__stream_t *s) {
  * does not wait for the peer's (TLS 1.3 peers often never send theirs). */
 void tide__stream_close_flush(tide__stream_t *s) {
   if (s->closing || s->lingering) return;
-  if (s->tls != NULL) tide__stream_tls_close_notify(s);
+  if (tide__stream_tls(s) != NULL) tide__stream_tls_close_notify(s);
   /* Out of memory for the linger timer: the queued bytes are dropped. */
   if (s->wqueued == 0 || s->werr != 0 || tide__stream_ext(s) == NULL) {
     tide__stream_close(s);
@@ -594,18 +599,18 @@ void tide__stream_close_flush(tide__stream_t *s) {
     s->slot = NULL;
   }
   stream_read_over(s);
-  tide__timer_stop(s->loop, &s->x->rtimer);
+  tide__timer_stop(tide__stream_loop(s), &s->u.x->rtimer);
   stream_wake(s, &s->rfut);
-  stream_wake(s, &s->x->wfut);
-  stream_wake(s, &s->x->sfut);
+  stream_wake(s, &s->u.x->wfut);
+  stream_wake(s, &s->u.x->sfut);
   if (s->reading) {
     uv_read_stop(&s->u.stream);
     s->reading = 0;
   }
   s->lingering = 1;
   s->res.run_scoped = 1;
-  tide__timer_start(s->loop, &s->x->wtimer,
-                    tide__loop_now(s->loop) + TIDE__LINGER_NS);
+  tide__timer_start(tide__stream_loop(s), &s->u.x->wtimer,
+                    tide__loop_now(tide__stream_loop(s)) + TIDE__LINGER_NS);
 }
 
 /* Closes at once: bytes still queued are dropped (libuv cancels the
@@ -620,11 +625,11 @@ void tide__stream_close(tide__stream_t *s) {
   /* Every waiter wakes; its continuation finds the Lua object detached and
    * reports the stream as closed. */
   stream_wake(s, &s->rfut);
-  if (s->x != NULL) {
-    tide__timer_stop(s->loop, &s->x->rtimer);
-    tide__timer_stop(s->loop, &s->x->wtimer);
-    stream_wake(s, &s->x->wfut);
-    stream_wake(s, &s->x->sfut);
+  if (s->u.x != NULL) {
+    tide__timer_stop(tide__stream_loop(s), &s->u.x->rtimer);
+    tide__timer_stop(tide__stream_loop(s), &s->u.x->wtimer);
+    stream_wake(s, &s->u.x->wfut);
+    stream_wake(s, &s->u.x->sfut);
   }
   if (!s->closing) stream_finish(s);
 }

@@ -27,7 +27,6 @@ static void task_step(tide__task_t *t);
 static void task_inherit_context(lua_State *L, tide_runtime_t *rt,
                                  tide__task_t *child, int child_idx);
 static int task_cancel_hook(tide__future_t *f);
-static void task_interrupt(tide__cstack_t *cs);
 static lua_State *task_take_coroutine(lua_State *L, tide_runtime_t *rt);
 
 /* The task's wait block, made on first call; NULL when out of memory. */
@@ -37,7 +36,7 @@ static tide__taskwait_t *task_wait_make(tide__task_t *t) {
   w = malloc(sizeof(*w));
   if (w == NULL) return NULL;
   tide__timer_init(&w->timer, NULL);
-  tide__future_init(&w->sleep, &t->rt->loop);
+  tide__future_init(&w->sleep, &tide__task_rt(t)->loop);
   tide__link_init(&w->qlink);
   w->parkq = NULL;
   w->task = t;
@@ -48,7 +47,7 @@ static tide__taskwait_t *task_wait_make(tide__task_t *t) {
 
 /* Pushes a pending task's userdata (through its pin), nil for others. */
 void tide__task_push(lua_State *L, tide__task_t *t) {
-  lua_rawgeti(L, LUA_REGISTRYINDEX, t->rt->pins_ref);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, tide__task_rt(t)->pins_ref);
   lua_rawgeti(L, -1, t->ref);
   lua_replace(L, -2);
 }
@@ -59,7 +58,7 @@ void tide__task_push(lua_State *L, tide__task_t *t) {
  * When fewer than a quarter of the peak remain pinned, the pins move to a
  * fresh table (O(pinned), so amortised over the burst's unpins). */
 static void task_pin(lua_State *L, tide__task_t *t) {
-  tide_runtime_t *rt = t->rt;
+  tide_runtime_t *rt = tide__task_rt(t);
   lua_rawgeti(L, LUA_REGISTRYINDEX, rt->pins_ref);
   lua_pushvalue(L, -2);
   t->ref = luaL_ref(L, -2);
@@ -84,7 +83,7 @@ static void task_repin_all(lua_State *L, tide_runtime_t *rt) {
 }
 
 void tide__task_unpin(lua_State *L, tide__task_t *t) {
-  tide_runtime_t *rt = t->rt;
+  tide_runtime_t *rt = tide__task_rt(t);
   if (t->ref == LUA_NOREF) return;
   lua_rawgeti(L, LUA_REGISTRYINDEX, rt->pins_ref);
   luaL_unref(L, -1, t->ref); /* the pin's release */
@@ -105,10 +104,6 @@ static int task_is_tide_source(const char *src) {
          strncmp(slash - 5, "/tide", 5) == 0;
 }
 
-/* Remembers where the task was spawned: the calling Lua function (kept in
- * a user value; its source is looked up only when a report needs it) and
- * the current line, skipping C functions and tide's own Lua files. The task
- * userdata is at the top of L. */
 /* Is the function at the top of L one of tide's own Lua files'? Asked per
  * spawn, so the answer is cached by function (a few slots, direct-mapped):
  * a spawn site in a loop pays for lua_getinfo's "S" (its chunk id) once. */
@@ -124,20 +119,29 @@ static int task_fn_is_tide(lua_State *L, tide_runtime_t *rt) {
   return rt->srccache[slot].tide;
 }
 
-static void task_record_spawner(lua_State *L, tide__task_t *t) {
+/* Finds where a task is being spawned: the calling Lua function (kept in
+ * a user value; its source is looked up only when a report needs it) and
+ * its current line, skipping C functions and tide's own Lua files. Pushes
+ * the function and returns the line (> 0), or pushes nothing and returns
+ * -1 (a task spawned from C, e.g. an accepted connection's). */
+static int task_find_spawner(lua_State *L, tide_runtime_t *rt) {
   lua_Debug ar;
   int level;
   for (level = 1; level < 8 && lua_getstack(L, level, &ar); level++) {
     if (!lua_getinfo(L, "fl", &ar)) break;
     /* tide's own Lua (groups, combinators) spawns for the user: the site
      * worth naming is the user's call further up. */
-    if (ar.currentline > 0 && !task_fn_is_tide(L, t->rt)) {
-      t->spawn_line = ar.currentline;
-      lua_setiuservalue(L, -2, TIDE__UV_SPAWNER);
-      return;
-    }
+    if (ar.currentline > 0 && !task_fn_is_tide(L, rt)) return ar.currentline;
     lua_pop(L, 1); /* a C function (e.g. the facade's spawn): look higher */
   }
+  return -1;
+}
+
+/* The user value slot before a task's first argument. The arguments follow
+ * the spawner's slot, which only a task with a spawner (spawn_line > 0)
+ * has: a task spawned from C does not carry an empty one. */
+static int task_args_base(int spawn_line) {
+  return spawn_line > 0 ? TIDE__TASK_NUV : TIDE__TASK_NUV - 1;
 }
 
 void tide__task_pushlabel(lua_State *L, tide__task_t *t, int idx) {
@@ -188,7 +192,7 @@ int tide__task_pushwhere(lua_State *L, tide__task_t *t) {
 static void task_schedule(tide__task_t *t) {
   t->scheduled = 1;
   t->waiting = NULL;
-  tide__loop_call_soon(&t->rt->loop, task_on_wake, t, ++t->gen);
+  tide__loop_call_soon(&tide__task_rt(t)->loop, task_on_wake, t, ++t->gen);
 }
 
 /* The task body runs under a yieldable pcall inside the coroutine, so that
@@ -254,30 +258,35 @@ static tide__task_t *task_create(lua_State *L, tide_runtime_t *rt,
                                  int nargs) {
   tide__task_t *t;
   int i, base = lua_gettop(L) - nargs; /* the function */
-  luaL_checkstack(L, 4, NULL);
+  int line, args;
+  luaL_checkstack(L, 5, NULL);
+  line = task_find_spawner(L, rt); /* the spawner on top, if any */
+  args = task_args_base(line);
   /* The function and its arguments wait in user values until the first
-   * step (UV 1 and the slots after TIDE__TASK_NUV): the coroutine is only
-   * taken then, so a task that has not started costs no coroutine, and
-   * one that finished hands its coroutine to the next. */
-  t = lua_newuserdatauv(L, sizeof(*t), TIDE__TASK_NUV + nargs);
+   * step (UV 1 and the slots after args): the coroutine is only taken
+   * then, so a task that has not started costs no coroutine, and one that
+   * finished hands its coroutine to the next. */
+  t = lua_newuserdatauv(L, sizeof(*t), args + nargs);
   memset(t, 0, sizeof(*t));
   t->id = ++rt->next_task_id;
   t->parent_id = rt->current != NULL ? rt->current->id : 0;
-  t->spawn_line = -1;
+  t->spawn_line = line;
   tide__future_init(&t->aw.fut, &rt->loop);
   t->aw.fut.cancel = task_cancel_hook;
   t->aw.results = tide__task_results;
-  t->rt = rt;
   t->waiter.data = t;
   t->waiter.fn = task_on_wake;
   tide__link_init(&t->waiter.link);
-  tide__cstack_init(&t->cs, &rt->loop, task_interrupt);
+  tide__cstack_init(&t->cs);
   tide__lua_setmt(L, tide__mt_task);
-  task_record_spawner(L, t);
+  if (line > 0) {
+    lua_rotate(L, -2, 1); /* the task, the spawner */
+    lua_setiuservalue(L, -2, TIDE__UV_SPAWNER);
+  }
   task_inherit_context(L, rt, t, -1);
   for (i = 1; i <= nargs; i++) {
     lua_pushvalue(L, base + i);
-    lua_setiuservalue(L, -2, TIDE__TASK_NUV + i);
+    lua_setiuservalue(L, -2, args + i);
   }
   lua_pushvalue(L, base);
   lua_setiuservalue(L, -2, TIDE__UV_VALUES);
@@ -341,7 +350,7 @@ void tide__task_mark_observed(tide__task_t *t) {
  * returned (or was reset after an error) is as good as new, and reusing it
  * saves the allocation and the collection of a thread per task. */
 static void task_release_coroutine(lua_State *L, tide__task_t *t) {
-  tide_runtime_t *rt = t->rt;
+  tide_runtime_t *rt = tide__task_rt(t);
   lua_State *co = t->co;
   t->co = NULL;
   if (rt->copool_n >= TIDE__COPOOL_MAX || lua_status(co) != LUA_OK) return;
@@ -382,7 +391,7 @@ void tide__task_pushinfo(lua_State *L, int idx) {
  * with the task. The outcome moves into the task's user values, the task is
  * unpinned, its coroutine recycled and its waiters woken. */
 static void task_finish(lua_State *L, tide__task_t *t, int state, int nres) {
-  tide_runtime_t *rt = t->rt;
+  tide_runtime_t *rt = tide__task_rt(t);
   int tidx = lua_gettop(L) - nres - (state == TIDE__DONE ? 0 : 2);
   if (state == TIDE__DONE) {
     t->n = nres;
@@ -531,15 +540,18 @@ static void task_inherit_context(lua_State *L, tide_runtime_t *rt,
  * where the function was. */
 static lua_State *task_start(lua_State *L, tide__task_t *t) {
   int top = lua_gettop(L), n = t->n + 1, i, tidx;
+  int args = task_args_base(t->spawn_line);
   lua_State *co;
   luaL_checkstack(L, n + 4, "too many arguments");
-  co = task_take_coroutine(L, t->rt);      /* L: co */
+  co = task_take_coroutine(L, tide__task_rt(t)); /* L: co */
   if (!lua_checkstack(co, n + 2)) luaL_error(L, "tide: stack overflow");
   tide__task_push(L, t);                   /* co, task */
   tidx = top + 2;
-  if (!t->own_body) lua_rawgeti(co, LUA_REGISTRYINDEX, t->rt->body_ref);
+  if (!t->own_body)
+    lua_rawgeti(co, LUA_REGISTRYINDEX, tide__task_rt(t)->body_ref);
   lua_getiuservalue(L, tidx, TIDE__UV_VALUES); /* the function */
-  for (i = 1; i < n; i++) lua_getiuservalue(L, tidx, TIDE__TASK_NUV + i);
+  for (i = 1; i < n; i++)
+    lua_getiuservalue(L, tidx, args + i);
   lua_xmove(L, co, n);
   /* The coroutine takes the function's place (anchored); the arguments'
    * slots let go of them. */
@@ -547,7 +559,7 @@ static lua_State *task_start(lua_State *L, tide__task_t *t) {
   lua_setiuservalue(L, tidx, TIDE__UV_VALUES);
   for (i = 1; i < n; i++) {
     lua_pushnil(L);
-    lua_setiuservalue(L, tidx, TIDE__TASK_NUV + i);
+    lua_setiuservalue(L, tidx, args + i);
   }
   lua_settop(L, top);
   t->co = co;
@@ -558,7 +570,7 @@ static lua_State *task_start(lua_State *L, tide__task_t *t) {
  * await in between) is noted for the runtime to report after the drain,
  * naming the task and the line it has reached (asyncio's debug mode). */
 static void task_note_slow(lua_State *L, tide__task_t *t, uint64_t dt) {
-  tide_runtime_t *rt = t->rt;
+  tide_runtime_t *rt = tide__task_rt(t);
   int top = lua_gettop(L);
   char secs[32];
   if (!lua_checkstack(L, 8)) return;
@@ -583,7 +595,7 @@ static void task_note_slow(lua_State *L, tide__task_t *t, uint64_t dt) {
 /* One step: resume the coroutine and act on how it stopped. Runs inside
  * the loop's protected batch (tide__runtime_pcall around the drain). */
 static void task_step(tide__task_t *t) {
-  tide_runtime_t *rt = t->rt;
+  tide_runtime_t *rt = tide__task_rt(t);
   lua_State *L = rt->L;
   lua_State *co = t->co;
   tide__task_t *prev;
@@ -742,10 +754,14 @@ static void task_wake_cancel(tide__task_t *t) {
   task_schedule(t);
 }
 
+tide_loop_t *tide__cstack_loop(const tide__cstack_t *cs) {
+  return TIDE__CONTAINER_OF(cs, tide__task_t, cs)->aw.fut.loop;
+}
+
 /* The scope stack's interrupt: a cancellation reaches the point where the
  * task waits. During a cleanup await (a <close> handler after a
  * cancellation) this is a second cancellation: the grace period is over. */
-static void task_interrupt(tide__cstack_t *cs) {
+void tide__cstack_interrupt(tide__cstack_t *cs) {
   tide__task_t *t = TIDE__CONTAINER_OF(cs, tide__task_t, cs);
   if (t->aw.fut.state != TIDE__PENDING || !t->started) return;
   if (t->cleanup) t->grace_over = 1;
@@ -764,7 +780,7 @@ static void task_cancel_again(tide__task_t *t) {
   /* Cleanup in tide.cleanup() shields ends too, as <close> cleanup does. */
   if (tide__cstack_cancel_cleanup(&t->cs) > 0) return;
   if (t->cleanup) {
-    task_interrupt(&t->cs);
+    tide__cstack_interrupt(&t->cs);
   } else if (t->propagated) {
     t->propagated = 0;
     /* An uncancellable park (a Condition taking its lock back) gives up
@@ -814,20 +830,20 @@ static void task_grace_on_timer(tide__timer_t *timer) {
 }
 
 int tide__task_grace_start(tide__task_t *t) {
-  tide_loop_t *loop = &t->rt->loop;
+  tide_loop_t *loop = &tide__task_rt(t)->loop;
   tide__taskwait_t *w = task_wait_make(t);
   if (w == NULL) return TIDE_ENOMEM;
   t->graced = 1;
   w->grace.fn = task_grace_on_timer;
   if (!tide__timer_armed(&w->grace) && !t->grace_over)
     return tide__timer_start(loop, &w->grace,
-                             tide__loop_now(loop) + t->rt->grace_ns);
+                             tide__loop_now(loop) + tide__task_rt(t)->grace_ns);
   return 0;
 }
 
 void tide__task_grace_reset(tide__task_t *t) {
   if (t->graced) {
-    tide__timer_stop(&t->rt->loop, &t->w->grace);
+    tide__timer_stop(&tide__task_rt(t)->loop, &t->w->grace);
     t->graced = 0;
   }
   t->grace_over = 0;
@@ -923,7 +939,7 @@ void tide__task_release(tide__task_t *t) {
       w->parkq->n--;
       tide__link_remove(&w->qlink);
     }
-    tide__timer_stop(&t->rt->loop, &w->timer);
+    tide__timer_stop(&tide__task_rt(t)->loop, &w->timer);
     t->w = NULL;
     free(w);
   }
@@ -948,7 +964,7 @@ int tide__task_push_results(lua_State *L, int idx, tide__task_t *t) {
 /* Pushes a done task's results, or raises its error. */
 int tide__task_results(lua_State *L, int idx) {
   tide__task_t *t = lua_touserdata(L, idx);
-  tide_runtime_t *rt = t->rt;
+  tide_runtime_t *rt = tide__task_rt(t);
   if (t->aw.fut.state == TIDE__DONE) return tide__task_push_results(L, idx, t);
   tide__task_mark_observed(t);
   if (rt->current != NULL && rt->current != t &&

@@ -98,14 +98,15 @@ tide__connect_t *tide__connect_new(tide_runtime_t *rt, int kind,
     *err = TIDE_ENOMEM;
     return NULL;
   }
-  tide__future_init(&c->fut, s->loop);
+  tide__future_init(&c->fut, tide__stream_loop(s));
   c->fut.cancel = connect_on_cancel;
   c->s = s;
   c->refs = 2;
-  s->x->creq.data = c;
+  s->u.x->creq.data = c;
   tide__timer_init(&c->timer, connect_on_timer);
   if (timeout_ns != 0)
-    tide__timer_start(s->loop, &c->timer, tide__loop_now(s->loop) + timeout_ns);
+    tide__timer_start(tide__stream_loop(s), &c->timer,
+                      tide__loop_now(tide__stream_loop(s)) + timeout_ns);
   return c;
 }
 
@@ -119,7 +120,7 @@ int tide__tcp_connect(tide_runtime_t *rt, const struct sockaddr *sa,
   int err;
   tide__connect_t *c = tide__connect_new(rt, TIDE__TCP, timeout_ns, &err);
   if (c == NULL) return err;
-  err = uv_tcp_connect(&c->s->x->creq, &c->s->u.tcp, sa,
+  err = uv_tcp_connect(&c->s->u.x->creq, &c->s->u.tcp, sa,
                        tide__connect_on_connect);
   if (err != 0) {
     c->refs = 1; /* no callback will come */
@@ -286,8 +287,8 @@ static void server_on_poll(uv_poll_t *h, int status, int events) {
       continue;
     }
     s->accepted = 1;
-    s->loop->conns_accepted++;
-    s->loop->conns_active++;
+    tide__stream_loop(s)->conns_accepted++;
+    tide__stream_loop(s)->conns_active++;
     srv->on_conn(srv, s, 0);
   }
 }

@@ -210,19 +210,22 @@ struct tide__scope_s {
                             the task ends it (as it ends <close> cleanup) */
 };
 
+/* A task's cancel scopes (the only kind of stack: the task is the root).
+ * Its loop and what a cancellation interrupts come from the task
+ * (tide__cstack_loop, tide__cstack_interrupt in task.c), not kept here. */
 struct tide__cstack_s {
   tide__link_t scopes;   /* open scopes, outermost first */
-  tide_loop_t *loop;
   int ncancelled;        /* cancelled open scopes, the root included: 0 is
                             the fast path of every await */
   unsigned root_cancelled : 1; /* task:cancel() */
-  /* Called when a cancellation reaches the innermost point of the stack
-   * (where the task waits, if it waits): the task wakes its await. */
-  void (*interrupt)(tide__cstack_t *cs);
 };
 
-void tide__cstack_init(tide__cstack_t *cs, tide_loop_t *loop,
-                       void (*interrupt)(tide__cstack_t *cs));
+void tide__cstack_init(tide__cstack_t *cs);
+/* task.c: the loop of the task whose stack cs is; and what is called when
+ * a cancellation reaches the innermost point of the stack (where the task
+ * waits, if it waits): the task wakes its await. */
+tide_loop_t *tide__cstack_loop(const tide__cstack_t *cs);
+void tide__cstack_interrupt(tide__cstack_t *cs);
 /* Cancels the root (the task); returns 1 if it was not cancelled yet. */
 int tide__cstack_cancel_root(tide__cstack_t *cs);
 /* Is a cancellation pending at the innermost point? Returns 1 and sets

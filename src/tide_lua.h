@@ -153,31 +153,37 @@ struct tide__lfuture_s {
 #define TIDE__UV_INFO 3      /* task: table of name, cancel_message,
                                 traceback, cause (the task whose error was
                                 last raised in it at an await) */
-#define TIDE__UV_SPAWNER 4   /* task: the function that called spawn */
+/* Task: the function that called spawn. Only a task with a spawn line has
+ * this slot; the arguments follow it (task.c). */
+#define TIDE__UV_SPAWNER 4
 #define TIDE__TASK_NUV 4
 #define TIDE__COPOOL_MAX 1024 /* finished coroutines kept for reuse */
 #define TIDE__GRACE_NS (5 * (uint64_t)1000000000) /* cleanup grace period */
 
 struct tide__task_s {
-  tide__awaitable_t aw;      /* the task's own future; first member */
-  tide_runtime_t *rt;
+  tide__awaitable_t aw;      /* the task's own future; first member (its
+                                loop is the runtime's: tide__task_rt) */
   lua_State *co;             /* the coroutine it drives (anchored in UV 1);
                                 NULL once finished */
   tide__waiter_t waiter;     /* our registration on the awaited future */
   tide__future_t *waiting;   /* what the coroutine awaits, or NULL */
-  uintptr_t gen;             /* bumped per wake-up: stale ones are ignored */
   tide__link_t link;         /* in rt->tasks while pending, rt->failed while
                                 failed and unobserved */
   tide__cstack_t cs;         /* its cancel scopes; the task is the root */
-  int n;                     /* before the first step: how many arguments
-                                (the slots after TIDE__TASK_NUV); done: how
-                                many results (UV 1: the value, or a table of
-                                them); one field, as the two never overlap */
   int ref;                   /* rt->pins: pins the task while it is pending
                                 (owner: the task; released by task_finish) */
+  uint32_t gen;              /* bumped per wake-up: stale ones are ignored
+                                (a stale one is never 2^32 wake-ups old) */
   uint64_t id;               /* 1, 2, ...: names the task in reports */
   uint64_t parent_id;        /* the task that spawned it, 0 if none */
   int spawn_line;            /* line of the spawn call, or -1 */
+  unsigned n : 20;           /* before the first step: how many arguments
+                                (the slots after the spawner's, task.c);
+                                done: how many results (UV 1: the value, or
+                                a table of them); one field, as the two
+                                never overlap. Both are at most a Lua stack
+                                (LUAI_MAXSTACK, checked below): 20 bits,
+                                beside the flags */
   unsigned started : 1;      /* the coroutine has been resumed once */
   unsigned observed : 1;     /* someone has seen its error */
   unsigned scheduled : 1;    /* a wake-up is queued */
@@ -201,6 +207,14 @@ struct tide__task_s {
   struct tide__taskwait_s *w; /* tide.sleep's timer and its wait future:
                                 made on first need (tide__task_wait) */
 };
+
+typedef char tide__task_n_fits[LUAI_MAXSTACK < (1 << 20) ? 1 : -1];
+
+/* The task's runtime: its future's loop is the runtime's (the first
+ * member), so a task does not keep the pointer twice. */
+static inline tide_runtime_t *tide__task_rt(const tide__task_t *t) {
+  return (tide_runtime_t *)t->aw.fut.loop;
+}
 
 /* tide.sleep's timer and a task's own wait future (a sleep, or a park on a
  * wait queue, with qlink in the queue): a task awaits one thing at a time,

@@ -7,7 +7,7 @@
  * arguments, wait on those futures and push results.
  *
  * Memory: every object here is malloc'd with its libuv handle (the first
- * member; a stream's is its last, handle.data points to the stream) and
+ * member; a stream's is its last, found by its place: tide__stream_of) and
  * freed only after the handle's close callback (streams: one
  * ready-queue turn later, see stream.c). A Lua object is a small userdata
  * holding a pointer to it; the pointer is cleared (through `slot`) when the
@@ -60,25 +60,32 @@ typedef struct {
    * NULL: nobody listens. */
   void (*on_rend)(tide__stream_t *s, void *data);
   void *rend_data;
+  /* The limits, once one is set (setoptions, a server's options): a
+   * stream without an ext has the defaults (tide__stream_max_line ...). */
+  size_t rlimit;           /* read ahead at most this much */
+  size_t max_line;         /* readline/readuntil limit */
+  size_t high, low;        /* the write queue's water marks */
+  struct tide__tls_s *tls; /* TLS (tide_tls.h), or NULL: a plain stream */
 } tide__stream_ext_t;
 
 struct tide__stream_s {
-  tide_loop_t *loop;
+  /* The loop is rfut.loop (tide__stream_loop): not kept twice. */
   tide__resource_t res;     /* in rt->resources until the handle closes */
   tide__stream_t **slot;    /* the Lua object's pointer to us, or NULL */
-  tide__stream_ext_t *x;    /* made on first need (tide__stream_ext), or
-                               NULL */
   /* Read side: buffered bytes are rbuf[rstart, rend). A stream holds a
-   * buffer only while bytes wait in it (NULL, rcap 0 otherwise): an
+   * buffer only while bytes wait in it (NULL, rcapl 0 otherwise): an
    * emptied one goes back to the loop's pool (stream.c). */
   char *rbuf;
-  size_t rstart, rend, rcap;
-  size_t rlimit;            /* read ahead at most this much */
-  size_t max_line;          /* readline/readuntil limit */
-  int rerr;                 /* UV_EOF or the read error, once seen */
-  int rmode;                /* TIDE__RANY ...: what the reader waits for */
-  int werr;                 /* the first write error */
-  unsigned kind : 2;        /* TIDE__TCP ... */
+  size_t rstart, rend;
+  /* Error codes are libuv's and tide's (all above -32768: the check
+   * below), so 16 bits hold them. */
+  int16_t rerr;             /* UV_EOF or the read error, once seen */
+  int16_t werr;             /* the first write error */
+  uint8_t rmode;            /* TIDE__RANY ...: what the reader waits for
+                               (a byte: set per wait, no masking) */
+  uint8_t kind;             /* TIDE__TCP ... */
+  uint8_t rcapl;            /* the buffer's size (tide__stream_rcap): 0
+                               none, k: TIDE__RBUF_INIT << (k - 1) */
   unsigned reading : 1;     /* uv_read_start is in effect */
   unsigned rtimedout : 1;   /* the reader's timer fired */
   unsigned shut : 1;        /* shutdown() was called */
@@ -87,20 +94,24 @@ struct tide__stream_s {
   unsigned woke : 1;        /* the close woke a waiting task */
   unsigned lingering : 1;   /* closed by its user, flushing queued bytes */
   unsigned accepted : 1;    /* made by a server's accept (counted active) */
-  size_t rwant;             /* REXACT: the byte count */
+  size_t rwant;             /* REXACT: the byte count; RSEP: the
+                               separator's length (one field: a reader
+                               waits in one mode at a time) */
   const char *rsep;         /* RSEP: the separator (anchored on the reader's
                                stack while it waits) */
-  size_t rseplen;
   size_t rscan;             /* RSEP: bytes the waiting reader has searched
                                without a match (reset per wait) */
   tide__future_t rfut;      /* pending exactly while a reader waits */
   /* Write side. */
-  size_t wqueued;           /* bytes in uv_write requests not yet done */
-  size_t high, low;         /* water marks */
-  struct tide__tls_s *tls;  /* TLS (tide_tls.h), or NULL: a plain stream */
+  size_t wqueued; /* bytes in uv_write requests not yet done */
   /* Last, and allocated only as large as the kind needs (a TCP handle is
-   * 64 bytes smaller than a TTY's); handle.data points back to us. */
+   * 64 bytes smaller than a TTY's); handle.data is the ext (x). */
   union {
+    /* The ext, made on first need (tide__stream_ext), or NULL. It is kept
+     * in the handle's data pointer, which every handle type starts with
+     * and libuv leaves to its user: a callback finds its stream by the
+     * handle's place instead (tide__stream_of). */
+    tide__stream_ext_t *x;
     uv_handle_t handle;
     uv_stream_t stream;
     uv_tcp_t tcp;
@@ -108,6 +119,52 @@ struct tide__stream_s {
     uv_tty_t tty;
   } u;
 };
+
+/* The stream whose handle h is (any of the union's handles). */
+static inline tide__stream_t *tide__stream_of(const void *h) {
+  return (tide__stream_t *)((char *)h - offsetof(tide__stream_t, u));
+}
+
+/* The read buffer's size: 0 without one, else TIDE__RBUF_INIT times a
+ * power of two (a buffer only grows by doubling), so a byte holds it. */
+static inline size_t tide__stream_rcap(const tide__stream_t *s) {
+  return s->rcapl != 0 ? (size_t)TIDE__RBUF_INIT << (s->rcapl - 1) : 0;
+}
+
+/* The stream's loop, and its limits: the ext's once one is set, the
+ * defaults otherwise (an idle connection does not carry them). Setting a
+ * limit makes the ext (tide__stream_set_limits). */
+static inline tide_loop_t *tide__stream_loop(const tide__stream_t *s) {
+  return s->rfut.loop;
+}
+/* Every error code a stream keeps fits its 16-bit rerr and werr (libuv's
+ * are above -4096). */
+typedef char
+    tide__stream_err_fits[(TIDE_ETLSEOF >= INT16_MIN &&
+                           TIDE_ESTATE >= INT16_MIN && UV__EOF >= INT16_MIN)
+                              ? 1
+                              : -1];
+/* The stream's TLS (tide_tls.h), or NULL: a plain stream. It lives in the
+ * ext: a plain stream without one pays the same single test. */
+static inline struct tide__tls_s *tide__stream_tls(const tide__stream_t *s) {
+  return s->u.x != NULL ? s->u.x->tls : NULL;
+}
+/* Is n below the read-ahead limit? An ext's limit is never below the
+ * default (it only grows, for a long max_line), so the usual case needs
+ * no look at the ext. */
+static inline int tide__stream_below_rlimit(const tide__stream_t *s,
+                                            size_t n) {
+  return n < TIDE__READ_LIMIT || (s->u.x != NULL && n < s->u.x->rlimit);
+}
+static inline size_t tide__stream_max_line(const tide__stream_t *s) {
+  return s->u.x != NULL ? s->u.x->max_line : TIDE__MAX_LINE;
+}
+static inline size_t tide__stream_high(const tide__stream_t *s) {
+  return s->u.x != NULL ? s->u.x->high : TIDE__HIGH_WATER;
+}
+static inline size_t tide__stream_low(const tide__stream_t *s) {
+  return s->u.x != NULL ? s->u.x->low : TIDE__LOW_WATER;
+}
 
 /* How long a closed stream may take to flush the bytes still queued. */
 #define TIDE__LINGER_NS (30 * (uint64_t)1000000000)

@@ -34,8 +34,11 @@ int tide__stream_tls_start(tide__stream_t *s, tide__tls_ctx_t *ctx,
                            const char *servername) {
   size_t n = tide__stream_buffered(s);
   tide__tls_t *t;
-  int err = tide__tls_new(ctx, servername, &t);
-  if (err != 0) return err;
+  /* The engine's pointer lives in the ext (tide__stream_tls). */
+  tide__stream_ext_t *x = tide__stream_ext(s);
+  int err;
+  if (x == NULL) return TIDE_ENOMEM;
+  if ((err = tide__tls_new(ctx, servername, &t)) != 0) return err;
   /* What was read ahead as plaintext is the peer's first TLS bytes (a
    * STARTTLS peer may send its ClientHello right behind its command). */
   if (n > 0 && (err = tide__tls_feed(t, s->rbuf + s->rstart, n)) != 0) {
@@ -48,33 +51,33 @@ int tide__stream_tls_start(tide__stream_t *s, tide__tls_ctx_t *ctx,
     t->neterr = s->rerr;
     s->rerr = 0;
   }
-  s->tls = t;
+  x->tls = t;
   return 0;
 }
 
 int tide__stream_tls_ready(const tide__stream_t *s) {
-  return s->tls != NULL && s->tls->done;
+  return tide__stream_tls(s) != NULL && tide__stream_tls(s)->done;
 }
 
 void tide__stream_wait_handshake(tide__stream_t *s, uint64_t timeout_ns) {
   tide__future_reset(&s->rfut);
   s->rmode = TIDE__RHANDSHAKE;
   s->rtimedout = 0;
-  if (timeout_ns != 0 && s->x != NULL)
-    tide__timer_start(s->loop, &s->x->rtimer,
-                      tide__loop_now(s->loop) + timeout_ns);
+  if (timeout_ns != 0 && s->u.x != NULL)
+    tide__timer_start(tide__stream_loop(s), &s->u.x->rtimer,
+                      tide__loop_now(tide__stream_loop(s)) + timeout_ns);
   tide__stream_update_reading(s); /* pumps: a client's first flight */
 }
 
 void tide__stream_tls_alloc(tide__stream_t *s, uv_buf_t *buf) {
   size_t len;
-  buf->base = tide__tls_input_space(s->tls, &len);
+  buf->base = tide__tls_input_space(tide__stream_tls(s), &len);
   buf->len = len;
 }
 
 void tide__stream_tls_input(tide__stream_t *s, ssize_t nread,
                             const uv_buf_t *buf) {
-  tide__tls_t *t = s->tls;
+  tide__tls_t *t = tide__stream_tls(s);
   if (nread > 0)
     tide__tls_input_done(t, buf->base, (size_t)nread);
   else if (nread < 0 && t->neterr == 0)
@@ -92,15 +95,15 @@ void tide__stream_tls_input(tide__stream_t *s, ssize_t nread,
 /* Sends what the engine has produced. */
 static void tls_flush(tide__stream_t *s) {
   const char *p;
-  size_t n = tide__tls_output(s->tls, &p);
+  size_t n = tide__tls_output(tide__stream_tls(s), &p);
   if (n == 0) return;
   if (s->werr == 0) tide__stream_send(s, p, n); /* a failure is in werr */
-  tide__tls_output_done(s->tls);
+  tide__tls_output_done(tide__stream_tls(s));
 }
 
 /* The socket's EOF or error, once everything before it is decrypted. */
 static void tls_end(tide__stream_t *s, const char *what) {
-  tide__tls_t *t = s->tls;
+  tide__tls_t *t = tide__stream_tls(s);
   if (t->neterr == UV_EOF) {
     s->rerr = TIDE_ETLSEOF;
     snprintf(t->msg, sizeof(t->msg), "%s", what);
@@ -110,7 +113,7 @@ static void tls_end(tide__stream_t *s, const char *what) {
 }
 
 int tide__stream_tls_pump(tide__stream_t *s) {
-  tide__tls_t *t = s->tls;
+  tide__tls_t *t = tide__stream_tls(s);
   size_t room, n;
   int r;
   if (s->closing) return 0;
@@ -155,7 +158,7 @@ int tide__stream_tls_write(tide__stream_t *s, const char *p, size_t len) {
   if (s->werr != 0) return s->werr;
   while (len > 0) {
     size_t n = len < TLS_WRITE_CHUNK ? len : TLS_WRITE_CHUNK;
-    err = tide__tls_write(s->tls, p, n);
+    err = tide__tls_write(tide__stream_tls(s), p, n);
     tls_flush(s);
     if (err != 0) return s->werr = err;
     if (s->werr != 0) return s->werr;
@@ -166,13 +169,14 @@ int tide__stream_tls_write(tide__stream_t *s, const char *p, size_t len) {
 }
 
 void tide__stream_tls_close_notify(tide__stream_t *s) {
-  tide__tls_close_notify(s->tls);
+  tide__tls_close_notify(tide__stream_tls(s));
   tls_flush(s);
 }
 
 const char *tide__stream_errmsg(const tide__stream_t *s, int err) {
-  if (s->tls == NULL || s->tls->msg[0] == '\0') return NULL;
+  if (tide__stream_tls(s) == NULL || tide__stream_tls(s)->msg[0] == '\0')
+    return NULL;
   if (err != TIDE_ETLS && err != TIDE_ETLSVERIFY && err != TIDE_ETLSEOF)
     return NULL;
-  return s->tls->msg;
+  return tide__stream_tls(s)->msg;
 }

@@ -373,7 +373,7 @@ static tide__stream_t *conn_resume(lua_State *L) {
  * idle time before its first byte, what is left of the head's deadline
  * after. */
 static int head_wait(lua_State *L, hconn_t *c, tide__stream_t *s) {
-  uint64_t now = tide__loop_now(s->loop), wait;
+  uint64_t now = tide__loop_now(tide__stream_loop(s)), wait;
   int err = conn_flush(c, s); /* held responses go out before we wait */
   if (err != 0) return tide__lua_fail(L, err, NULL);
   if (!c->started)
@@ -396,7 +396,8 @@ static int head_try(lua_State *L, hconn_t *c, tide__stream_t *s) {
     return luaL_error(L, "tide.http: the previous message's body is unread");
   if (n > 0 && !c->started) {
     c->started = 1;
-    c->deadline = c->header_ns ? tide__loop_now(s->loop) + c->header_ns : 0;
+    c->deadline =
+        c->header_ns ? tide__loop_now(tide__stream_loop(s)) + c->header_ns : 0;
   }
   r = n > 0 ? tide__h1_parse(&c->p, b, n) : TIDE__H1_INCOMPLETE;
   if (r >= 0) {
@@ -675,7 +676,7 @@ static int l_conn_respond(lua_State *L) {
     if (err != 0) return tide__lua_fail(L, err, NULL);
   }
   lua_pushboolean(L, 1);
-  lua_pushboolean(L, s->wqueued > s->high);
+  lua_pushboolean(L, s->wqueued > tide__stream_high(s));
   return 2;
 }
 

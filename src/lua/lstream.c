@@ -89,8 +89,10 @@ static int opt_size(lua_State *L, int t, const char *key, size_t *out) {
 }
 
 void tide__lua_stream_options(lua_State *L, int idx, tide__stream_t *s) {
-  size_t high = s->high, low = s->low;
-  int has_low;
+  size_t high = tide__stream_high(s), low = tide__stream_low(s);
+  size_t max_line = tide__stream_max_line(s);
+  int has_line, has_high, has_low;
+  tide__stream_ext_t *x;
   if (idx == 0 || lua_isnoneornil(L, idx)) return;
   luaL_checktype(L, idx, LUA_TTABLE);
   if (lua_getfield(L, idx, "read_timeout") != LUA_TNIL &&
@@ -106,16 +108,22 @@ void tide__lua_stream_options(lua_State *L, int idx, tide__stream_t *s) {
   if (lua_getfield(L, idx, "nodelay") != LUA_TNIL && s->kind == TIDE__TCP)
     uv_tcp_nodelay(&s->u.tcp, lua_toboolean(L, -1));
   lua_pop(L, 1);
-  if (opt_size(L, idx, "max_line", &s->max_line) && s->max_line == 0)
+  has_line = opt_size(L, idx, "max_line", &max_line);
+  if (has_line && max_line == 0)
     luaL_error(L, "option 'max_line': must be > 0");
-  opt_size(L, idx, "high_water", &high);
+  has_high = opt_size(L, idx, "high_water", &high);
   has_low = opt_size(L, idx, "low_water", &low);
   if (!has_low && low > high) low = high / 4;
   if (low > high) luaL_error(L, "option 'low_water': above 'high_water'");
-  s->high = high;
-  s->low = low;
+  /* A stream whose limits are the defaults keeps them without an ext (an
+   * accepted connection's server options rarely set one). */
+  if (!has_line && !has_high && !has_low) return;
+  if ((x = tide__stream_ext(s)) == NULL) luaL_error(L, "not enough memory");
+  x->max_line = max_line;
+  x->high = high;
+  x->low = low;
   /* Read ahead at least as much as a line may need. */
-  if (s->rlimit < s->max_line + 64) s->rlimit = s->max_line + 64;
+  if (x->rlimit < max_line + 64) x->rlimit = max_line + 64;
 }
 
 tide__stream_t *tide__lua_checkstream(lua_State *L, int idx) {
@@ -155,7 +163,8 @@ static int read_fail_partial(lua_State *L, tide__stream_t *s, int err) {
 
 static int read_too_long(lua_State *L, tide__stream_t *s) {
   char msg[64];
-  snprintf(msg, sizeof(msg), "line longer than %zu bytes", s->max_line);
+  snprintf(msg, sizeof(msg), "line longer than %zu bytes",
+           tide__stream_max_line(s));
   return tide__lua_fail(L, UV_EMSGSIZE, msg);
 }
 
@@ -198,7 +207,7 @@ static int read_try(lua_State *L, tide__stream_t *s, int op) {
     }
     pos = tide__stream_find(s, sep, seplen);
     if (pos >= 0) {
-      if ((size_t)pos > s->max_line) return read_too_long(L, s);
+      if ((size_t)pos > tide__stream_max_line(s)) return read_too_long(L, s);
       len = (size_t)pos;
       if (lua_toboolean(L, 3)) len += seplen; /* keep the separator */
       else if (op == OP_LINE && len > 0 && base[len - 1] == '\r') len--;
@@ -206,14 +215,14 @@ static int read_try(lua_State *L, tide__stream_t *s, int op) {
       tide__stream_consume(s, (size_t)pos + seplen);
       return 1;
     }
-    if (n >= s->max_line + seplen) return read_too_long(L, s);
+    if (n >= tide__stream_max_line(s) + seplen) return read_too_long(L, s);
     if (s->rerr == UV_EOF && op == OP_LINE) {
       /* The last line may lack its newline, as with io.lines. */
       if (n == 0) {
         lua_pushnil(L);
         return 1;
       }
-      if (n > s->max_line) return read_too_long(L, s);
+      if (n > tide__stream_max_line(s)) return read_too_long(L, s);
       lua_pushlstring(L, base, n);
       tide__stream_consume(s, n);
       return 1;
@@ -321,7 +330,7 @@ static int write_k(lua_State *L, int status, lua_KContext epoch) {
   s = box->s;
   if (s == NULL) return stream_closed(L);
   if (s->werr != 0) return stream_fail(L, s, s->werr);
-  if (s->x->wtimedout == (uintptr_t)epoch && s->wqueued > s->x->wwake)
+  if (s->u.x->wtimedout == (uintptr_t)epoch && s->wqueued > s->u.x->wwake)
     return tide__lua_fail(L, UV_ETIMEDOUT, NULL);
   lua_pushboolean(L, 1);
   return 1;
@@ -332,7 +341,7 @@ static int write_wait(lua_State *L, tide__stream_t *s, size_t threshold) {
   if (tide__stream_ext(s) == NULL) return tide__lua_fail(L, TIDE_ENOMEM, NULL);
   tide__lua_await_begin(L);
   epoch = tide__stream_wait_write(s, threshold);
-  return tide__lua_await_yield(L, &s->x->wfut, (lua_KContext)epoch, write_k);
+  return tide__lua_await_yield(L, &s->u.x->wfut, (lua_KContext)epoch, write_k);
 }
 
 /* s:write(data) -> true once data is sent or queued; waits while the queue
@@ -346,13 +355,14 @@ static int l_stream_write(lua_State *L) {
   if (s == NULL) return stream_closed(L);
   if (s->werr != 0) return stream_fail(L, s, s->werr);
   if (s->shut) return tide__lua_fail(L, UV_EPIPE, "stream was shut down");
-  if (s->tls != NULL && !tide__stream_tls_ready(s))
+  if (tide__stream_tls(s) != NULL && !tide__stream_tls_ready(s))
     return luaL_error(L, "tide: write during the TLS handshake");
   err = tide__stream_write(s, p, len);
   if (err != 0) return stream_fail(L, s, err);
-  if (s->wqueued > s->high && stream_can_wait(L)) {
+  if (s->wqueued != 0 && s->wqueued > tide__stream_high(s) &&
+      stream_can_wait(L)) {
     lua_settop(L, 1);
-    return write_wait(L, s, s->low);
+    return write_wait(L, s, tide__stream_low(s));
   }
   lua_pushboolean(L, 1);
   return 1;
@@ -379,7 +389,7 @@ static int shutdown_k(lua_State *L, int status, lua_KContext ctx) {
   (void)ctx;
   tide__lua_check_wake(L);
   if (box->s == NULL) return stream_closed(L);
-  if (box->s->x->serr != 0) return tide__lua_fail(L, box->s->x->serr, NULL);
+  if (box->s->u.x->serr != 0) return tide__lua_fail(L, box->s->u.x->serr, NULL);
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -399,7 +409,7 @@ static int l_stream_shutdown(lua_State *L) {
   }
   if (s->shut_done || !can_wait) return shutdown_k(L, 0, 0);
   lua_settop(L, 1);
-  return tide__lua_await_yield(L, &s->x->sfut, 0, shutdown_k);
+  return tide__lua_await_yield(L, &s->u.x->sfut, 0, shutdown_k);
 }
 
 /* ------------------------------------------------------------ the rest */
@@ -517,7 +527,7 @@ static int l_stream_tostring(lua_State *L) {
     lua_pushfstring(L, "tide.stream: %p (closed)", (void *)box);
   else
     lua_pushfstring(L, "tide.stream (%s%s): %p", kinds[box->s->kind],
-                    box->s->tls ? ", tls" : "", (void *)box);
+                    tide__stream_tls(box->s) ? ", tls" : "", (void *)box);
   return 1;
 }
 

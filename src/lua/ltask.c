@@ -75,10 +75,10 @@ static int l_task_id(lua_State *L) {
 
 /* What a pending task is doing, for introspection. */
 static const char *task_activity(tide__task_t *t) {
-  if (t == t->rt->current) return "running";
+  if (t == tide__task_rt(t)->current) return "running";
   if (!t->started || t->scheduled || t->waiting == NULL) return "ready";
   if (t->w != NULL && t->waiting == &t->w->sleep) return "sleeping";
-  if (t->waiting == &t->rt->done_future) return "ready";
+  if (t->waiting == &tide__task_rt(t)->done_future) return "ready";
   return "waiting";
 }
 
@@ -139,7 +139,8 @@ static int l_task_traceback(lua_State *L) {
   tide__task_t *t = tide__task_check(L, 1);
   if (t->aw.fut.state == TIDE__PENDING) {
     /* A waiting task: where it waits, as debug.traceback shows it. */
-    if (!t->started || t->co == NULL || t == t->rt->current) return 0;
+    if (!t->started || t->co == NULL || t == tide__task_rt(t)->current)
+      return 0;
     luaL_traceback(L, t->co, "waiting", 0);
     return 1;
   }

@@ -379,12 +379,12 @@ static int l_stream_starttls(lua_State *L) {
     lua_pop(L, 1);
   }
   if (s == NULL) return tide__lua_fail(L, TIDE_ECLOSED, "stream is closed");
-  if (s->tls != NULL)
+  if (tide__stream_tls(s) != NULL)
     return luaL_error(L, "starttls: the stream is TLS already");
   if (s->rfut.state == TIDE__PENDING)
     return luaL_error(L, "starttls: a read is pending on this stream");
-  if (s->x != NULL && (s->x->wfut.state == TIDE__PENDING ||
-                       s->x->sfut.state == TIDE__PENDING))
+  if (s->u.x != NULL && (s->u.x->wfut.state == TIDE__PENDING ||
+                         s->u.x->sfut.state == TIDE__PENDING))
     return luaL_error(L, "starttls: a write is pending on this stream");
   if (!ctx->server && ctx->verify && servername == NULL)
     return luaL_error(L, "starttls: option 'servername': a name is needed to "
@@ -518,7 +518,7 @@ static int l_stream_tlsinfo(lua_State *L) {
   X509 *peer;
   SSL *ssl;
   if (s == NULL || !tide__stream_tls_ready(s)) return 0;
-  ssl = s->tls->ssl;
+  ssl = tide__stream_tls(s)->ssl;
   lua_createtable(L, 0, 8);
   lua_pushstring(L, SSL_get_version(ssl));
   lua_setfield(L, -2, "version");
@@ -529,8 +529,8 @@ static int l_stream_tlsinfo(lua_State *L) {
     lua_pushlstring(L, (const char *)alpn, alpnlen);
     lua_setfield(L, -2, "alpn");
   }
-  name = s->tls->servername
-             ? s->tls->servername
+  name = tide__stream_tls(s)->servername
+             ? tide__stream_tls(s)->servername
              : SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
   if (name != NULL) {
     lua_pushstring(L, name);
@@ -538,9 +538,9 @@ static int l_stream_tlsinfo(lua_State *L) {
   }
   lua_pushboolean(L, SSL_session_reused(ssl));
   lua_setfield(L, -2, "resumed");
-  lua_pushboolean(L, s->tls->verified);
+  lua_pushboolean(L, tide__stream_tls(s)->verified);
   lua_setfield(L, -2, "verified");
-  lua_pushboolean(L, s->tls->ctx->server);
+  lua_pushboolean(L, tide__stream_tls(s)->ctx->server);
   lua_setfield(L, -2, "server");
   peer = SSL_get0_peer_certificate(ssl);
   if (peer != NULL) {

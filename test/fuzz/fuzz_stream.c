@@ -143,7 +143,8 @@ static int model_satisfied(tide__stream_t *s) {
   case TIDE__RANY: return mlen > 0;
   case TIDE__REXACT: return mlen >= wwant;
   default:
-    return mlen >= s->max_line + wseplen || model_find(wsep, wseplen) >= 0;
+    return mlen >= tide__stream_max_line(s) + wseplen ||
+           model_find(wsep, wseplen) >= 0;
   }
 }
 
@@ -164,15 +165,17 @@ static void check_wake(tide__stream_t *s) {
 /* The invariants between two steps. */
 static void check_state(tide__stream_t *s) {
   size_t n = tide__stream_buffered(s);
-  CHECK(s->rstart <= s->rend && s->rend <= s->rcap, "rstart %zu rend %zu "
-        "rcap %zu", s->rstart, s->rend, s->rcap);
+  CHECK(s->rstart <= s->rend && s->rend <= tide__stream_rcap(s),
+        "rstart %zu rend %zu "
+        "rcap %zu",
+        s->rstart, s->rend, tide__stream_rcap(s));
   CHECK(n == mlen, "buffered %zu, model %zu", n, mlen);
   CHECK(n == 0 || memcmp(s->rbuf + s->rstart, model, n) == 0,
         "the buffered bytes differ from the model's");
   /* Issue 17: a stream with nothing buffered holds no buffer (it went
    * back to the loop's pool). */
-  CHECK(n > 0 || (s->rbuf == NULL && s->rcap == 0),
-        "an empty stream holds a buffer of %zu bytes", s->rcap);
+  CHECK(n > 0 || (s->rbuf == NULL && tide__stream_rcap(s) == 0),
+        "an empty stream holds a buffer of %zu bytes", tide__stream_rcap(s));
   check_wake(s);
 }
 
@@ -192,7 +195,7 @@ static void new_search(tide__stream_t *s, const char *sep, size_t seplen) {
 static void deliver(tide__stream_t *s, const char *p, size_t n) {
   while (n > 0) {
     uv_buf_t buf;
-    size_t before = s->rcap, chunk, want_bound;
+    size_t before = tide__stream_rcap(s), chunk, want_bound;
     /* stream_on_read searches for a waiting reader's separator. */
     if (waiting && wmode == TIDE__RSEP) new_search(s, wsep, wseplen);
     stream_on_alloc(&s->u.handle, 65536, &buf);
@@ -201,7 +204,8 @@ static void deliver(tide__stream_t *s, const char *p, size_t n) {
       eof = 1;
       return;
     }
-    CHECK(buf.base == s->rbuf + s->rend && buf.len == s->rcap - s->rend,
+    CHECK(buf.base == s->rbuf + s->rend &&
+              buf.len == tide__stream_rcap(s) - s->rend,
           "the offered buffer is not the free end of rbuf");
     CHECK(buf.len >= TIDE__RBUF_ROOM, "offered %zu bytes", (size_t)buf.len);
     /* A buffer grows with the data that came, never with the count a
@@ -209,9 +213,10 @@ static void deliver(tide__stream_t *s, const char *p, size_t n) {
      * a few times what is buffered, at most. */
     want_bound = 4 * (mlen + TIDE__RBUF_ROOM);
     if (want_bound < TIDE__RBUF_INIT) want_bound = TIDE__RBUF_INIT;
-    CHECK(s->rcap == before || s->rcap <= want_bound,
+    CHECK(tide__stream_rcap(s) == before || tide__stream_rcap(s) <= want_bound,
           "grew to %zu bytes for %zu buffered (a reader waits for %zu)",
-          s->rcap, mlen, waiting && wmode == TIDE__REXACT ? wwant : 0);
+          tide__stream_rcap(s), mlen,
+          waiting && wmode == TIDE__REXACT ? wwant : 0);
     chunk = n < buf.len ? n : buf.len;
     memcpy(buf.base, p, chunk);
     memcpy(model + mlen, p, chunk);
@@ -324,9 +329,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     case 6: { /* MAXLINE (as setoptions while no reader waits: a waiting
                * reader is re-examined only when bytes arrive) */
       unsigned k = take();
+      tide__stream_ext_t *x;
       if (waiting) break;
-      s->max_line = k < 128 ? 1 + k % 64 : TIDE__MAX_LINE;
-      if (s->rlimit < s->max_line + 64) s->rlimit = s->max_line + 64;
+      if ((x = tide__stream_ext(s)) == NULL) abort();
+      x->max_line = k < 128 ? 1 + k % 64 : TIDE__MAX_LINE;
+      if (x->rlimit < x->max_line + 64) x->rlimit = x->max_line + 64;
       break;
     }
     default: { /* IDLE */
