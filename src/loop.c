@@ -153,9 +153,32 @@ void tide__loop_drain(tide_loop_t *loop) {
   }
 }
 
+void tide__loop_rpool_trim(tide_loop_t *loop) {
+  uint64_t now = uv_now(loop->uv);
+  int64_t keep;
+  if (now < loop->rpool_trim_at) return;
+  loop->rpool_trim_at = now + 1000;
+  loop->rbufs_peak = loop->rbufs_window < loop->rbufs_last
+                         ? loop->rbufs_window
+                         : loop->rbufs_last;
+  loop->rbufs_last = loop->rbufs_window;
+  loop->rbufs_window = loop->rbufs;
+  keep = loop->rbufs_peak - loop->rbufs;
+  if (keep < TIDE__RPOOL_MAX) keep = TIDE__RPOOL_MAX;
+  while (loop->rpool_n > keep) {
+    void *p = loop->rpool;
+    loop->rpool = *(void **)p;
+    loop->rpool_n--;
+    free(p);
+  }
+}
+
 static void loop_on_check(uv_check_t *check) {
   tide_loop_t *loop = check->data;
   loop->iterations++;
+  if (loop->rbufs_window > TIDE__RPOOL_MAX ||
+      loop->rbufs_last > TIDE__RPOOL_MAX)
+    tide__loop_rpool_trim(loop);
   loop->budget_left = TIDE__DRAIN_BUDGET;
   loop->drain_left = 0;
   if (loop->protect != NULL)

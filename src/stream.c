@@ -36,7 +36,6 @@
 #include "tide_tls.h"
 
 #define TIDE__RBUF_ROOM 4096 /* least free space offered to a read */
-#define TIDE__RPOOL_MAX 64   /* buffers the loop's pool keeps (1 MiB) */
 
 static void stream_on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf);
 static void stream_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
@@ -132,7 +131,7 @@ static inline int stream_rbuf_take(tide__stream_t *s) {
   }
   s->rbuf = p;
   s->rcapl = 1; /* TIDE__RBUF_INIT */
-  loop->rbufs++;
+  if (++loop->rbufs > loop->rbufs_window) loop->rbufs_window = loop->rbufs;
   loop->rbuf_bytes += TIDE__RBUF_INIT;
   return 0;
 }
@@ -140,7 +139,12 @@ static inline int stream_rbuf_take(tide__stream_t *s) {
 /* The buffer holds nothing: the stream lets go of it. One of the first
  * size goes back to the pool (unless the pool is full, as it says it is
  * once the loop has closed it); a larger one, grown for a large reader, is
- * freed. */
+ * freed. The pool keeps TIDE__RPOOL_MAX, or as many as a sustained peak
+ * needs (tide__loop_rpool_trim): libuv reads every ready socket of a poll
+ * before any task consumes its bytes, so a loop serving 100 busy
+ * connections takes 100 buffers per iteration and gives them all back;
+ * freeing the ones over a fixed bound made malloc and free (and glibc's
+ * heap trimming, page faults) part of every iteration. */
 static inline void stream_rbuf_release(tide__stream_t *s) {
   tide_loop_t *loop = tide__stream_loop(s);
   char *p = s->rbuf;
@@ -149,7 +153,8 @@ static inline void stream_rbuf_release(tide__stream_t *s) {
   s->rbuf = NULL;
   loop->rbufs--;
   loop->rbuf_bytes -= (int64_t)tide__stream_rcap(s);
-  if (s->rcapl == 1 && loop->rpool_n < TIDE__RPOOL_MAX) {
+  if (s->rcapl == 1 && (loop->rpool_n < TIDE__RPOOL_MAX ||
+                        loop->rpool_n + loop->rbufs < loop->rbufs_peak)) {
     *(void **)p = loop->rpool;
     loop->rpool = p;
     loop->rpool_n++;

@@ -103,6 +103,12 @@ struct tide_loop_s {
                                one), freed by tide__loop_close */
   int rpool_n;              /* its length; INT_MAX once closed (full) */
   int64_t rbufs;            /* read buffers streams hold now */
+  int64_t rbufs_peak;       /* the most held at once in each of the last
+                               two seconds (the lower): the pool keeps
+                               enough for such a sustained load */
+  int64_t rbufs_window;     /* the most held at once in this second */
+  int64_t rbufs_last;       /* ... in the second before */
+  uint64_t rpool_trim_at;   /* uv_now (ms) of the next trim */
   int64_t rbuf_bytes;       /* ... and their bytes */
   /* Called once the loop is closing and its last handle has closed: the
    * owner may free the memory that holds the loop. */
@@ -112,6 +118,15 @@ struct tide_loop_s {
 int tide__loop_init(tide_loop_t *loop, uv_loop_t *uv);
 int tide__loop_run_once(tide_loop_t *loop, int nowait);
 void tide__loop_drain(tide_loop_t *loop);
+/* Read buffers the loop's pool keeps at least (1 MiB of TIDE__RBUF_INIT). */
+#define TIDE__RPOOL_MAX 64
+/* Once a second at most (the loop's check calls it while more than
+ * TIDE__RPOOL_MAX buffers are or were lately held at once): the pool's
+ * bound becomes the lower of the last two seconds' peaks, so a sustained
+ * load of many busy streams reuses its buffers, a one-off burst (a wave of
+ * new connections) leaves no pool behind, and the memory goes back when
+ * the load falls (what the pool keeps beyond the bound is freed). */
+void tide__loop_rpool_trim(tide_loop_t *loop);
 int tide__loop_close(tide_loop_t *loop);
 /* Turns the virtual clock on or off; returns its previous state. */
 int tide__loop_set_autojump(tide_loop_t *loop, int on);
