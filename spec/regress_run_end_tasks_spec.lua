@@ -91,4 +91,22 @@ describe("the end of tide.run", function()
       pcall(t.await, t)
     end)
   end)
+
+  it("refuses a tide.run started by the error handler while reporting", function()
+    local reported, refused = 0, 0
+    local old = tide.set_error_handler(function()
+      reported = reported + 1
+      local ok, err = pcall(tide.run, function() end)
+      if not ok and tostring(err):find("a run is ending", 1, true) then
+        refused = refused + 1
+      end
+    end)
+    tide.run(function()
+      for i = 1, 300 do tide.spawn(error, "fail " .. i) end
+    end)
+    tide.set_error_handler(old)
+    assert.equal(300, reported) -- each once, no C stack overflow
+    assert.equal(300, refused)
+    assert.equal(7, tide.run(function() return 7 end)) -- and runs work again
+  end)
 end)

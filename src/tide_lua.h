@@ -54,6 +54,8 @@ struct tide_runtime_s {
   lua_State *L;              /* the main thread; tasks are resumed from it */
   unsigned owns_L : 1;       /* L is ours: lua_close it on close */
   unsigned closing : 1;      /* tide_runtime_close has begun */
+  unsigned in_run : 1;       /* tide.run is running (its end included:
+                                callbacks it makes may not start another) */
   tide__task_t *current;     /* the task being resumed, or NULL */
   tide__future_t done_future;/* always done: tide.yield() awaits it */
   tide__link_t tasks;        /* pending tasks, oldest first */

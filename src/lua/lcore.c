@@ -112,7 +112,16 @@ static int l_run(lua_State *L) {
                        "task, use tide.spawn or tide.await)");
     return lua_error(L);
   }
+  if (rt->in_run) {
+    /* An error handler or a close callback run by the end of a run: a run
+     * started there would report its own errors to the same handler, one
+     * run deeper per error (a C stack overflow). */
+    lua_pushliteral(L, "tide.run: a run is ending (called from an error "
+                       "handler or callback during the end of tide.run)");
+    return lua_error(L);
+  }
   t = tide__task_new(L, rt, lua_gettop(L) - 1); /* stack: [task] */
+  rt->in_run = 1; /* nothing below raises until it is cleared */
   if (signals && tide__interrupt_watch(rt, t) != 0) signals = 0;
   while (t->aw.fut.state == TIDE__PENDING) {
     if (!tide__loop_run_once(&rt->loop, 0) &&
@@ -140,6 +149,7 @@ static int l_run(lua_State *L) {
     if (rt->ntasks == 0 && !tide__runtime_has_run_scoped(rt)) break;
     tide__runtime_cancel_all(rt);
   }
+  rt->in_run = 0;
   if (deadlock)
     return luaL_error(L, "tide.run: deadlock: the main task waits for "
                          "something that can never happen (no task is "
