@@ -31,11 +31,12 @@ static int cstack_shielded_after(const tide__cstack_t *cs,
   return 0;
 }
 
-int tide__cstack_cancel_root(tide__cstack_t *cs) {
+int tide__cstack_cancel_root(tide__cstack_t *cs,
+                             void (*interrupt)(tide__cstack_t *cs)) {
   if (cs->root_cancelled) return 0;
   cs->root_cancelled = 1;
   cs->ncancelled++;
-  if (!cstack_shielded_after(cs, &cs->scopes)) tide__cstack_interrupt(cs);
+  if (!cstack_shielded_after(cs, &cs->scopes)) interrupt(cs);
   return 1;
 }
 
@@ -99,11 +100,16 @@ void tide__scope_init(tide__scope_t *s, const char *reason, int shield) {
   s->cancelled = 0;
   s->shield = shield != 0;
   s->cleanup = 0;
+  s->loop = NULL;
+  s->interrupt = NULL;
 }
 
-void tide__scope_open(tide__cstack_t *cs, tide__scope_t *s) {
+void tide__scope_open(tide__cstack_t *cs, tide__scope_t *s, tide_loop_t *loop,
+                      void (*interrupt)(tide__cstack_t *cs)) {
   s->cs = cs;
-  s->id = ++tide__cstack_loop(cs)->scope_seq;
+  s->loop = loop;
+  s->interrupt = interrupt;
+  s->id = ++loop->scope_seq;
   tide__link_insert_tail(&cs->scopes, &s->link);
   if (s->cancelled) cs->ncancelled++;
 }
@@ -114,12 +120,12 @@ int tide__scope_cancel(tide__scope_t *s) {
   s->cancelled = 1;
   if (cs == NULL) return 1; /* closed, or not opened yet */
   cs->ncancelled++;
-  if (!cstack_shielded_after(cs, &s->link)) tide__cstack_interrupt(cs);
+  if (!cstack_shielded_after(cs, &s->link)) s->interrupt(cs);
   return 1;
 }
 
 int tide__scope_set_deadline(tide__scope_t *s, uint64_t due) {
-  tide_loop_t *loop = tide__cstack_loop(s->cs);
+  tide_loop_t *loop = s->loop;
   tide__timer_stop(loop, &s->timer);
   s->due = due;
   if (due == UINT64_MAX || s->cancelled) return 0;
@@ -128,7 +134,7 @@ int tide__scope_set_deadline(tide__scope_t *s, uint64_t due) {
 
 void tide__scope_close(tide__scope_t *s) {
   if (s->cs == NULL) return;
-  tide__timer_stop(tide__cstack_loop(s->cs), &s->timer);
+  tide__timer_stop(s->loop, &s->timer);
   if (s->cancelled) s->cs->ncancelled--;
   tide__link_remove(&s->link);
   s->cs = NULL;

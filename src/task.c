@@ -754,14 +754,10 @@ static void task_wake_cancel(tide__task_t *t) {
   task_schedule(t);
 }
 
-tide_loop_t *tide__cstack_loop(const tide__cstack_t *cs) {
-  return TIDE__CONTAINER_OF(cs, tide__task_t, cs)->aw.fut.loop;
-}
-
 /* The scope stack's interrupt: a cancellation reaches the point where the
  * task waits. During a cleanup await (a <close> handler after a
  * cancellation) this is a second cancellation: the grace period is over. */
-void tide__cstack_interrupt(tide__cstack_t *cs) {
+void tide__task_interrupt(tide__cstack_t *cs) {
   tide__task_t *t = TIDE__CONTAINER_OF(cs, tide__task_t, cs);
   if (t->aw.fut.state != TIDE__PENDING || !t->started) return;
   if (t->cleanup) t->grace_over = 1;
@@ -780,7 +776,7 @@ static void task_cancel_again(tide__task_t *t) {
   /* Cleanup in tide.cleanup() shields ends too, as <close> cleanup does. */
   if (tide__cstack_cancel_cleanup(&t->cs) > 0) return;
   if (t->cleanup) {
-    tide__cstack_interrupt(&t->cs);
+    tide__task_interrupt(&t->cs);
   } else if (t->propagated) {
     t->propagated = 0;
     /* An uncancellable park (a Condition taking its lock back) gives up
@@ -805,7 +801,8 @@ void tide__task_cancel(tide__task_t *t, lua_State *L, int msg_idx) {
     lua_setfield(L, -2, "cancel_message");
     lua_pop(L, 2);
   }
-  if (!tide__cstack_cancel_root(&t->cs)) task_cancel_again(t);
+  if (!tide__cstack_cancel_root(&t->cs, tide__task_interrupt))
+    task_cancel_again(t);
 }
 
 /* The cancel hook of a task's own future: someone awaiting the task is

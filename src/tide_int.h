@@ -223,11 +223,16 @@ struct tide__scope_s {
   unsigned shield : 1;   /* cancellations outside it do not reach inside */
   unsigned cleanup : 1;  /* tide.cleanup's shield: a second cancellation of
                             the task ends it (as it ends <close> cleanup) */
+  /* Given when it opens (the stack keeps neither: a task carries one per
+   * idle connection, scopes are few): its deadline's loop, and what a
+   * cancellation reaching the innermost point calls. */
+  tide_loop_t *loop;
+  void (*interrupt)(tide__cstack_t *cs);
 };
 
 /* A task's cancel scopes (the only kind of stack: the task is the root).
- * Its loop and what a cancellation interrupts come from the task
- * (tide__cstack_loop, tide__cstack_interrupt in task.c), not kept here. */
+ * What a cancellation interrupts is given by the caller (the root's
+ * cancel) or kept in each scope, not here: the stack is per task. */
 struct tide__cstack_s {
   tide__link_t scopes;   /* open scopes, outermost first */
   int ncancelled;        /* cancelled open scopes, the root included: 0 is
@@ -236,13 +241,11 @@ struct tide__cstack_s {
 };
 
 void tide__cstack_init(tide__cstack_t *cs);
-/* task.c: the loop of the task whose stack cs is; and what is called when
- * a cancellation reaches the innermost point of the stack (where the task
- * waits, if it waits): the task wakes its await. */
-tide_loop_t *tide__cstack_loop(const tide__cstack_t *cs);
-void tide__cstack_interrupt(tide__cstack_t *cs);
-/* Cancels the root (the task); returns 1 if it was not cancelled yet. */
-int tide__cstack_cancel_root(tide__cstack_t *cs);
+/* Cancels the root (the task); returns 1 if it was not cancelled yet.
+ * interrupt is called when the cancellation reaches the innermost point
+ * (no shield on the way). */
+int tide__cstack_cancel_root(tide__cstack_t *cs,
+                             void (*interrupt)(tide__cstack_t *cs));
 /* Is a cancellation pending at the innermost point? Returns 1 and sets
  * *owner to the scope that owns it (the outermost cancelled scope met
  * before a shield; NULL: the task itself), or returns 0. */
@@ -257,8 +260,11 @@ void tide__cstack_clear(tide__cstack_t *cs);
  * including the first shield), or UINT64_MAX. */
 uint64_t tide__cstack_deadline(const tide__cstack_t *cs);
 void tide__scope_init(tide__scope_t *s, const char *reason, int shield);
-/* Opens s innermost in cs. */
-void tide__scope_open(tide__cstack_t *cs, tide__scope_t *s);
+/* Opens s innermost in cs, a stack on loop; interrupt is what a
+ * cancellation of s reaching the innermost point calls (for a task's
+ * stack: tide__task_interrupt). */
+void tide__scope_open(tide__cstack_t *cs, tide__scope_t *s, tide_loop_t *loop,
+                      void (*interrupt)(tide__cstack_t *cs));
 /* Cancels s; returns 1 if it was not cancelled yet. Interrupts the task's
  * await if no shield inside s stands between it and the innermost point. */
 int tide__scope_cancel(tide__scope_t *s);

@@ -321,6 +321,10 @@ void tide__task_setup(lua_State *L, tide_runtime_t *rt);
 tide__task_t *tide__task_check(lua_State *L, int idx);
 /* task:cancel(): cancels the task's root scope (the message at msg_idx of
  * L goes with it; 0: none). A second cancel interrupts its cleanup. */
+/* What a cancellation reaching the innermost point of a task's scope stack
+ * calls (the stack is t->cs): the task wakes its await with the
+ * cancellation (during cleanup awaits, that ends the grace period). */
+void tide__task_interrupt(tide__cstack_t *cs);
 void tide__task_cancel(tide__task_t *t, lua_State *L, int msg_idx);
 /* Frees what a task holds outside Lua (its grace timer) and closes its
  * scopes: the task has finished or is being dropped. */

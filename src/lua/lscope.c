@@ -88,7 +88,8 @@ static int l_open_scope(lua_State *L) {
   ls->scope.cleanup = kind == KIND_CLEANUP;
   lua_pushvalue(L, lua_upvalueindex(2));
   lua_setmetatable(L, -2);
-  tide__scope_open(&rt->current->cs, &ls->scope);
+  tide__scope_open(&rt->current->cs, &ls->scope, &rt->loop,
+                   tide__task_interrupt);
   scope_arm(L, ls, seconds);
   return 1;
 }
