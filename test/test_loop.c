@@ -184,6 +184,48 @@ TEST(own_loop_is_closed_by_close) {
   CHECK_INT(closed_calls, 1);
 }
 
+/* The read buffer pool keeps what a sustained load holds at once (the
+ * lower of the last two seconds' peaks, 64 at least) and frees the rest
+ * once the load falls. */
+static void pool_fill(tide_loop_t *loop, int n) {
+  while (n-- > 0) {
+    void *p = malloc(64); /* the loop only links and frees them */
+    *(void **)p = loop->rpool;
+    loop->rpool = p;
+    loop->rpool_n++;
+  }
+}
+
+TEST(rpool_trim_keeps_a_sustained_peak) {
+  tide_loop_t loop;
+  CHECK_INT(tide__loop_init(&loop, NULL), 0);
+  pool_fill(&loop, 100);
+  /* 100 held at once in each of the last two seconds: all 100 kept. */
+  loop.rbufs_window = loop.rbufs_last = 100;
+  loop.rpool_trim_at = 0;
+  tide__loop_rpool_trim(&loop);
+  CHECK_INT(loop.rpool_n, 100);
+  CHECK_INT(loop.rbufs_peak, 100);
+  /* A second with none held: the pool falls back to 64. */
+  loop.rbufs_window = 0;
+  loop.rpool_trim_at = 0;
+  tide__loop_rpool_trim(&loop);
+  CHECK_INT(loop.rbufs_peak, 0);
+  CHECK_INT(loop.rpool_n, 64);
+  /* Not due yet: nothing changes. */
+  pool_fill(&loop, 10);
+  tide__loop_rpool_trim(&loop);
+  CHECK_INT(loop.rpool_n, 74);
+  /* A one-off burst (one second high, the one before low) keeps nothing
+   * beyond 64. */
+  loop.rbufs_last = 0;
+  loop.rbufs_window = 200;
+  loop.rpool_trim_at = 0;
+  tide__loop_rpool_trim(&loop);
+  CHECK_INT(loop.rpool_n, 64);
+  CHECK_INT(tide__loop_close(&loop), 0); /* frees the pool */
+}
+
 int main(void) {
   RUN(ready_queue_is_fifo);
   RUN(drain_runs_snapshots_in_batches);
@@ -192,5 +234,6 @@ int main(void) {
   RUN(ready_entries_do_not_block_and_idle_does_not_keep_alive);
   RUN(close_frees_everything);
   RUN(own_loop_is_closed_by_close);
+  RUN(rpool_trim_keeps_a_sustained_peak);
   return test_summary("test_loop");
 }
