@@ -24,6 +24,18 @@ char tide__token_notask[1];
 
 static void task_on_wake(void *data, uintptr_t gen);
 static void task_step(tide__task_t *t);
+void tide__lua_copytable(lua_State *L, int idx) {
+  idx = lua_absindex(L, idx);
+  luaL_checkstack(L, 4, NULL);
+  lua_newtable(L);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pushvalue(L, -2);
+    lua_insert(L, -2);
+    lua_rawset(L, -4);
+  }
+}
+
 static void task_inherit_context(lua_State *L, tide_runtime_t *rt,
                                  tide__task_t *child, int child_idx);
 static int task_cancel_hook(tide__future_t *f);
@@ -509,13 +521,7 @@ static void task_inherit_context(lua_State *L, tide_runtime_t *rt,
       return;
     }
     /* The root context is shared from now on: its next write copies. */
-    lua_newtable(L);
-    lua_pushnil(L);
-    while (lua_next(L, -3)) {
-      lua_pushvalue(L, -2);
-      lua_insert(L, -2);
-      lua_rawset(L, -4);
-    }
+    tide__lua_copytable(L, -1);
     lua_remove(L, -2);
   } else {
     tide__task_push(L, parent);

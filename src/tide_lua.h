@@ -325,6 +325,9 @@ tide__task_t *tide__task_check(lua_State *L, int idx);
  * calls (the stack is t->cs): the task wakes its await with the
  * cancellation (during cleanup awaits, that ends the grace period). */
 void tide__task_interrupt(tide__cstack_t *cs);
+/* Pushes a new table with the raw key/value pairs of the table at idx (a
+ * shallow copy; no metatable). */
+void tide__lua_copytable(lua_State *L, int idx);
 void tide__task_cancel(tide__task_t *t, lua_State *L, int msg_idx);
 /* Frees what a task holds outside Lua (its grace timer) and closes its
  * scopes: the task has finished or is being dropped. */

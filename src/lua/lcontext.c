@@ -45,15 +45,10 @@ static tide__task_t *ctx_push(lua_State *L, tide_runtime_t *rt,
   shared = t->ctx_shared;
   if (for_write && (!t->has_ctx || shared)) {
     int i = lua_gettop(L);
-    lua_newtable(L);
-    if (lua_type(L, i) == LUA_TTABLE) { /* copy the shared one */
-      lua_pushnil(L);
-      while (lua_next(L, i)) {
-        lua_pushvalue(L, -2);
-        lua_insert(L, -2);
-        lua_rawset(L, -4);
-      }
-    }
+    if (lua_type(L, i) == LUA_TTABLE)
+      tide__lua_copytable(L, i); /* copy the shared one */
+    else
+      lua_newtable(L);
     lua_pushvalue(L, -1);
     lua_setfield(L, i - 1, "context");
     lua_remove(L, i);

@@ -407,15 +407,8 @@ static void cond_notify(lcond_t *c, lua_Integer n) {
  * it (Condition's __close then leaves the lock alone). A fresh copy: the
  * plain cancellation's error object is shared. */
 static int cond_raise_lost(lua_State *L) {
-  luaL_checkstack(L, 4, NULL);
   tide__lua_push_cancel(L);
-  lua_newtable(L);
-  lua_pushnil(L);
-  while (lua_next(L, -3)) {
-    lua_pushvalue(L, -2);
-    lua_insert(L, -2);
-    lua_rawset(L, -4);
-  }
+  tide__lua_copytable(L, -1);
   if (lua_getmetatable(L, -2)) lua_setmetatable(L, -2);
   lua_pushboolean(L, 1);
   lua_setfield(L, -2, "lock_lost");
